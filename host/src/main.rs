@@ -1,0 +1,389 @@
+//! The `shiftadd` command.
+
+mod data;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use rayon::prelude::*;
+use serde_json::json;
+use shiftadd_sim::net::{LayerStats, Model};
+use shiftadd_sim::spec::{presets, AccelConfig};
+use shiftadd_sim::{archs, model, random, vectors};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "shiftadd",
+    version,
+    about = "Hardware generator and verification suite for multiplication-less (shift and add) neural networks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the accelerator presets (one name per line, or in full with --json).
+    Presets {
+        /// Print every preset in full as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the built-in architectures.
+    Archs {
+        /// Print the graphs as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate one layer test vector (shared/spec/vectors.md) through the reference model.
+    EvalLayer {
+        /// The vector file (JSON).
+        file: PathBuf,
+    },
+    /// Run the reference model on IDX images and print accuracy and per-layer operation counts.
+    Infer {
+        /// Model file, or a folder holding model.safetensors.
+        #[arg(long, default_value = "models/fmnist-shiftadd")]
+        model: PathBuf,
+        /// IDX data: a folder with t10k-images-idx3-ubyte[.gz] and labels, or an images file.
+        #[arg(long, default_value = "data/fashion-mnist-1000")]
+        data: PathBuf,
+        /// Use the first N images only.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Check the model against this accelerator preset before running.
+        #[arg(long)]
+        preset: Option<String>,
+        /// Write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Write a random model of a built-in architecture, batch norm calibrated on a random image.
+    RandomModel {
+        /// Built-in architecture.
+        #[arg(long)]
+        arch: String,
+        /// Preset whose formats and post-processing widths the model uses.
+        #[arg(long, default_value = "seed")]
+        preset: String,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print reference-model inference throughput (random calibrated weights, random images).
+    Bench {
+        /// Built-in architecture.
+        #[arg(long, default_value = "resnet20-shiftadd")]
+        arch: String,
+        /// Preset whose formats the model uses.
+        #[arg(long, default_value = "seed")]
+        preset: String,
+        /// Images per timed run.
+        #[arg(long, default_value_t = 256)]
+        images: usize,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// A relative default path, looked up in the working directory and then in the source tree.
+fn locate_default(p: &Path) -> PathBuf {
+    if p.is_absolute() || p.exists() {
+        return p.to_path_buf();
+    }
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p);
+    if tree.exists() {
+        tree
+    } else {
+        p.to_path_buf()
+    }
+}
+
+fn preset(name: &str) -> Result<AccelConfig> {
+    let cfg = presets::by_name(name).ok_or_else(|| {
+        anyhow!(
+            "unknown preset `{name}`; presets: {}",
+            presets::names().join(", ")
+        )
+    })?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Presets { json } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&presets::all())?);
+            } else {
+                for p in presets::all() {
+                    println!("{}", p.name);
+                }
+            }
+        }
+        Cmd::Archs { json } => {
+            if json {
+                let graphs: Vec<_> = archs::names()
+                    .iter()
+                    .filter_map(|n| archs::by_name(n))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&graphs)?);
+            } else {
+                for n in archs::names() {
+                    println!("{n:<20} {}", archs::describe(&n));
+                }
+            }
+        }
+        Cmd::EvalLayer { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("{}: cannot read", file.display()))?;
+            let v = vectors::parse_vector(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            let out = vectors::eval_vector(&v);
+            println!("{}", serde_json::to_string(&vectors::output_json(&out))?);
+        }
+        Cmd::Infer {
+            model,
+            data,
+            limit,
+            preset: p,
+            json,
+        } => infer(
+            &locate_default(&model),
+            &locate_default(&data),
+            limit,
+            p.as_deref(),
+            json.as_deref(),
+        )?,
+        Cmd::RandomModel {
+            arch,
+            preset: p,
+            seed,
+            out,
+        } => {
+            let graph = archs::by_name(&arch)
+                .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
+            let m = random::random_model(&graph, &preset(&p)?, seed);
+            let prov = json!({"random": {"arch": arch, "preset": p, "seed": seed}});
+            model::save_model(&m, &out, Some(prov)).map_err(|e| anyhow!(e))?;
+            println!("wrote {}", out.display());
+        }
+        Cmd::Bench {
+            arch,
+            preset: p,
+            images,
+            threads,
+        } => bench(&arch, &p, images, threads)?,
+    }
+    Ok(())
+}
+
+fn infer(
+    model_path: &Path,
+    data_path: &Path,
+    limit: Option<usize>,
+    preset_name: Option<&str>,
+    json_out: Option<&Path>,
+) -> Result<()> {
+    let resolved = model::resolve_model_path(model_path);
+    if !resolved.exists() {
+        bail!(
+            "model `{}` not found; pass --model FILE (or a folder holding model.safetensors)",
+            resolved.display()
+        );
+    }
+    let m: Model = model::load_model(model_path)?;
+    if let Some(p) = preset_name {
+        m.check_capability(&preset(p)?)?;
+    }
+    let runner = m.runner()?;
+    let ds = data::load(data_path, limit).map_err(|e| anyhow!(e))?;
+    let i = m.graph.input;
+    if ds.shape != [i.channels, i.height, i.width] {
+        bail!(
+            "{}: images are {:?}, the model `{}` takes {:?}",
+            ds.images_path.display(),
+            ds.shape,
+            m.graph.arch,
+            [i.channels, i.height, i.width]
+        );
+    }
+    let lut_sat: u64 = runner.lut_saturations().iter().sum();
+    let start = Instant::now();
+    let results: Vec<(bool, Vec<LayerStats>)> = (0..ds.count)
+        .into_par_iter()
+        .map(|k| {
+            let r = runner.run_image(ds.image(k), false);
+            (r.prediction == ds.labels[k] as usize, r.layers)
+        })
+        .collect();
+    let secs = start.elapsed().as_secs_f64();
+    let correct = results.iter().filter(|r| r.0).count();
+    let mut layers: Vec<LayerStats> = m
+        .graph
+        .nodes
+        .iter()
+        .map(|n| LayerStats {
+            name: n.name.clone(),
+            ..Default::default()
+        })
+        .collect();
+    for (_, per) in &results {
+        for (acc, s) in layers.iter_mut().zip(per) {
+            acc.kind.clone_from(&s.kind);
+            acc.out_shape = s.out_shape;
+            acc.accumulate(s);
+        }
+    }
+    let n = ds.count.max(1) as f64;
+    println!(
+        "model {} ({}), data {} ({} images)",
+        resolved.display(),
+        m.graph.arch,
+        ds.images_path.display(),
+        ds.count
+    );
+    println!(
+        "{:<26} {:<8} {:>14} {:>14} {:>14} {:>12} {:>9} {:>9}",
+        "layer", "kind", "out shape", "shifts/img", "adds/img", "mults/img", "sat act", "sat add"
+    );
+    for l in &layers {
+        println!(
+            "{:<26} {:<8} {:>14} {:>14.0} {:>14.0} {:>12.0} {:>9} {:>9}",
+            l.name,
+            l.kind,
+            format!("{}x{}x{}", l.out_shape[0], l.out_shape[1], l.out_shape[2]),
+            l.shifts as f64 / n,
+            l.adds as f64 / n,
+            l.mults as f64 / n,
+            l.sat_act,
+            l.sat_add
+        );
+    }
+    let total = |f: fn(&LayerStats) -> u64| layers.iter().map(f).sum::<u64>() as f64 / n;
+    println!(
+        "{:<26} {:<8} {:>14} {:>14.0} {:>14.0} {:>12.0}",
+        "total",
+        "",
+        "",
+        total(|l| l.shifts),
+        total(|l| l.adds),
+        total(|l| l.mults)
+    );
+    if lut_sat > 0 {
+        println!("input table entries saturated: {lut_sat}");
+    }
+    let accuracy = correct as f64 / n;
+    println!(
+        "accuracy {correct}/{} = {:.2}%  ({:.1} images/s)",
+        ds.count,
+        100.0 * accuracy,
+        ds.count as f64 / secs
+    );
+    if let Some(out) = json_out {
+        let doc = json!({
+            "model": resolved.display().to_string(),
+            "arch": m.graph.arch,
+            "data": ds.images_path.display().to_string(),
+            "images": ds.count,
+            "correct": correct,
+            "accuracy": accuracy,
+            "input_saturations": lut_sat,
+            "layers": layers,
+        });
+        std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("{}: cannot write", out.display()))?;
+    }
+    Ok(())
+}
+
+fn bench(arch: &str, preset_name: &str, images: usize, threads: Option<usize>) -> Result<()> {
+    let graph = archs::by_name(arch)
+        .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
+    let cfg = preset(preset_name)?;
+    let m = random::random_model(&graph, &cfg, 7);
+    let runner = m.runner()?;
+    let inputs: Vec<Vec<u8>> = (0..images.max(1))
+        .map(|k| random::random_image(&graph, 1000 + k as u64))
+        .collect();
+    let ops_per_image: u64 = runner
+        .run_image(&inputs[0], false)
+        .layers
+        .iter()
+        .map(|l| l.taps)
+        .sum();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "arch {arch}, preset {preset_name}, {} layer operations (taps) per image",
+        ops_per_image
+    );
+    println!(
+        "cpu {cpu}, {cores} cores, avx2 {}",
+        cfg!(target_arch = "x86_64") && is_avx2()
+    );
+    let mut counts = vec![1usize];
+    let all = threads.unwrap_or(cores);
+    if all > 1 {
+        counts.push(all);
+    }
+    for t in counts {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
+        // Warm-up, then the timed run.
+        pool.install(|| {
+            inputs
+                .par_iter()
+                .take(t)
+                .for_each(|x| drop(runner.run_image(x, false)))
+        });
+        let start = Instant::now();
+        let checksum: usize = pool.install(|| {
+            inputs
+                .par_iter()
+                .map(|x| runner.run_image(x, false).prediction)
+                .sum()
+        });
+        let secs = start.elapsed().as_secs_f64();
+        let ips = inputs.len() as f64 / secs;
+        println!(
+            "threads {t}: {} images in {:.2} s = {:.1} images/s, {:.2} G layer operations/s (checksum {checksum})",
+            inputs.len(),
+            secs,
+            ips,
+            ips * ops_per_image as f64 / 1e9
+        );
+    }
+    Ok(())
+}
+
+fn is_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

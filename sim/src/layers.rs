@@ -1,0 +1,653 @@
+//! Bit-exact layers of `shared/spec/numerics.md`: shift, adder and multiply convolutions, the
+//! hand-off onto the adder grid, post-processing, pooling and the classifier.
+//!
+//! Convolutions first lay the input out per chunk of output positions and per tap (see
+//! [`Columns`]), so the inner loops are plain element-wise sums over slices, which the compiler
+//! vectorises (AVX2 with the workspace's target settings). Lanes are 32 bits wide when
+//! the layer's actual codes bound every partial sum below 2^31, else 64 bits; the result is exact
+//! either way. Fully-connected layers are 1x1 convolutions of a flattened input.
+
+use crate::numerics::{floor_shr, rne_shr, sat};
+
+/// A `[c, h, w]` tensor in row-major order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tensor<T> {
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+    /// `c * h * w` values.
+    pub data: Vec<T>,
+}
+
+impl<T: Copy + Default> Tensor<T> {
+    /// A zero tensor.
+    pub fn zeros(c: usize, h: usize, w: usize) -> Self {
+        Tensor {
+            c,
+            h,
+            w,
+            data: vec![T::default(); c * h * w],
+        }
+    }
+    /// `[c, h, w]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.c, self.h, self.w]
+    }
+    /// Value at channel `c`, row `y`, column `x`.
+    pub fn at(&self, c: usize, y: usize, x: usize) -> T {
+        self.data[(c * self.h + y) * self.w + x]
+    }
+}
+
+/// Geometry of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Input channels.
+    pub cin: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Stride (both axes).
+    pub stride: usize,
+    /// Zero padding (both axes, both sides).
+    pub pad: usize,
+}
+
+impl ConvGeom {
+    /// Output height `(h + 2 pad - kh) / stride + 1`, or `None` when the output is empty.
+    pub fn out_h(&self) -> Option<usize> {
+        out_dim(self.h, self.kh, self.stride, self.pad)
+    }
+    /// Output width, or `None` when the output is empty.
+    pub fn out_w(&self) -> Option<usize> {
+        out_dim(self.w, self.kw, self.stride, self.pad)
+    }
+    /// Taps summed into one output: `cin * kh * kw`.
+    pub fn taps(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+    /// Weights: `cout * cin * kh * kw`.
+    pub fn weight_len(&self) -> usize {
+        self.cout * self.taps()
+    }
+    /// Tap operations of the whole layer: outputs times taps.
+    pub fn tap_ops(&self) -> u64 {
+        match (self.out_h(), self.out_w()) {
+            (Some(oh), Some(ow)) => (self.cout * oh * ow * self.taps()) as u64,
+            _ => 0,
+        }
+    }
+    /// Checks that every size is positive and the output is not empty.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("in channels", self.cin),
+            ("height", self.h),
+            ("width", self.w),
+            ("out channels", self.cout),
+            ("kernel height", self.kh),
+            ("kernel width", self.kw),
+            ("stride", self.stride),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.out_h().is_none() || self.out_w().is_none() {
+            return Err(format!(
+                "kernel {}x{} with pad {} does not fit the {}x{} input: the output would be empty",
+                self.kh, self.kw, self.pad, self.h, self.w
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn out_dim(n: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    let padded = n + 2 * pad;
+    if stride == 0 || padded < k {
+        None
+    } else {
+        Some((padded - k) / stride + 1)
+    }
+}
+
+/// Accumulator lane of the vectorised kernels.
+trait Lane: Copy + Default + Send + Sync {
+    fn from_i32(v: i32) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn shl(self, n: u32) -> Self;
+    fn abs_diff_lane(self, o: Self) -> Self;
+    fn to_i64(self) -> i64;
+}
+
+// Wrapping operations: the lane choice guarantees no partial sum leaves the lane, and wrapping
+// keeps debug builds vectorisable.
+macro_rules! impl_lane {
+    ($t:ty) => {
+        impl Lane for $t {
+            #[inline(always)]
+            fn from_i32(v: i32) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self.wrapping_sub(o)
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self.wrapping_mul(o)
+            }
+            #[inline(always)]
+            fn shl(self, n: u32) -> Self {
+                self.wrapping_shl(n)
+            }
+            #[inline(always)]
+            fn abs_diff_lane(self, o: Self) -> Self {
+                self.wrapping_sub(o).wrapping_abs()
+            }
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+        }
+    };
+}
+impl_lane!(i32);
+impl_lane!(i64);
+
+/// Output positions computed per inner-loop pass; the accumulators stay in registers.
+const CHUNK: usize = 32;
+
+/// The input of one convolution rearranged so that each chunk of `CHUNK` output positions sees,
+/// for every tap in weight order, its `CHUNK` input values side by side (zero where the tap falls
+/// in the padding). One chunk's block is contiguous, so the inner loops are plain element-wise
+/// sums over slices that the compiler vectorises, with no wasted positions.
+struct Columns<L> {
+    /// `chunks * taps * CHUNK` values.
+    data: Vec<L>,
+    taps: usize,
+    /// Output positions per channel.
+    positions: usize,
+}
+
+impl<L: Lane> Columns<L> {
+    fn new(x: &[i32], g: &ConvGeom) -> Self {
+        let (oh, ow) = (
+            g.out_h().expect("checked geometry"),
+            g.out_w().expect("checked geometry"),
+        );
+        let positions = oh * ow;
+        let chunks = positions.div_ceil(CHUNK);
+        let taps = g.taps();
+        let mut data = vec![L::default(); chunks * taps * CHUNK];
+        // Top-left input corner of every output position, in padded coordinates.
+        let corner: Vec<(usize, usize)> = (0..positions)
+            .map(|p| ((p / ow) * g.stride, (p % ow) * g.stride))
+            .collect();
+        for (c, block) in data.chunks_mut(taps * CHUNK).enumerate() {
+            let corners = &corner[c * CHUNK..((c + 1) * CHUNK).min(positions)];
+            let mut t = 0;
+            for ci in 0..g.cin {
+                let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let row = &mut block[t * CHUNK..(t + 1) * CHUNK];
+                        for (slot, &(y0, x0)) in row.iter_mut().zip(corners) {
+                            let (py, px) = (y0 + ky, x0 + kx);
+                            if py >= g.pad && px >= g.pad && py - g.pad < g.h && px - g.pad < g.w {
+                                *slot = L::from_i32(plane[(py - g.pad) * g.w + px - g.pad]);
+                            }
+                        }
+                        t += 1;
+                    }
+                }
+            }
+        }
+        Columns {
+            data,
+            taps,
+            positions,
+        }
+    }
+
+    /// Runs `chunk(co, block)` for every chunk and output channel, writing the valid positions.
+    /// Chunks are the outer loop so that one chunk's block stays in cache across all channels.
+    fn collect<R: Lane>(
+        &self,
+        out: &mut [i64],
+        cout: usize,
+        mut chunk: impl FnMut(usize, &[L]) -> [R; CHUNK],
+    ) {
+        for (c, block) in self.data.chunks(self.taps * CHUNK).enumerate() {
+            let start = c * CHUNK;
+            let valid = CHUNK.min(self.positions - start);
+            for co in 0..cout {
+                let acc = chunk(co, block);
+                let dst =
+                    &mut out[co * self.positions + start..co * self.positions + start + valid];
+                for (d, a) in dst.iter_mut().zip(&acc) {
+                    *d = a.to_i64();
+                }
+            }
+        }
+    }
+}
+
+/// Tap `t`'s `CHUNK` input values in a chunk's block.
+#[inline(always)]
+fn tap_row<L: Lane>(block: &[L], t: usize) -> &[L; CHUNK] {
+    block[t * CHUNK..(t + 1) * CHUNK]
+        .try_into()
+        .expect("chunk length")
+}
+
+fn max_abs(x: &[i32]) -> u64 {
+    x.iter().map(|v| v.unsigned_abs() as u64).max().unwrap_or(0)
+}
+
+fn fits_i32_lanes(bound: u128) -> bool {
+    bound <= i32::MAX as u128
+}
+
+/// Shift convolution: `acc = sum s * (X << (pmax - m))`, units `2^-(act_frac + pmax)`, exact.
+/// Weights are `[cout, cin, kh, kw]`; `sign` in {-1, 0, 1}, `m` in `0..=pmax` (checked by the
+/// callers that read user input).
+pub fn shift_conv(x: &Tensor<i32>, g: &ConvGeom, sign: &[i8], m: &[u8], pmax: u32) -> Tensor<i64> {
+    assert_eq!(x.shape(), [g.cin, g.h, g.w], "shift_conv input shape");
+    assert_eq!(sign.len(), g.weight_len(), "shift_conv sign length");
+    assert_eq!(m.len(), g.weight_len(), "shift_conv m length");
+    let max_x = max_abs(&x.data) as u128;
+    let max_sh = m
+        .iter()
+        .zip(sign)
+        .filter(|(_, s)| **s != 0)
+        .map(|(m, _)| pmax.saturating_sub(*m as u32))
+        .max()
+        .unwrap_or(0);
+    if fits_i32_lanes(g.taps() as u128 * (max_x << max_sh)) {
+        shift_conv_lanes::<i32>(x, g, sign, m, pmax)
+    } else if fits_i32_lanes(g.taps() as u128 * max_x) {
+        shift_conv_grouped(x, g, sign, m, pmax)
+    } else {
+        shift_conv_lanes::<i64>(x, g, sign, m, pmax)
+    }
+}
+
+/// Taps of one output channel with the same shift: `acc = sum_sh (sum_pos X - sum_neg X) << sh`.
+/// The inner sums need only `act_bits + log2(taps)` bits, so they run in 32-bit lanes whenever
+/// the layer's codes allow, and only the (at most pmax + 1) group sums are widened and shifted.
+fn shift_conv_grouped(
+    x: &Tensor<i32>,
+    g: &ConvGeom,
+    sign: &[i8],
+    m: &[u8],
+    pmax: u32,
+) -> Tensor<i64> {
+    let cols = Columns::<i32>::new(&x.data, g);
+    let k = g.taps();
+    // Per output channel: (shift, positive taps, negative taps) per shift in use.
+    let groups: Vec<Vec<(u32, Vec<usize>, Vec<usize>)>> = (0..g.cout)
+        .map(|co| {
+            let mut grp: Vec<(u32, Vec<usize>, Vec<usize>)> =
+                (0..=pmax).map(|sh| (sh, Vec::new(), Vec::new())).collect();
+            for t in 0..k {
+                let entry = &mut grp[(pmax - m[co * k + t] as u32) as usize];
+                match sign[co * k + t] {
+                    1 => entry.1.push(t),
+                    -1 => entry.2.push(t),
+                    _ => {}
+                }
+            }
+            grp.retain(|(_, p, n)| !p.is_empty() || !n.is_empty());
+            grp
+        })
+        .collect();
+    let mut out = Tensor::zeros(g.cout, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
+    cols.collect(&mut out.data, g.cout, |co, block| {
+        let mut acc = [0i64; CHUNK];
+        for (sh, pos, neg) in &groups[co] {
+            let mut part = [0i32; CHUNK];
+            for &t in pos {
+                let src = tap_row(block, t);
+                for j in 0..CHUNK {
+                    part[j] = part[j].wrapping_add(src[j]);
+                }
+            }
+            for &t in neg {
+                let src = tap_row(block, t);
+                for j in 0..CHUNK {
+                    part[j] = part[j].wrapping_sub(src[j]);
+                }
+            }
+            for j in 0..CHUNK {
+                acc[j] += (part[j] as i64) << sh;
+            }
+        }
+        acc
+    });
+    out
+}
+
+fn shift_conv_lanes<L: Lane>(
+    x: &Tensor<i32>,
+    g: &ConvGeom,
+    sign: &[i8],
+    m: &[u8],
+    pmax: u32,
+) -> Tensor<i64> {
+    let cols = Columns::<L>::new(&x.data, g);
+    let k = g.taps();
+    // Per output channel: (tap, shift) of the positive and of the negative taps.
+    let taps: Vec<(Vec<(usize, u32)>, Vec<(usize, u32)>)> = (0..g.cout)
+        .map(|co| {
+            let (mut pos, mut neg) = (Vec::new(), Vec::new());
+            for t in 0..k {
+                let sh = pmax - m[co * k + t] as u32;
+                match sign[co * k + t] {
+                    1 => pos.push((t, sh)),
+                    -1 => neg.push((t, sh)),
+                    _ => {}
+                }
+            }
+            (pos, neg)
+        })
+        .collect();
+    let mut out = Tensor::zeros(g.cout, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
+    cols.collect(&mut out.data, g.cout, |co, block| {
+        let mut acc = [L::default(); CHUNK];
+        for &(t, sh) in &taps[co].0 {
+            let src = tap_row(block, t);
+            for j in 0..CHUNK {
+                acc[j] = acc[j].add(src[j].shl(sh));
+            }
+        }
+        for &(t, sh) in &taps[co].1 {
+            let src = tap_row(block, t);
+            for j in 0..CHUNK {
+                acc[j] = acc[j].sub(src[j].shl(sh));
+            }
+        }
+        acc
+    });
+    out
+}
+
+/// Adder convolution on adder-grid codes: `y = -sum |Xa - Wa|`, units `2^-add_frac`. Padded taps
+/// use `Xa = 0` and so add `|Wa|`. Weights are `[cout, cin, kh, kw]` adder-grid codes.
+pub fn adder_conv(xa: &Tensor<i32>, g: &ConvGeom, w: &[i32]) -> Tensor<i64> {
+    assert_eq!(xa.shape(), [g.cin, g.h, g.w], "adder_conv input shape");
+    assert_eq!(w.len(), g.weight_len(), "adder_conv weight length");
+    let diff = max_abs(&xa.data) as u128 + max_abs(w) as u128;
+    let mut out = if fits_i32_lanes(diff * g.taps() as u128) {
+        weighted_conv::<i32>(xa, g, w, false, |x, wv| x.abs_diff_lane(wv))
+    } else {
+        weighted_conv::<i64>(xa, g, w, false, |x, wv| x.abs_diff_lane(wv))
+    };
+    for v in &mut out.data {
+        *v = -*v;
+    }
+    out
+}
+
+/// Multiply-baseline convolution: `acc = sum X * Wm`, units `2^-(act_frac + mul_frac)`.
+pub fn mult_conv(x: &Tensor<i32>, g: &ConvGeom, w: &[i32]) -> Tensor<i64> {
+    assert_eq!(x.shape(), [g.cin, g.h, g.w], "mult_conv input shape");
+    assert_eq!(w.len(), g.weight_len(), "mult_conv weight length");
+    let bound = g.taps() as u128 * max_abs(&x.data) as u128 * max_abs(w) as u128;
+    if fits_i32_lanes(bound) {
+        weighted_conv::<i32>(x, g, w, true, |x, wv| x.mul(wv))
+    } else {
+        weighted_conv::<i64>(x, g, w, true, |x, wv| x.mul(wv))
+    }
+}
+
+/// `acc = sum term(X, W)` over every tap; `skip_zero` drops taps whose weight is 0 (valid when
+/// `term(x, 0) == 0`).
+fn weighted_conv<L: Lane>(
+    x: &Tensor<i32>,
+    g: &ConvGeom,
+    w: &[i32],
+    skip_zero: bool,
+    term: impl Fn(L, L) -> L + Copy,
+) -> Tensor<i64> {
+    let cols = Columns::<L>::new(&x.data, g);
+    let k = g.taps();
+    let taps: Vec<Vec<(usize, L)>> = (0..g.cout)
+        .map(|co| {
+            (0..k)
+                .filter(|t| !(skip_zero && w[co * k + t] == 0))
+                .map(|t| (t, L::from_i32(w[co * k + t])))
+                .collect()
+        })
+        .collect();
+    let mut out = Tensor::zeros(g.cout, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
+    cols.collect(&mut out.data, g.cout, |co, block| {
+        let mut acc = [L::default(); CHUNK];
+        for &(t, wv) in &taps[co] {
+            let src = tap_row(block, t);
+            for j in 0..CHUNK {
+                acc[j] = acc[j].add(term(src[j], wv));
+            }
+        }
+        acc
+    });
+    out
+}
+
+/// Post-processing parameters of one layer (numerics.md): `z = floor_shr(M_c * v + B_c, S)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Post<'a> {
+    /// `M_c` per output channel.
+    pub m: &'a [i64],
+    /// `B_c` per output channel.
+    pub b: &'a [i64],
+    /// `S`.
+    pub s: u32,
+    /// Whether ReLU follows.
+    pub relu: bool,
+}
+
+/// The affine step before residual, ReLU and saturation: `floor_shr(M_c * v + B_c, S)`.
+#[inline]
+pub fn post_affine(v: i64, m: i64, b: i64, s: u32) -> i128 {
+    // |M*v| < 2^126 and |B| < 2^63: the sum fits i128.
+    floor_shr(m as i128 * v as i128 + b as i128, s as i32)
+}
+
+/// Post-processing into activation codes: affine, `+ R` if a residual joins, ReLU if asked,
+/// `sat_act`. Returns the codes and the number of saturated values.
+pub fn post_process(
+    v: &Tensor<i64>,
+    post: &Post,
+    residual: Option<&Tensor<i32>>,
+    act_bits: u32,
+) -> (Tensor<i32>, u64) {
+    assert_eq!(post.m.len(), v.c, "post m length");
+    assert_eq!(post.b.len(), v.c, "post b length");
+    if let Some(r) = residual {
+        assert_eq!(r.shape(), v.shape(), "residual shape");
+    }
+    let plane = v.h * v.w;
+    let mut saturated = 0u64;
+    let data = v
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, &val)| {
+            let c = i / plane;
+            let mut z = post_affine(val, post.m[c], post.b[c], post.s);
+            if let Some(r) = residual {
+                z += r.data[i] as i128;
+            }
+            if post.relu {
+                z = z.max(0);
+            }
+            let (code, hit) = sat(z, act_bits);
+            saturated += hit as u64;
+            code as i32
+        })
+        .collect();
+    (
+        Tensor {
+            c: v.c,
+            h: v.h,
+            w: v.w,
+            data,
+        },
+        saturated,
+    )
+}
+
+/// The classifier's post-processing: the affine step (and ReLU if asked), kept wide, never
+/// saturated. These are the logits.
+pub fn post_logits(v: &Tensor<i64>, post: &Post) -> Vec<i128> {
+    assert_eq!(post.m.len(), v.c, "post m length");
+    let plane = v.h * v.w;
+    v.data
+        .iter()
+        .enumerate()
+        .map(|(i, &val)| {
+            let z = post_affine(val, post.m[i / plane], post.b[i / plane], post.s);
+            if post.relu {
+                z.max(0)
+            } else {
+                z
+            }
+        })
+        .collect()
+}
+
+/// The hand-off into an adder layer: `Xa = sat_add(rne_shr(v, f_v - add_frac))`. Returns the
+/// codes and the number of saturated values.
+pub fn handoff_to_adder<T: Copy + Into<i64>>(
+    v: &Tensor<T>,
+    f_v: u32,
+    add_frac: u32,
+    add_bits: u32,
+) -> (Tensor<i32>, u64) {
+    let n = f_v as i32 - add_frac as i32;
+    let mut saturated = 0u64;
+    let data = v
+        .data
+        .iter()
+        .map(|&x| {
+            let (code, hit) = sat(rne_shr(x.into() as i128, n), add_bits);
+            saturated += hit as u64;
+            code as i32
+        })
+        .collect();
+    (
+        Tensor {
+            c: v.c,
+            h: v.h,
+            w: v.w,
+            data,
+        },
+        saturated,
+    )
+}
+
+/// A layer output without batch norm that feeds anything but an adder layer:
+/// `sat_act(floor_shr(v, f_v - act_frac))`. Returns the codes and the number saturated.
+pub fn round_to_act(v: &Tensor<i64>, f_v: u32, act_frac: u32, act_bits: u32) -> (Tensor<i32>, u64) {
+    let n = f_v as i32 - act_frac as i32;
+    let mut saturated = 0u64;
+    let data = v
+        .data
+        .iter()
+        .map(|&x| {
+            let (code, hit) = sat(floor_shr(x as i128, n), act_bits);
+            saturated += hit as u64;
+            code as i32
+        })
+        .collect();
+    (
+        Tensor {
+            c: v.c,
+            h: v.h,
+            w: v.w,
+            data,
+        },
+        saturated,
+    )
+}
+
+/// Pooled size in floor mode with window = stride = `k`.
+pub fn pool_out(n: usize, k: usize) -> usize {
+    n / k
+}
+
+/// Max pooling: exact maximum, window equals stride, floor mode.
+pub fn max_pool(x: &Tensor<i32>, k: usize) -> Tensor<i32> {
+    let (oh, ow) = (pool_out(x.h, k), pool_out(x.w, k));
+    let mut out = Tensor::zeros(x.c, oh, ow);
+    for c in 0..x.c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best = i32::MIN;
+                for dy in 0..k {
+                    for dx in 0..k {
+                        best = best.max(x.at(c, oy * k + dy, ox * k + dx));
+                    }
+                }
+                out.data[(c * oh + oy) * ow + ox] = best;
+            }
+        }
+    }
+    out
+}
+
+/// Average pooling: `floor_shr(sum, log2(k*k))`, window equals stride, floor mode. `k*k` must be
+/// a power of two (the capability check refuses other windows before anything runs).
+pub fn avg_pool(x: &Tensor<i32>, k: usize) -> Tensor<i32> {
+    let n = k * k;
+    assert!(
+        n.is_power_of_two(),
+        "average pooling window {k}x{k} is not a power of two"
+    );
+    let shift = n.trailing_zeros() as i32;
+    let (oh, ow) = (pool_out(x.h, k), pool_out(x.w, k));
+    let mut out = Tensor::zeros(x.c, oh, ow);
+    for c in 0..x.c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut sum = 0i128;
+                for dy in 0..k {
+                    for dx in 0..k {
+                        sum += x.at(c, oy * k + dy, ox * k + dx) as i128;
+                    }
+                }
+                // The mean of codes is a code: no saturation possible.
+                out.data[(c * oh + oy) * ow + ox] = floor_shr(sum, shift) as i32;
+            }
+        }
+    }
+    out
+}
+
+/// Index of the largest logit, the lowest index on ties.
+pub fn argmax(logits: &[i128]) -> usize {
+    let mut best = 0;
+    for (i, v) in logits.iter().enumerate() {
+        if *v > logits[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,361 @@
+//! `AccelConfig`: the one place where an array size, a bit width or a buffer depth is written.
+//!
+//! Everything else (the reference model's limits, the RTL, the cycle and energy models) is derived
+//! from a validated `AccelConfig`. Number formats follow `shared/spec/numerics.md`.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The number formats of numerics.md. Accumulators are not formats: see [`AccWidths`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Formats {
+    /// Activation code width (signed, saturating).
+    pub act_bits: u32,
+    /// Fractional bits of activation codes.
+    pub act_frac: u32,
+    /// Shift weight bits; exponent magnitudes are `0..=pmax`, `pmax = 2^(shift_wb-1) - 2`.
+    pub shift_wb: u32,
+    /// Adder-layer operand code width (inputs and weights share one grid).
+    pub add_bits: u32,
+    /// Fractional bits of the adder grid.
+    pub add_frac: u32,
+    /// Multiply-baseline weight code width (the fractional bits are chosen per layer).
+    pub mul_bits: u32,
+}
+
+impl Formats {
+    /// Largest shift exponent magnitude: `2^(shift_wb-1) - 2`.
+    pub fn pmax(&self) -> u32 {
+        (1u32 << (self.shift_wb - 1)) - 2
+    }
+    /// Fractional bits of a shift accumulator: `act_frac + pmax`.
+    pub fn shift_acc_frac(&self) -> u32 {
+        self.act_frac + self.pmax()
+    }
+}
+
+/// How the PE array is built: shift and adder PEs (ShiftAddNet), or multiply PEs (the baseline).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeKinds {
+    /// Shift PEs and adder PEs.
+    ShiftAdd,
+    /// Multiply-accumulate PEs only.
+    Mult,
+}
+
+/// The accelerator configuration. Variants are built with struct update from a preset and checked
+/// by [`AccelConfig::validate`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccelConfig {
+    /// Preset name, or a user's name for a variant.
+    pub name: String,
+    /// Number formats.
+    pub formats: Formats,
+    /// Output channels computed in parallel.
+    pub rows: u32,
+    /// Input channels consumed in parallel.
+    pub cols: u32,
+    /// PE kinds of the array.
+    pub pe_kinds: PeKinds,
+    /// Largest kernel side (kh and kw) the hardware accepts.
+    pub max_kernel: u32,
+    /// Largest number of taps (`Cin * kh * kw`) summed into one output; sizes the accumulators.
+    pub max_taps: u32,
+    /// Largest stride.
+    pub max_stride: u32,
+    /// Largest zero padding.
+    pub max_pad: u32,
+    /// Width of the post-processing multiplier `M_c` (signed).
+    pub post_m_bits: u32,
+    /// Width of the post-processing offset `B_c` (signed).
+    pub post_b_bits: u32,
+    /// Largest post-processing shift `S`.
+    pub post_s_max: u32,
+    /// Activation buffer depth in activation codes (input, output and residual buffers each).
+    pub act_buf_words: u32,
+    /// Weight buffer depth in weights.
+    pub weight_buf_words: u32,
+    /// Post-processing parameter buffer depth in output channels.
+    pub post_buf_words: u32,
+    /// Target clock in MHz; the constraint files derive the period from it.
+    pub clock_mhz: u32,
+    /// Board the constraints target.
+    pub board: String,
+}
+
+/// Accumulator widths derived from the formats and `max_taps` so that they cannot overflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccWidths {
+    /// Signed shift accumulator: `|acc| <= max_taps * 2^(act_bits-1+pmax)`.
+    pub shift: u32,
+    /// Signed adder output `y = -A`: `A <= max_taps * (2^add_bits - 1)`.
+    pub adder: u32,
+    /// Signed multiply accumulator: `|acc| <= max_taps * 2^(act_bits-1) * 2^(mul_bits-1)`.
+    pub mult: u32,
+}
+
+/// Bits of a two's-complement integer that holds every value in `[-max_abs, max_abs]`.
+pub fn signed_bits_for(max_abs: u128) -> u32 {
+    // Needs max_abs <= 2^(b-1) - 1.
+    1 + (128 - max_abs.leading_zeros())
+}
+
+/// Accumulator widths for `taps` taps of the given formats.
+pub fn acc_widths(f: &Formats, taps: u64) -> AccWidths {
+    let taps = taps as u128;
+    let act_mag = 1u128 << (f.act_bits - 1);
+    AccWidths {
+        shift: signed_bits_for(taps * (act_mag << f.pmax())),
+        adder: signed_bits_for(taps * ((1u128 << f.add_bits) - 1)),
+        mult: signed_bits_for(taps * act_mag * (1u128 << (f.mul_bits - 1))),
+    }
+}
+
+/// Widest accumulator the reference model holds (it computes in `i64`).
+pub const MODEL_ACC_LIMIT: u32 = 64;
+
+/// Why a configuration is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// A field outside the supported range.
+    #[error(
+        "config `{config}`: field `{field}` = {value} is outside the supported range {min}..={max}"
+    )]
+    OutOfRange {
+        /// Config name.
+        config: String,
+        /// Field name.
+        field: &'static str,
+        /// Value given.
+        value: u64,
+        /// Smallest supported value.
+        min: u64,
+        /// Largest supported value.
+        max: u64,
+    },
+    /// A relation between two fields does not hold.
+    #[error("config `{config}`: {what}")]
+    Inconsistent {
+        /// Config name.
+        config: String,
+        /// What is wrong, naming the fields.
+        what: String,
+    },
+    /// A derived accumulator is wider than the limit.
+    #[error(
+        "config `{config}`: the {which} accumulator for max_taps = {taps} needs {bits} bits, more than the supported {limit}; lower max_taps or the widths"
+    )]
+    AccumulatorTooWide {
+        /// Config name.
+        config: String,
+        /// Which accumulator.
+        which: &'static str,
+        /// `max_taps`.
+        taps: u32,
+        /// Derived width.
+        bits: u32,
+        /// Supported width.
+        limit: u32,
+    },
+}
+
+/// Checks each field of `formats` against the supported ranges; `owner` names the config or file.
+pub fn validate_formats(owner: &str, f: &Formats) -> Result<(), ConfigError> {
+    let range = |field: &'static str, value: u32, min: u32, max: u32| {
+        if value < min || value > max {
+            Err(ConfigError::OutOfRange {
+                config: owner.to_string(),
+                field,
+                value: value as u64,
+                min: min as u64,
+                max: max as u64,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    range("formats.act_bits", f.act_bits, 2, 32)?;
+    range("formats.act_frac", f.act_frac, 0, f.act_bits - 1)?;
+    range("formats.shift_wb", f.shift_wb, 2, 6)?;
+    range("formats.add_bits", f.add_bits, 2, 32)?;
+    range("formats.add_frac", f.add_frac, 0, 31)?;
+    range("formats.mul_bits", f.mul_bits, 2, 16)?;
+    Ok(())
+}
+
+impl AccelConfig {
+    /// Accumulator widths at `max_taps`.
+    pub fn acc_widths(&self) -> AccWidths {
+        acc_widths(&self.formats, self.max_taps as u64)
+    }
+
+    /// Checks every field and every derived width; the error names the field and the range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.name;
+        validate_formats(name, &self.formats)?;
+        let range = |field: &'static str, value: u32, min: u32, max: u32| {
+            if value < min || value > max {
+                Err(ConfigError::OutOfRange {
+                    config: name.clone(),
+                    field,
+                    value: value as u64,
+                    min: min as u64,
+                    max: max as u64,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        range("rows", self.rows, 1, 64)?;
+        range("cols", self.cols, 1, 64)?;
+        range("max_kernel", self.max_kernel, 1, 7)?;
+        range("max_taps", self.max_taps, 1, 1 << 16)?;
+        range("max_stride", self.max_stride, 1, 4)?;
+        range("max_pad", self.max_pad, 0, 3)?;
+        range("post_m_bits", self.post_m_bits, 2, 48)?;
+        range("post_b_bits", self.post_b_bits, 2, 64)?;
+        range("post_s_max", self.post_s_max, 0, 62)?;
+        range("act_buf_words", self.act_buf_words, 1, 1 << 24)?;
+        range("weight_buf_words", self.weight_buf_words, 1, 1 << 24)?;
+        range("post_buf_words", self.post_buf_words, 1, 1 << 16)?;
+        range("clock_mhz", self.clock_mhz, 1, 1000)?;
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::Inconsistent {
+                config: name.clone(),
+                what:
+                    "field `name` must be non-empty and use only ASCII letters, digits, '-' and '_'"
+                        .into(),
+            });
+        }
+        let kernel_taps = self.max_kernel * self.max_kernel;
+        if self.max_taps < kernel_taps {
+            return Err(ConfigError::Inconsistent {
+                config: name.clone(),
+                what: format!(
+                    "max_taps = {} is smaller than one channel of the largest kernel (max_kernel^2 = {})",
+                    self.max_taps, kernel_taps
+                ),
+            });
+        }
+        let w = self.acc_widths();
+        for (which, bits) in [("shift", w.shift), ("adder", w.adder), ("mult", w.mult)] {
+            if bits > MODEL_ACC_LIMIT {
+                return Err(ConfigError::AccumulatorTooWide {
+                    config: name.clone(),
+                    which,
+                    taps: self.max_taps,
+                    bits,
+                    limit: MODEL_ACC_LIMIT,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Named presets.
+pub mod presets {
+    use super::*;
+
+    /// The original code's numerics: Q16.16 activations, 5-bit shift weights, adder grid 2^-7 with
+    /// 32-bit codes, on a 16x16 array for the ZC706.
+    pub fn seed() -> AccelConfig {
+        AccelConfig {
+            name: "seed".into(),
+            formats: Formats {
+                act_bits: 32,
+                act_frac: 16,
+                shift_wb: 5,
+                add_bits: 32,
+                add_frac: 7,
+                mul_bits: 8,
+            },
+            rows: 16,
+            cols: 16,
+            pe_kinds: PeKinds::ShiftAdd,
+            max_kernel: 5,
+            max_taps: 2048,
+            max_stride: 2,
+            max_pad: 2,
+            post_m_bits: 32,
+            post_b_bits: 64,
+            post_s_max: 40,
+            act_buf_words: 32768,
+            weight_buf_words: 65536,
+            post_buf_words: 256,
+            clock_mhz: 200,
+            board: "zc706".into(),
+        }
+    }
+
+    /// Hardware-lean 16-bit datapath: Q8.8 activations, 4-bit shift weights (pmax 6), 16-bit
+    /// adder codes on a 2^-7 grid.
+    pub fn lean16() -> AccelConfig {
+        AccelConfig {
+            name: "lean16".into(),
+            formats: Formats {
+                act_bits: 16,
+                act_frac: 8,
+                shift_wb: 4,
+                add_bits: 16,
+                add_frac: 7,
+                mul_bits: 8,
+            },
+            post_m_bits: 24,
+            post_b_bits: 40,
+            post_s_max: 32,
+            ..seed()
+        }
+    }
+
+    /// Hardware-lean 8-bit datapath for small FPGAs: Q4.4 activations, 3-bit shift weights
+    /// (pmax 2), 8-bit adder codes on a 2^-4 grid, an 8x8 array for the iCE40.
+    pub fn lean8() -> AccelConfig {
+        AccelConfig {
+            name: "lean8".into(),
+            formats: Formats {
+                act_bits: 8,
+                act_frac: 4,
+                shift_wb: 3,
+                add_bits: 8,
+                add_frac: 4,
+                mul_bits: 8,
+            },
+            rows: 8,
+            cols: 8,
+            max_taps: 1024,
+            post_m_bits: 16,
+            post_b_bits: 24,
+            post_s_max: 24,
+            act_buf_words: 8192,
+            weight_buf_words: 16384,
+            post_buf_words: 128,
+            clock_mhz: 48,
+            board: "ice40-hx8k".into(),
+            ..seed()
+        }
+    }
+
+    /// Every preset, in a stable order.
+    pub fn all() -> Vec<AccelConfig> {
+        vec![seed(), lean16(), lean8()]
+    }
+
+    /// A preset by name.
+    pub fn by_name(name: &str) -> Option<AccelConfig> {
+        all().into_iter().find(|p| p.name == name)
+    }
+
+    /// The preset names, for error messages.
+    pub fn names() -> Vec<String> {
+        all().into_iter().map(|p| p.name).collect()
+    }
+}

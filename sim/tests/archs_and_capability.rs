@@ -1,0 +1,227 @@
+//! Built-in architectures against the layer table of seed-notes.md §4.1, presets, and the
+//! capability check.
+
+use shiftadd_sim::net::{ConvKind, Op};
+use shiftadd_sim::spec::{presets, AccelConfig, ConfigError};
+use shiftadd_sim::{archs, random};
+
+/// Tap operations per image by convolution kind.
+fn taps_by_kind(arch: &str) -> [u64; 3] {
+    let g = archs::by_name(arch).unwrap();
+    let infos = g.analyse().unwrap();
+    let mut out = [0u64; 3];
+    for (n, i) in g.nodes.iter().zip(&infos) {
+        if let Op::Conv { kind, .. } = n.op {
+            let k = match kind {
+                ConvKind::Shift => 0,
+                ConvKind::Adder => 1,
+                ConvKind::Mult => 2,
+            };
+            out[k] += i.geom.unwrap().tap_ops();
+        }
+    }
+    out
+}
+
+fn weights_by_kind(arch: &str) -> [usize; 3] {
+    let g = archs::by_name(arch).unwrap();
+    let infos = g.analyse().unwrap();
+    let mut out = [0usize; 3];
+    for (n, i) in g.nodes.iter().zip(&infos) {
+        if let Op::Conv { kind, .. } = n.op {
+            let k = match kind {
+                ConvKind::Shift => 0,
+                ConvKind::Adder => 1,
+                ConvKind::Mult => 2,
+            };
+            out[k] += i.geom.unwrap().weight_len();
+        }
+    }
+    out
+}
+
+#[test]
+fn resnet20_shiftadd_matches_the_seed_layer_table() {
+    // seed-notes.md §4.1 totals: 40,813,184 shift-MACs and 42,991,616 adder-MACs per image;
+    // 270,896 shift and 295,424 adder weights; 22 shift and 20 adder layers.
+    assert_eq!(
+        taps_by_kind("resnet20-shiftadd"),
+        [40_813_184, 42_991_616, 0]
+    );
+    assert_eq!(weights_by_kind("resnet20-shiftadd"), [270_896, 295_424, 0]);
+    let g = archs::by_name("resnet20-shiftadd").unwrap();
+    let count = |k: ConvKind| {
+        g.nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Conv { kind, .. } if kind == k))
+            .count()
+    };
+    assert_eq!((count(ConvKind::Shift), count(ConvKind::Adder)), (22, 20));
+}
+
+#[test]
+fn resnet20_twins_have_the_same_topology() {
+    // Standard ResNet-20 with projection shortcuts: 40,813,184 MACs (the shift layers of
+    // ShiftAddNet are exactly ResNet-20's convolutions).
+    assert_eq!(taps_by_kind("resnet20-mult"), [0, 0, 40_813_184]);
+    assert_eq!(taps_by_kind("resnet20-shift"), [40_813_184, 0, 0]);
+    // AdderNet: first layer 3->16 (442,368) and classifier (640) multiply, the rest adder.
+    assert_eq!(
+        taps_by_kind("resnet20-adder"),
+        [0, 40_813_184 - 442_368 - 640, 442_368 + 640]
+    );
+}
+
+#[test]
+fn every_builtin_is_well_formed_and_named_stably() {
+    let names = archs::names();
+    assert_eq!(
+        names,
+        [
+            "resnet20-shiftadd",
+            "resnet20-mult",
+            "resnet20-shift",
+            "resnet20-adder",
+            "lenet-shiftadd",
+            "lenet-mult",
+            "lenet-shift",
+            "lenet-adder"
+        ]
+    );
+    for n in names {
+        let g = archs::by_name(&n).unwrap();
+        assert_eq!(g.arch, n);
+        g.analyse().unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert!(!archs::describe(&n).is_empty());
+    }
+    assert!(archs::by_name("resnet20-foo").is_none());
+}
+
+#[test]
+fn presets_validate_and_have_distinct_names() {
+    let all = presets::all();
+    assert!(all.iter().any(|p| p.name == "seed"));
+    for p in &all {
+        p.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
+    }
+    let seed = presets::seed();
+    assert_eq!(
+        (
+            seed.formats.act_bits,
+            seed.formats.act_frac,
+            seed.formats.shift_wb,
+            seed.formats.add_bits,
+            seed.formats.add_frac
+        ),
+        (32, 16, 5, 32, 7)
+    );
+    assert_eq!(seed.formats.pmax(), 14);
+    let mut names: Vec<_> = all.iter().map(|p| p.name.clone()).collect();
+    names.dedup();
+    assert_eq!(names.len(), all.len());
+}
+
+#[test]
+fn validate_names_the_field() {
+    let bad = AccelConfig {
+        rows: 0,
+        ..presets::seed()
+    };
+    match bad.validate() {
+        Err(ConfigError::OutOfRange { field: "rows", .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let bad = AccelConfig {
+        formats: shiftadd_sim::spec::Formats {
+            shift_wb: 6,
+            ..presets::seed().formats
+        },
+        max_taps: 60000,
+        ..presets::seed()
+    };
+    assert!(
+        matches!(
+            bad.validate(),
+            Err(ConfigError::AccumulatorTooWide { which: "shift", .. })
+        ),
+        "{:?}",
+        bad.validate()
+    );
+    let bad = AccelConfig {
+        max_taps: 4,
+        ..presets::seed()
+    };
+    assert!(matches!(
+        bad.validate(),
+        Err(ConfigError::Inconsistent { .. })
+    ));
+}
+
+#[test]
+fn capability_check_accepts_the_builtins_on_seed() {
+    for n in [
+        "resnet20-shiftadd",
+        "resnet20-shift",
+        "lenet-shiftadd",
+        "lenet-shift",
+    ] {
+        let m = random::random_model(&archs::by_name(n).unwrap(), &presets::seed(), 1);
+        m.check_capability(&presets::seed())
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+    }
+}
+
+#[test]
+fn capability_check_names_layer_and_limit() {
+    let m = random::random_model(
+        &archs::by_name("lenet-shiftadd").unwrap(),
+        &presets::seed(),
+        1,
+    );
+    // 5x5 kernels on a 3x3 array limit.
+    let cfg = AccelConfig {
+        max_kernel: 3,
+        ..presets::seed()
+    };
+    let e = m.check_capability(&cfg).unwrap_err();
+    assert_eq!(e.layer, "conv1");
+    assert!(e.limit.contains("max_kernel = 3"), "{e}");
+    // conv2.1 sums 32 * 5 * 5 = 800 taps.
+    let cfg = AccelConfig {
+        max_taps: 700,
+        ..presets::seed()
+    };
+    let e = m.check_capability(&cfg).unwrap_err();
+    assert_eq!(e.layer, "conv2.1");
+    assert!(e.limit.contains("max_taps = 700"), "{e}");
+    // Multiply layers need multiply PEs.
+    let mm = random::random_model(&archs::by_name("lenet-mult").unwrap(), &presets::seed(), 1);
+    let e = mm.check_capability(&presets::seed()).unwrap_err();
+    assert_eq!(e.layer, "conv1");
+    // Formats must agree.
+    let e = m.check_capability(&presets::lean16()).unwrap_err();
+    assert!(e.limit.contains("formats"), "{e}");
+    // Output buffers.
+    let cfg = AccelConfig {
+        act_buf_words: 1000,
+        ..presets::seed()
+    };
+    let e = m.check_capability(&cfg).unwrap_err();
+    assert_eq!(e.layer, "conv1");
+    assert!(e.limit.contains("act_buf_words = 1000"), "{e}");
+}
+
+#[test]
+fn average_pooling_window_must_be_a_power_of_two() {
+    let mut g = archs::by_name("resnet20-shiftadd").unwrap();
+    let pool = g.nodes.iter_mut().find(|n| n.name == "avgpool").unwrap();
+    pool.op = Op::AvgPool { k: 3 };
+    // The classifier then sees 64x2x2; rebuild it as a 2x2 kernel so that the graph is valid.
+    let fc = g.nodes.iter_mut().find(|n| n.name == "fc").unwrap();
+    if let Op::Conv { kernel, .. } = &mut fc.op {
+        *kernel = [2, 2];
+    }
+    let e = g.analyse().unwrap_err();
+    assert_eq!(e.node, "avgpool");
+    assert!(e.what.contains("power-of-two"), "{e}");
+}

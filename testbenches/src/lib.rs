@@ -1,0 +1,51 @@
+//! shiftadd-tb: co-simulation of emitted RTL against the reference model. Until the generator
+//! lands, this crate locates the external simulators and says how to install a missing one.
+
+use std::path::PathBuf;
+
+/// An external tool the co-simulation needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tool {
+    /// Executable name.
+    pub exe: &'static str,
+    /// Debian package providing it.
+    pub package: &'static str,
+}
+
+/// The simulators and synthesis tools the test tiers use.
+pub const TOOLS: [Tool; 5] = [
+    Tool {
+        exe: "verilator",
+        package: "verilator",
+    },
+    Tool {
+        exe: "iverilog",
+        package: "iverilog",
+    },
+    Tool {
+        exe: "yosys",
+        package: "yosys",
+    },
+    Tool {
+        exe: "nextpnr-ice40",
+        package: "nextpnr-ice40",
+    },
+    Tool {
+        exe: "icepack",
+        package: "fpga-icestorm",
+    },
+];
+
+/// Finds `tool` on `PATH`, or says which command installs it.
+pub fn locate(tool: &Tool) -> Result<PathBuf, String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool.exe))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "`{}` not found on PATH; install it with: apt-get install -y {}",
+                tool.exe, tool.package
+            )
+        })
+}
