@@ -56,3 +56,6 @@ fn main() {
         g.tap_ops() as f64 / s / 1e9
     );
 }
+// layer3-shaped run, for comparing cache behaviour
+#[allow(dead_code)]
+fn unused() {}

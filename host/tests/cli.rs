@@ -1,0 +1,295 @@
+//! The `shiftadd` command, end to end.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn shiftadd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shiftadd"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run shiftadd")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = shiftadd(args);
+    assert!(
+        o.status.success(),
+        "shiftadd {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = shiftadd(args);
+    assert!(!o.status.success(), "shiftadd {args:?} should fail");
+    String::from_utf8(o.stderr).unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = root().join("target").join("cli-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn presets_list_and_json() {
+    let names = ok(&["presets"]);
+    let lines: Vec<&str> = names.lines().collect();
+    assert!(lines.contains(&"seed"), "{names}");
+    let full: Value = serde_json::from_str(&ok(&["presets", "--json"])).unwrap();
+    let arr = full.as_array().unwrap();
+    assert_eq!(arr.len(), lines.len());
+    for (p, n) in arr.iter().zip(&lines) {
+        assert_eq!(p["name"], *n);
+        assert!(p["formats"]["act_bits"].is_u64());
+        assert!(p["rows"].is_u64());
+    }
+}
+
+#[test]
+fn archs_list() {
+    let out = ok(&["archs"]);
+    for n in [
+        "resnet20-shiftadd",
+        "resnet20-mult",
+        "resnet20-shift",
+        "resnet20-adder",
+        "lenet-shiftadd",
+        "lenet-mult",
+        "lenet-shift",
+        "lenet-adder",
+    ] {
+        assert!(
+            out.lines().any(|l| l.split_whitespace().next() == Some(n)),
+            "{n} missing from\n{out}"
+        );
+    }
+    let graphs: Value = serde_json::from_str(&ok(&["archs", "--json"])).unwrap();
+    assert_eq!(graphs.as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn eval_layer_worked_example_5() {
+    // numerics.md worked example 5: adder convolution with padding.
+    let v = serde_json::json!({
+        "kind": "adder", "in_shape": [1, 3, 3], "out_channels": 1, "kernel": [2, 2], "stride": 1, "pad": 1,
+        "formats": {"act_bits": 32, "act_frac": 16, "shift_wb": 5, "add_bits": 32, "add_frac": 7, "mul_bits": 8, "mul_frac": 6},
+        "input": [3, -2, 0, 1, 5, -4, 2, 0, 7],
+        "weights": {"codes": [1, -1, 2, 0]}
+    });
+    let path = tmp("ex5.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out: Value = serde_json::from_str(&ok(&["eval-layer", path.to_str().unwrap()])).unwrap();
+    assert_eq!(out["out_shape"], serde_json::json!([1, 4, 4]));
+    assert_eq!(
+        out["acc"],
+        serde_json::json!([-7, -5, -6, -4, -8, -9, -11, -8, -7, -6, -16, -11, -6, -4, -11, -9])
+    );
+    assert!(out.get("out").is_none());
+}
+
+#[test]
+fn eval_layer_wide_values_print_as_strings() {
+    // One tap of the most negative Q16.16 code shifted by 14 with a sign of -1 is 2^45; 288 of
+    // them sum to 288 * 2^45 > 2^53, printed as a string.
+    let v = serde_json::json!({
+        "kind": "shift", "in_shape": [32, 3, 3], "out_channels": 1, "kernel": [3, 3], "stride": 1, "pad": 0,
+        "formats": {"act_bits": 32, "act_frac": 16, "shift_wb": 5, "add_bits": 32, "add_frac": 7, "mul_bits": 8},
+        "input": vec![i32::MIN; 288],
+        "weights": {"sign": vec![-1; 288], "m": vec![0; 288]}
+    });
+    let path = tmp("wide.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out: Value = serde_json::from_str(&ok(&["eval-layer", path.to_str().unwrap()])).unwrap();
+    assert_eq!(out["acc"], serde_json::json!([(288u64 << 45).to_string()]));
+}
+
+#[test]
+fn eval_layer_refuses_malformed_vectors_naming_the_field() {
+    let path = tmp("bad.json");
+    std::fs::write(&path, r#"{"kind": "conv"}"#).unwrap();
+    let err = fails(&["eval-layer", path.to_str().unwrap()]);
+    assert!(
+        err.contains("field `kind`") && err.contains("bad.json"),
+        "{err}"
+    );
+    let err = fails(&["eval-layer", "no/such/file.json"]);
+    assert!(err.contains("no/such/file.json"), "{err}");
+}
+
+#[test]
+fn infer_on_the_committed_subset_writes_json() {
+    let out = tmp("infer.json");
+    let text = ok(&[
+        "infer",
+        "--model",
+        "models/demo-lenet-shiftadd",
+        "--preset",
+        "seed",
+        "--limit",
+        "40",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("accuracy"), "{text}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["images"], 40);
+    let correct = doc["correct"].as_u64().unwrap();
+    assert!(correct <= 40);
+    assert_eq!(doc["accuracy"].as_f64().unwrap(), correct as f64 / 40.0);
+    let layers = doc["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 9);
+    // conv1: 16x24x24 outputs of 25 taps each, for 40 images.
+    assert_eq!(layers[0]["name"], "conv1");
+    assert_eq!(layers[0]["shifts"], 40 * 16 * 24 * 24 * 25);
+    // conv2.1 (adder, 32x8x8 outputs of 32*5*5 taps): two adds per tap plus the post-processing add.
+    assert_eq!(layers[3]["name"], "conv2.1");
+    assert_eq!(layers[3]["adds"], 40 * (2 * 32 * 8 * 8 * 800 + 32 * 8 * 8));
+}
+
+#[test]
+fn infer_refuses_a_model_the_preset_cannot_run() {
+    let err = fails(&[
+        "infer",
+        "--model",
+        "models/demo-lenet-shiftadd",
+        "--preset",
+        "lean8",
+        "--limit",
+        "1",
+    ]);
+    assert!(err.contains("cannot run on config `lean8`"), "{err}");
+}
+
+#[test]
+fn infer_reports_missing_and_malformed_inputs() {
+    let err = fails(&["infer", "--model", "no/such/model", "--limit", "1"]);
+    assert!(err.contains("no/such/model"), "{err}");
+
+    let bad = tmp("bad-model.safetensors");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let err = fails(&["infer", "--model", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("bad-model.safetensors") && err.contains("field"),
+        "{err}"
+    );
+
+    // An IDX file with a wrong magic, a wrong data length, and a labels count that disagrees.
+    let dir = tmp("idx");
+    std::fs::create_dir_all(&dir).unwrap();
+    let header = |magic: [u8; 4], dims: &[u32]| -> Vec<u8> {
+        let mut v = magic.to_vec();
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v
+    };
+    let mut images = header([0, 0, 8, 3], &[2, 28, 28]);
+    images.extend(vec![0u8; 2 * 784]);
+    let mut labels = header([0, 0, 8, 1], &[2]);
+    labels.extend([1u8, 2]);
+    let write = |imgs: &[u8], labs: &[u8]| {
+        std::fs::write(dir.join("t10k-images-idx3-ubyte"), imgs).unwrap();
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labs).unwrap();
+    };
+    let model = "models/demo-lenet-shiftadd";
+    let d = dir.to_str().unwrap();
+    write(&images, &labels);
+    ok(&["infer", "--model", model, "--data", d]);
+
+    let mut bad_magic = images.clone();
+    bad_magic[2] = 0x0d;
+    write(&bad_magic, &labels);
+    let err = fails(&["infer", "--model", model, "--data", d]);
+    assert!(
+        err.contains("field `magic`") && err.contains("t10k-images-idx3-ubyte"),
+        "{err}"
+    );
+
+    write(&images[..images.len() - 1], &labels);
+    let err = fails(&["infer", "--model", model, "--data", d]);
+    assert!(err.contains("field `data`"), "{err}");
+
+    let mut three = header([0, 0, 8, 1], &[3]);
+    three.extend([1u8, 2, 3]);
+    write(&images, &three);
+    let err = fails(&["infer", "--model", model, "--data", d]);
+    assert!(
+        err.contains("field `dims`") && err.contains("t10k-labels-idx1-ubyte"),
+        "{err}"
+    );
+
+    let mut small = header([0, 0, 8, 3], &[1, 10, 10]);
+    small.extend(vec![0u8; 100]);
+    let mut one = header([0, 0, 8, 1], &[1]);
+    one.push(0);
+    write(&small, &one);
+    let err = fails(&["infer", "--model", model, "--data", d]);
+    assert!(
+        err.contains("[1, 10, 10]") && err.contains("[1, 28, 28]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn committed_demo_model_is_fresh() {
+    let out = tmp("demo.safetensors");
+    ok(&[
+        "random-model",
+        "--arch",
+        "lenet-shiftadd",
+        "--preset",
+        "seed",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let fresh = std::fs::read(&out).unwrap();
+    let committed =
+        std::fs::read(root().join("models/demo-lenet-shiftadd/model.safetensors")).unwrap();
+    assert!(
+        fresh == committed,
+        "models/demo-lenet-shiftadd is stale; regenerate with: cargo run --release -p shiftadd -- random-model --arch lenet-shiftadd --preset seed --seed 1 --out models/demo-lenet-shiftadd/model.safetensors"
+    );
+}
+
+#[test]
+fn committed_subset_is_the_head_of_the_official_test_set() {
+    let full = Path::new("/usr/share/datasets/fashion-mnist");
+    assert!(
+        full.join("t10k-images-idx3-ubyte.gz").is_file(),
+        "Fashion-MNIST is not installed; run: apt-get install -y dataset-fashion-mnist (scripts/setup.sh does)"
+    );
+    let gunzip = |p: PathBuf| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()),
+            &mut out,
+        )
+        .unwrap();
+        out
+    };
+    let sub = root().join("data/fashion-mnist-1000");
+    for (name, per, header) in [
+        ("t10k-images-idx3-ubyte.gz", 784, 16),
+        ("t10k-labels-idx1-ubyte.gz", 1, 8),
+    ] {
+        let whole = gunzip(full.join(name));
+        let part = gunzip(sub.join(name));
+        assert_eq!(part[4..8], 1000u32.to_be_bytes(), "{name}: count");
+        assert_eq!(part[8..header], whole[8..header], "{name}: dimensions");
+        assert_eq!(
+            part[header..],
+            whole[header..header + 1000 * per],
+            "{name}: payload"
+        );
+    }
+}
