@@ -77,20 +77,37 @@ pub fn describe(name: &str) -> &'static str {
     }
 }
 
+/// Shape of one convolution of a base network.
+#[derive(Clone, Copy)]
+struct Conv {
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+}
+
+/// `cout` channels of a `k`x`k` kernel with `stride` and `pad`.
+fn conv(cout: usize, k: usize, stride: usize, pad: usize) -> Conv {
+    Conv {
+        cout,
+        k,
+        stride,
+        pad,
+    }
+}
+
 struct Builder {
+    family: Family,
     nodes: Vec<Node>,
 }
 
 impl Builder {
-    fn conv(
+    fn push(
         &mut self,
         name: String,
         input: &str,
         kind: ConvKind,
-        cout: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
+        c: Conv,
         output: ConvOutput,
     ) -> String {
         self.nodes.push(Node {
@@ -98,85 +115,51 @@ impl Builder {
             input: input.to_string(),
             op: Op::Conv {
                 kind,
-                out_channels: cout,
-                kernel: [k, k],
-                stride,
-                pad,
+                out_channels: c.cout,
+                kernel: [c.k, c.k],
+                stride: c.stride,
+                pad: c.pad,
                 output,
             },
         });
         name
     }
 
-    /// One convolution of the base network, realised in `family`; `edge` marks the first layer
-    /// and the classifier, which stay single (shift for ShiftAddNet, multiply for AdderNet).
-    #[allow(clippy::too_many_arguments)]
+    /// One convolution of the base network, realised in the builder's family; `edge` marks the
+    /// first layer and the classifier, which stay single (shift for ShiftAddNet, multiply for
+    /// AdderNet).
     fn layer(
         &mut self,
-        family: Family,
         edge: bool,
         name: &str,
         input: &str,
-        cout: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
+        c: Conv,
         output: ConvOutput,
     ) -> String {
-        match (family, edge) {
+        match (self.family, edge) {
             (Family::ShiftAdd, false) => {
-                let shift = self.conv(
+                let shift = self.push(
                     format!("{name}.0"),
                     input,
                     ConvKind::Shift,
-                    cout,
-                    k,
-                    stride,
-                    pad,
+                    c,
                     ConvOutput::Handoff,
                 );
                 // The adder keeps the spatial size: same kernel, stride 1, "same" padding.
-                self.conv(
-                    format!("{name}.1"),
-                    &shift,
-                    ConvKind::Adder,
-                    cout,
-                    k,
-                    1,
-                    k / 2,
-                    output,
-                )
+                let same = Conv {
+                    stride: 1,
+                    pad: c.k / 2,
+                    ..c
+                };
+                self.push(format!("{name}.1"), &shift, ConvKind::Adder, same, output)
             }
-            (Family::ShiftAdd, true) | (Family::Shift, _) => self.conv(
-                name.into(),
-                input,
-                ConvKind::Shift,
-                cout,
-                k,
-                stride,
-                pad,
-                output,
-            ),
-            (Family::Mult, _) | (Family::Adder, true) => self.conv(
-                name.into(),
-                input,
-                ConvKind::Mult,
-                cout,
-                k,
-                stride,
-                pad,
-                output,
-            ),
-            (Family::Adder, false) => self.conv(
-                name.into(),
-                input,
-                ConvKind::Adder,
-                cout,
-                k,
-                stride,
-                pad,
-                output,
-            ),
+            (Family::ShiftAdd, true) | (Family::Shift, _) => {
+                self.push(name.into(), input, ConvKind::Shift, c, output)
+            }
+            (Family::Mult, _) | (Family::Adder, true) => {
+                self.push(name.into(), input, ConvKind::Mult, c, output)
+            }
+            (Family::Adder, false) => self.push(name.into(), input, ConvKind::Adder, c, output),
         }
     }
 
@@ -196,65 +179,46 @@ fn post(relu: bool, residual: Option<String>) -> ConvOutput {
 
 /// ResNet-20 (3 stages of 3 basic blocks, 16/32/64 planes, projection shortcuts) at 3x32x32.
 pub fn resnet20(family: Family) -> Graph {
-    let mut b = Builder { nodes: Vec::new() };
-    let mut x = b.layer(
+    let mut b = Builder {
         family,
-        true,
-        "conv1",
-        "input",
-        16,
-        3,
-        1,
-        1,
-        post(true, None),
-    );
+        nodes: Vec::new(),
+    };
+    let mut x = b.layer(true, "conv1", "input", conv(16, 3, 1, 1), post(true, None));
     let mut in_planes = 16;
     for (stage, planes) in [16usize, 32, 64].into_iter().enumerate() {
         for block in 0..3 {
             let stride = if stage > 0 && block == 0 { 2 } else { 1 };
             let p = format!("layer{}.{}", stage + 1, block);
             let a = b.layer(
-                family,
                 false,
                 &format!("{p}.conv1"),
                 &x,
-                planes,
-                3,
-                stride,
-                1,
+                conv(planes, 3, stride, 1),
                 post(true, None),
             );
             let shortcut = if stride != 1 || in_planes != planes {
                 b.layer(
-                    family,
                     false,
                     &format!("{p}.downsample"),
                     &x,
-                    planes,
-                    1,
-                    stride,
-                    0,
+                    conv(planes, 1, stride, 0),
                     post(false, None),
                 )
             } else {
                 x.clone()
             };
             x = b.layer(
-                family,
                 false,
                 &format!("{p}.conv2"),
                 &a,
-                planes,
-                3,
-                1,
-                1,
+                conv(planes, 3, 1, 1),
                 post(true, Some(shortcut)),
             );
             in_planes = planes;
         }
     }
     let pooled = b.op("avgpool", &x, Op::AvgPool { k: 8 });
-    b.layer(family, true, "fc", &pooled, 10, 1, 1, 0, ConvOutput::Logits);
+    b.layer(true, "fc", &pooled, conv(10, 1, 1, 0), ConvOutput::Logits);
     Graph {
         arch: format!("resnet20-{}", family.suffix()),
         input: InputShape {
@@ -269,24 +233,17 @@ pub fn resnet20(family: Family) -> Graph {
 
 /// LeNet-style network for 1x28x28: conv 5x5 (16) -> pool -> conv 5x5 (32) -> pool -> fc 128 -> fc 10.
 pub fn lenet(family: Family) -> Graph {
-    let mut b = Builder { nodes: Vec::new() };
-    let c1 = b.layer(
+    let mut b = Builder {
         family,
-        true,
-        "conv1",
-        "input",
-        16,
-        5,
-        1,
-        0,
-        post(true, None),
-    );
+        nodes: Vec::new(),
+    };
+    let c1 = b.layer(true, "conv1", "input", conv(16, 5, 1, 0), post(true, None));
     let p1 = b.op("pool1", &c1, Op::MaxPool { k: 2 });
-    let c2 = b.layer(family, false, "conv2", &p1, 32, 5, 1, 0, post(true, None));
+    let c2 = b.layer(false, "conv2", &p1, conv(32, 5, 1, 0), post(true, None));
     let p2 = b.op("pool2", &c2, Op::MaxPool { k: 2 });
     let flat = b.op("flatten", &p2, Op::Flatten);
-    let f1 = b.layer(family, false, "fc1", &flat, 128, 1, 1, 0, post(true, None));
-    b.layer(family, true, "fc2", &f1, 10, 1, 1, 0, ConvOutput::Logits);
+    let f1 = b.layer(false, "fc1", &flat, conv(128, 1, 1, 0), post(true, None));
+    b.layer(true, "fc2", &f1, conv(10, 1, 1, 0), ConvOutput::Logits);
     Graph {
         arch: format!("lenet-{}", family.suffix()),
         input: InputShape {

@@ -174,70 +174,101 @@ impl_lane!(i64);
 /// Output positions computed per inner-loop pass; the accumulators stay in registers.
 const CHUNK: usize = 32;
 
-/// The input of one convolution rearranged so that each chunk of `CHUNK` output positions sees,
-/// for every tap in weight order, its `CHUNK` input values side by side (zero where the tap falls
-/// in the padding). One chunk's block is contiguous, so the inner loops are plain element-wise
-/// sums over slices that the compiler vectorises, with no wasted positions.
-struct Columns<L> {
-    /// `chunks * taps * CHUNK` values.
-    data: Vec<L>,
-    taps: usize,
+/// The input of one convolution seen per chunk of `CHUNK` output positions: for every tap in
+/// weight order, the chunk's `CHUNK` input values side by side (zero where the tap falls in the
+/// padding). A chunk's block is built once into a buffer that stays in cache while every output
+/// channel sums over it, so the inner loops are element-wise sums over contiguous rows that the
+/// compiler vectorises, with no wasted positions.
+struct Columns<'a> {
+    x: &'a [i32],
+    g: ConvGeom,
+    out_w: usize,
     /// Output positions per channel.
     positions: usize,
+    /// Output columns whose tap `kx` reads inside the input, per `kx`.
+    ranges: Vec<(usize, usize)>,
 }
 
-impl<L: Lane> Columns<L> {
-    fn new(x: &[i32], g: &ConvGeom) -> Self {
+impl<'a> Columns<'a> {
+    fn new(x: &'a [i32], g: &ConvGeom) -> Self {
         let (oh, ow) = (
             g.out_h().expect("checked geometry"),
             g.out_w().expect("checked geometry"),
         );
-        let positions = oh * ow;
-        let chunks = positions.div_ceil(CHUNK);
-        let taps = g.taps();
-        let mut data = vec![L::default(); chunks * taps * CHUNK];
-        // Top-left input corner of every output position, in padded coordinates.
-        let corner: Vec<(usize, usize)> = (0..positions)
-            .map(|p| ((p / ow) * g.stride, (p % ow) * g.stride))
+        let ranges = (0..g.kw)
+            .map(|kx| {
+                let lo = g.pad.saturating_sub(kx).div_ceil(g.stride);
+                let hi = (g.w + g.pad).saturating_sub(kx).div_ceil(g.stride).min(ow);
+                (lo, hi.max(lo))
+            })
             .collect();
-        for (c, block) in data.chunks_mut(taps * CHUNK).enumerate() {
-            let corners = &corner[c * CHUNK..((c + 1) * CHUNK).min(positions)];
+        Columns {
+            x,
+            g: *g,
+            out_w: ow,
+            positions: oh * ow,
+            ranges,
+        }
+    }
+
+    /// Writes chunk `c`'s block (`taps * CHUNK` values, zeroed by the caller).
+    fn fill<L: Lane>(&self, c: usize, block: &mut [L]) {
+        let (g, ow) = (&self.g, self.out_w);
+        let (start, end) = (c * CHUNK, ((c + 1) * CHUNK).min(self.positions));
+        // Every output row the chunk touches, with the chunk's part of it.
+        let mut oy = start / ow;
+        while oy * ow < end {
+            let row0 = oy * ow;
+            let (seg_lo, seg_hi) = (row0.max(start) - row0, ((oy + 1) * ow).min(end) - row0);
             let mut t = 0;
             for ci in 0..g.cin {
-                let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+                let plane = &self.x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
                 for ky in 0..g.kh {
-                    for kx in 0..g.kw {
-                        let row = &mut block[t * CHUNK..(t + 1) * CHUNK];
-                        for (slot, &(y0, x0)) in row.iter_mut().zip(corners) {
-                            let (py, px) = (y0 + ky, x0 + kx);
-                            if py >= g.pad && px >= g.pad && py - g.pad < g.h && px - g.pad < g.w {
-                                *slot = L::from_i32(plane[(py - g.pad) * g.w + px - g.pad]);
+                    let py = oy * g.stride + ky;
+                    let row_ok = py >= g.pad && py - g.pad < g.h;
+                    for (kx, &(lo, hi)) in self.ranges.iter().enumerate() {
+                        let (lo, hi) = (lo.max(seg_lo), hi.min(seg_hi));
+                        if row_ok && lo < hi {
+                            let src = &plane[(py - g.pad) * g.w..(py - g.pad + 1) * g.w];
+                            let base = t * CHUNK + row0 - start;
+                            let dst = &mut block[base + lo..base + hi];
+                            let first = lo * g.stride + kx - g.pad;
+                            if g.stride == 1 {
+                                for (d, v) in dst.iter_mut().zip(&src[first..]) {
+                                    *d = L::from_i32(*v);
+                                }
+                            } else {
+                                for (d, v) in
+                                    dst.iter_mut().zip(src[first..].iter().step_by(g.stride))
+                                {
+                                    *d = L::from_i32(*v);
+                                }
                             }
                         }
                         t += 1;
                     }
                 }
             }
-        }
-        Columns {
-            data,
-            taps,
-            positions,
+            oy += 1;
         }
     }
 
     /// Runs `chunk(co, block)` for every chunk and output channel, writing the valid positions.
     /// Chunks are the outer loop so that one chunk's block stays in cache across all channels.
-    fn collect<R: Lane>(
+    fn collect<L: Lane, R: Lane>(
         &self,
         out: &mut [i64],
-        cout: usize,
-        mut chunk: impl FnMut(usize, &[L]) -> [R; CHUNK],
+        mut chunk: impl FnMut(usize, &[[L; CHUNK]]) -> [R; CHUNK],
     ) {
-        for (c, block) in self.data.chunks(self.taps * CHUNK).enumerate() {
+        let taps = self.g.taps();
+        let mut buf = vec![L::default(); taps * CHUNK];
+        for c in 0..self.positions.div_ceil(CHUNK) {
+            buf.fill(L::default());
+            self.fill(c, &mut buf);
+            let (block, _) = buf.as_chunks::<CHUNK>();
             let start = c * CHUNK;
             let valid = CHUNK.min(self.positions - start);
-            for co in 0..cout {
+            for co in 0..self.g.cout {
                 let acc = chunk(co, block);
                 let dst =
                     &mut out[co * self.positions + start..co * self.positions + start + valid];
@@ -247,14 +278,6 @@ impl<L: Lane> Columns<L> {
             }
         }
     }
-}
-
-/// Tap `t`'s `CHUNK` input values in a chunk's block.
-#[inline(always)]
-fn tap_row<L: Lane>(block: &[L], t: usize) -> &[L; CHUNK] {
-    block[t * CHUNK..(t + 1) * CHUNK]
-        .try_into()
-        .expect("chunk length")
 }
 
 fn max_abs(x: &[i32]) -> u64 {
@@ -289,6 +312,12 @@ pub fn shift_conv(x: &Tensor<i32>, g: &ConvGeom, sign: &[i8], m: &[u8], pmax: u3
     }
 }
 
+/// Shift amount, positive taps and negative taps of one output channel.
+type ShiftGroup = (u32, Vec<usize>, Vec<usize>);
+
+/// `(tap, shift)` of the positive and of the negative taps of one output channel.
+type SignedTaps = (Vec<(usize, u32)>, Vec<(usize, u32)>);
+
 /// Taps of one output channel with the same shift: `acc = sum_sh (sum_pos X - sum_neg X) << sh`.
 /// The inner sums need only `act_bits + log2(taps)` bits, so they run in 32-bit lanes whenever
 /// the layer's codes allow, and only the (at most pmax + 1) group sums are widened and shifted.
@@ -299,12 +328,12 @@ fn shift_conv_grouped(
     m: &[u8],
     pmax: u32,
 ) -> Tensor<i64> {
-    let cols = Columns::<i32>::new(&x.data, g);
+    let cols = Columns::new(&x.data, g);
     let k = g.taps();
     // Per output channel: (shift, positive taps, negative taps) per shift in use.
-    let groups: Vec<Vec<(u32, Vec<usize>, Vec<usize>)>> = (0..g.cout)
+    let groups: Vec<Vec<ShiftGroup>> = (0..g.cout)
         .map(|co| {
-            let mut grp: Vec<(u32, Vec<usize>, Vec<usize>)> =
+            let mut grp: Vec<ShiftGroup> =
                 (0..=pmax).map(|sh| (sh, Vec::new(), Vec::new())).collect();
             for t in 0..k {
                 let entry = &mut grp[(pmax - m[co * k + t] as u32) as usize];
@@ -319,18 +348,18 @@ fn shift_conv_grouped(
         })
         .collect();
     let mut out = Tensor::zeros(g.cout, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
-    cols.collect(&mut out.data, g.cout, |co, block| {
+    cols.collect(&mut out.data, |co, block: &[[i32; CHUNK]]| {
         let mut acc = [0i64; CHUNK];
         for (sh, pos, neg) in &groups[co] {
             let mut part = [0i32; CHUNK];
             for &t in pos {
-                let src = tap_row(block, t);
+                let src = &block[t];
                 for j in 0..CHUNK {
                     part[j] = part[j].wrapping_add(src[j]);
                 }
             }
             for &t in neg {
-                let src = tap_row(block, t);
+                let src = &block[t];
                 for j in 0..CHUNK {
                     part[j] = part[j].wrapping_sub(src[j]);
                 }
@@ -351,10 +380,10 @@ fn shift_conv_lanes<L: Lane>(
     m: &[u8],
     pmax: u32,
 ) -> Tensor<i64> {
-    let cols = Columns::<L>::new(&x.data, g);
+    let cols = Columns::new(&x.data, g);
     let k = g.taps();
     // Per output channel: (tap, shift) of the positive and of the negative taps.
-    let taps: Vec<(Vec<(usize, u32)>, Vec<(usize, u32)>)> = (0..g.cout)
+    let taps: Vec<SignedTaps> = (0..g.cout)
         .map(|co| {
             let (mut pos, mut neg) = (Vec::new(), Vec::new());
             for t in 0..k {
@@ -369,16 +398,16 @@ fn shift_conv_lanes<L: Lane>(
         })
         .collect();
     let mut out = Tensor::zeros(g.cout, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
-    cols.collect(&mut out.data, g.cout, |co, block| {
+    cols.collect(&mut out.data, |co, block: &[[L; CHUNK]]| {
         let mut acc = [L::default(); CHUNK];
         for &(t, sh) in &taps[co].0 {
-            let src = tap_row(block, t);
+            let src = &block[t];
             for j in 0..CHUNK {
                 acc[j] = acc[j].add(src[j].shl(sh));
             }
         }
         for &(t, sh) in &taps[co].1 {
-            let src = tap_row(block, t);
+            let src = &block[t];
             for j in 0..CHUNK {
                 acc[j] = acc[j].sub(src[j].shl(sh));
             }
@@ -395,9 +424,9 @@ pub fn adder_conv(xa: &Tensor<i32>, g: &ConvGeom, w: &[i32]) -> Tensor<i64> {
     assert_eq!(w.len(), g.weight_len(), "adder_conv weight length");
     let diff = max_abs(&xa.data) as u128 + max_abs(w) as u128;
     let mut out = if fits_i32_lanes(diff * g.taps() as u128) {
-        weighted_conv::<i32>(xa, g, w, false, |x, wv| x.abs_diff_lane(wv))
+        weighted_conv::<i32>(xa, g, w, |x, wv| x.abs_diff_lane(wv))
     } else {
-        weighted_conv::<i64>(xa, g, w, false, |x, wv| x.abs_diff_lane(wv))
+        weighted_conv::<i64>(xa, g, w, |x, wv| x.abs_diff_lane(wv))
     };
     for v in &mut out.data {
         *v = -*v;
@@ -411,36 +440,26 @@ pub fn mult_conv(x: &Tensor<i32>, g: &ConvGeom, w: &[i32]) -> Tensor<i64> {
     assert_eq!(w.len(), g.weight_len(), "mult_conv weight length");
     let bound = g.taps() as u128 * max_abs(&x.data) as u128 * max_abs(w) as u128;
     if fits_i32_lanes(bound) {
-        weighted_conv::<i32>(x, g, w, true, |x, wv| x.mul(wv))
+        weighted_conv::<i32>(x, g, w, |x, wv| x.mul(wv))
     } else {
-        weighted_conv::<i64>(x, g, w, true, |x, wv| x.mul(wv))
+        weighted_conv::<i64>(x, g, w, |x, wv| x.mul(wv))
     }
 }
 
-/// `acc = sum term(X, W)` over every tap; `skip_zero` drops taps whose weight is 0 (valid when
-/// `term(x, 0) == 0`).
+/// `acc = sum term(X, W)` over every tap, in weight order.
 fn weighted_conv<L: Lane>(
     x: &Tensor<i32>,
     g: &ConvGeom,
     w: &[i32],
-    skip_zero: bool,
     term: impl Fn(L, L) -> L + Copy,
 ) -> Tensor<i64> {
-    let cols = Columns::<L>::new(&x.data, g);
+    let cols = Columns::new(&x.data, g);
     let k = g.taps();
-    let taps: Vec<Vec<(usize, L)>> = (0..g.cout)
-        .map(|co| {
-            (0..k)
-                .filter(|t| !(skip_zero && w[co * k + t] == 0))
-                .map(|t| (t, L::from_i32(w[co * k + t])))
-                .collect()
-        })
-        .collect();
+    let weights: Vec<L> = w.iter().map(|v| L::from_i32(*v)).collect();
     let mut out = Tensor::zeros(g.cout, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
-    cols.collect(&mut out.data, g.cout, |co, block| {
+    cols.collect(&mut out.data, |co, block: &[[L; CHUNK]]| {
         let mut acc = [L::default(); CHUNK];
-        for &(t, wv) in &taps[co] {
-            let src = tap_row(block, t);
+        for (src, &wv) in block.iter().zip(&weights[co * k..(co + 1) * k]) {
             for j in 0..CHUNK {
                 acc[j] = acc[j].add(term(src[j], wv));
             }

@@ -545,7 +545,7 @@ impl Model {
             ));
         }
         for (c, s) in self.norm.std.iter().enumerate() {
-            if !(s.is_finite() && *s > 0.0) || !self.norm.mean[c].is_finite() {
+            if !(s.is_finite() && *s > 0.0 && self.norm.mean[c].is_finite()) {
                 return Err(perr(
                     "input",
                     "input_norm",

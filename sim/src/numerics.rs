@@ -8,8 +8,9 @@ pub fn rne_shr(v: i128, n: i32) -> i128 {
     if n <= 0 {
         return v << (-n) as u32;
     }
-    if n >= 127 {
-        // Every bit is discarded: |v| < 2^127 <= half of 2^n is below one half (or a tie at 0).
+    if n >= 128 {
+        // Every bit is discarded and |v| <= 2^127 is at most half of 2^n, a tie only at
+        // v = -2^127 with n = 128, which rounds to the even 0.
         return 0;
     }
     let n = n as u32;
@@ -27,7 +28,7 @@ pub fn rne_shr(v: i128, n: i32) -> i128 {
 pub fn floor_shr(v: i128, n: i32) -> i128 {
     if n <= 0 {
         v << (-n) as u32
-    } else if n >= 127 {
+    } else if n >= 128 {
         if v < 0 {
             -1
         } else {

@@ -18,7 +18,7 @@ const FORMATS: [(u32, u32, u32); 3] = [(32, 16, 5), (16, 8, 4), (8, 4, 3)];
 
 fn config() -> Config {
     Config {
-        cases: 2048,
+        cases: 4096,
         failure_persistence: None,
         ..Config::default()
     }

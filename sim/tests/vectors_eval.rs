@@ -18,7 +18,7 @@ const ADD_FORMATS: [(u32, u32); 3] = [(32, 7), (16, 7), (8, 4)];
 
 fn config() -> Config {
     Config {
-        cases: 1024,
+        cases: 2048,
         failure_persistence: None,
         ..Config::default()
     }

@@ -135,7 +135,7 @@ impl Geom {
     /// Input value at `(ci, iy, ix)` in padded coordinates, `None` in the zero padding.
     fn input_at(&self, x: &[i64], ci: usize, py: usize, px: usize) -> Option<i128> {
         let iy = py as i64 - self.pad as i64;
-        let ix = px as i64 - self.pad as i64 + i64::from(self.stride > 2);
+        let ix = px as i64 - self.pad as i64;
         if iy < 0 || ix < 0 || iy >= self.h as i64 || ix >= self.w as i64 {
             return None;
         }
