@@ -200,7 +200,7 @@ fn infer(
     let resolved = model::resolve_model_path(model_path);
     if !resolved.exists() {
         bail!(
-            "model `{}` not found; pass --model FILE (or a folder holding model.safetensors)",
+            "model `{}` not found; pass --model FILE (or a folder holding model.safetensors), for example --model models/demo-lenet-shiftadd",
             resolved.display()
         );
     }
