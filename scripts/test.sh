@@ -5,4 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --release -- -D warnings
-cargo test --workspace --release
+mkdir -p target
+cargo test --workspace --release 2>&1 | tee target/test-output.log
+# One closing line over every test binary.
+sum() { grep -E "^test result:" target/test-output.log | grep -oE "[0-9]+ $1" | awk '{s += $1} END {print s + 0}'; }
+echo "tests: $(sum passed) passed, $(sum failed) failed"
