@@ -175,7 +175,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let graph = archs::by_name(&arch)
                 .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
-            let m = random::random_model(&graph, &preset(&p)?, seed);
+            let m = random::random_model(&graph, &preset(&p)?, seed)
+                .map_err(|e| anyhow!("{arch}: {e}"))?;
             let prov = json!({"random": {"arch": arch, "preset": p, "seed": seed}});
             model::save_model(&m, &out, Some(prov)).map_err(|e| anyhow!(e))?;
             println!("wrote {}", out.display());
@@ -218,6 +219,19 @@ fn infer(
             ds.shape,
             m.graph.arch,
             [i.channels, i.height, i.width]
+        );
+    }
+    if let Some(k) = ds
+        .labels
+        .iter()
+        .position(|l| *l as usize >= m.graph.classes)
+    {
+        bail!(
+            "{}: label {} of image {k} is not a class of the model `{}` (classes 0..{})",
+            ds.images_path.display(),
+            ds.labels[k],
+            m.graph.arch,
+            m.graph.classes
         );
     }
     let lut_sat: u64 = runner.lut_saturations().iter().sum();
@@ -313,7 +327,7 @@ fn bench(arch: &str, preset_name: &str, images: usize, threads: Option<usize>) -
     let graph = archs::by_name(arch)
         .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
     let cfg = preset(preset_name)?;
-    let m = random::random_model(&graph, &cfg, 7);
+    let m = random::random_model(&graph, &cfg, 7).map_err(|e| anyhow!("{arch}: {e}"))?;
     let runner = m.runner()?;
     let inputs: Vec<Vec<u8>> = (0..images.max(1))
         .map(|k| random::random_image(&graph, 1000 + k as u64))

@@ -293,3 +293,27 @@ fn committed_subset_is_the_head_of_the_official_test_set() {
         );
     }
 }
+
+#[test]
+fn infer_refuses_labels_outside_the_classes() {
+    let dir = tmp("labels");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut images = vec![0, 0, 8, 3];
+    for d in [1u32, 28, 28] {
+        images.extend(d.to_be_bytes());
+    }
+    images.extend(vec![0u8; 784]);
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend(1u32.to_be_bytes());
+    labels.push(10);
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels).unwrap();
+    let err = fails(&[
+        "infer",
+        "--model",
+        "models/demo-lenet-shiftadd",
+        "--data",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(err.contains("label 10 of image 0"), "{err}");
+}

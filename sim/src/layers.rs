@@ -87,28 +87,85 @@ impl ConvGeom {
             _ => 0,
         }
     }
-    /// Checks that every size is positive and the output is not empty.
-    pub fn check(&self) -> Result<(), String> {
-        for (name, v) in [
-            ("in channels", self.cin),
-            ("height", self.h),
-            ("width", self.w),
-            ("out channels", self.cout),
-            ("kernel height", self.kh),
-            ("kernel width", self.kw),
-            ("stride", self.stride),
+    /// Checks every size against the limits below and that the output is not empty; the error
+    /// names the field (`in_shape`, `out_channels`, `kernel`, `stride`, `pad`).
+    pub fn check(&self) -> Result<(), GeomError> {
+        let err = |field: &'static str, what: String| Err(GeomError { field, what });
+        for (field, name, v, max) in [
+            ("in_shape", "input channels", self.cin, MAX_DIM),
+            ("in_shape", "input height", self.h, MAX_DIM),
+            ("in_shape", "input width", self.w, MAX_DIM),
+            ("out_channels", "output channels", self.cout, MAX_DIM),
+            ("kernel", "kernel height", self.kh, MAX_KERNEL),
+            ("kernel", "kernel width", self.kw, MAX_KERNEL),
+            ("stride", "stride", self.stride, MAX_STRIDE),
         ] {
-            if v == 0 {
-                return Err(format!("{name} must be at least 1"));
+            if v == 0 || v > max {
+                return err(field, format!("{name} {v} is outside 1..={max}"));
             }
         }
-        if self.out_h().is_none() || self.out_w().is_none() {
-            return Err(format!(
-                "kernel {}x{} with pad {} does not fit the {}x{} input: the output would be empty",
-                self.kh, self.kw, self.pad, self.h, self.w
-            ));
+        if self.pad > MAX_PAD {
+            return err(
+                "pad",
+                format!("padding {} is above the limit {MAX_PAD}", self.pad),
+            );
+        }
+        let (Some(oh), Some(ow)) = (self.out_h(), self.out_w()) else {
+            return err(
+                "kernel",
+                format!(
+                    "kernel {}x{} with pad {} does not fit the {}x{} input: the output would be empty",
+                    self.kh, self.kw, self.pad, self.h, self.w
+                ),
+            );
+        };
+        if self.taps() > MAX_TAPS {
+            return err(
+                "kernel",
+                format!(
+                    "{} taps per output (cin x kh x kw) exceed the limit {MAX_TAPS}",
+                    self.taps()
+                ),
+            );
+        }
+        for (field, what, n) in [
+            ("in_shape", "input values", self.cin * self.h * self.w),
+            ("out_channels", "output values", self.cout * oh * ow),
+            ("kernel", "weights", self.weight_len()),
+        ] {
+            if n > MAX_VALUES {
+                return err(field, format!("{n} {what} exceed the limit {MAX_VALUES}"));
+            }
         }
         Ok(())
+    }
+}
+
+/// Largest channel count, height or width of a tensor.
+pub const MAX_DIM: usize = 1 << 16;
+/// Largest kernel side.
+pub const MAX_KERNEL: usize = 64;
+/// Largest stride.
+pub const MAX_STRIDE: usize = 64;
+/// Largest zero padding.
+pub const MAX_PAD: usize = 64;
+/// Largest number of taps summed into one output.
+pub const MAX_TAPS: usize = 1 << 18;
+/// Largest number of values of one tensor (input, output or weights).
+pub const MAX_VALUES: usize = 1 << 26;
+
+/// A convolution geometry outside the supported limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeomError {
+    /// The field: `in_shape`, `out_channels`, `kernel`, `stride` or `pad`.
+    pub field: &'static str,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for GeomError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
     }
 }
 
@@ -230,8 +287,9 @@ impl<'a> Columns<'a> {
                         let (lo, hi) = (lo.max(seg_lo), hi.min(seg_hi));
                         if row_ok && lo < hi {
                             let src = &plane[(py - g.pad) * g.w..(py - g.pad + 1) * g.w];
-                            let base = t * CHUNK + row0 - start;
-                            let dst = &mut block[base + lo..base + hi];
+                            // row0 + lo >= start: the segment lies inside the chunk.
+                            let base = t * CHUNK + (row0 + lo - start);
+                            let dst = &mut block[base..base + (hi - lo)];
                             let first = lo * g.stride + kx - g.pad;
                             if g.stride == 1 {
                                 for (d, v) in dst.iter_mut().zip(&src[first..]) {

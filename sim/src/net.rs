@@ -175,10 +175,20 @@ impl Graph {
             what,
         };
         let i = self.input;
-        if i.channels == 0 || i.height == 0 || i.width == 0 {
+        let dims_ok = [i.channels, i.height, i.width]
+            .iter()
+            .all(|d| (1..=layers::MAX_DIM).contains(d));
+        if !dims_ok || i.channels * i.height * i.width > layers::MAX_VALUES {
             return Err(err(
                 "input",
-                "every input dimension must be at least 1".into(),
+                format!(
+                    "input {}x{}x{}: every dimension must be in 1..={} and the image at most {} values",
+                    i.channels,
+                    i.height,
+                    i.width,
+                    layers::MAX_DIM,
+                    layers::MAX_VALUES
+                ),
             ));
         }
         if self.nodes.is_empty() {
@@ -249,7 +259,22 @@ impl Graph {
                         stride: *stride,
                         pad: *pad,
                     };
-                    g.check().map_err(|e| err(&node.name, e))?;
+                    g.check().map_err(|e| err(&node.name, e.what))?;
+                    let from_round = src.is_some_and(|k| {
+                        matches!(
+                            self.nodes[k].op,
+                            Op::Conv {
+                                output: ConvOutput::Round,
+                                ..
+                            }
+                        )
+                    });
+                    if *kind == ConvKind::Adder && from_round {
+                        return Err(err(
+                            &node.name,
+                            format!("reads `{}`, whose output is `round`: a layer without batch norm that feeds an adder layer must use `handoff`", node.input),
+                        ));
+                    }
                     if *kind != ConvKind::Adder && in_domain != Domain::Act {
                         return Err(err(&node.name, format!("a {} convolution needs activation codes, but its input is on the adder grid", kind.name())));
                     }
@@ -695,24 +720,38 @@ impl Model {
                 format!("the config's formats {cf:?} (mul_bits at most)"),
             ));
         }
+        let i = self.graph.input;
+        if (i.channels * i.height * i.width) as u64 > cfg.act_buf_words as u64 {
+            return Err(cerr(
+                "input",
+                format!(
+                    "an input image of {} codes",
+                    i.channels * i.height * i.width
+                ),
+                format!("act_buf_words = {}", cfg.act_buf_words),
+            ));
+        }
         for ((node, info), p) in self.graph.nodes.iter().zip(&infos).zip(&self.params) {
             let name = &node.name;
             match &node.op {
                 Op::Conv { kind, .. } => {
                     let g = info.geom.expect("conv geometry");
-                    if cfg.pe_kinds == crate::spec::PeKinds::Mult && *kind != ConvKind::Mult {
+                    if !cfg.pe_kinds.runs(*kind) {
                         return Err(cerr(
                             name,
                             format!("a {} layer", kind.name()),
-                            "the config's array has multiply PEs only".into(),
+                            format!(
+                                "pe_kinds = {} ({})",
+                                cfg.pe_kinds.name(),
+                                cfg.pe_kinds.describe()
+                            ),
                         ));
                     }
-                    if cfg.pe_kinds == crate::spec::PeKinds::ShiftAdd && *kind == ConvKind::Mult {
-                        // The post-processing multiplier is not a PE array: multiply layers need the baseline build.
+                    if g.weight_len() as u64 > cfg.weight_buf_words as u64 {
                         return Err(cerr(
                             name,
-                            "a multiply layer".into(),
-                            "the config's array has shift and adder PEs only".into(),
+                            format!("{} weights", g.weight_len()),
+                            format!("weight_buf_words = {}", cfg.weight_buf_words),
                         ));
                     }
                     if g.kh as u32 > cfg.max_kernel || g.kw as u32 > cfg.max_kernel {
@@ -751,6 +790,13 @@ impl Model {
                     }
                     let p = p.as_ref().expect("checked params");
                     if let Some(pp) = &p.post {
+                        if g.cout as u64 > cfg.post_buf_words as u64 {
+                            return Err(cerr(
+                                name,
+                                format!("{} output channels of post-processing parameters", g.cout),
+                                format!("post_buf_words = {}", cfg.post_buf_words),
+                            ));
+                        }
                         if pp.s > cfg.post_s_max {
                             return Err(cerr(
                                 name,

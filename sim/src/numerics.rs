@@ -39,14 +39,14 @@ pub fn floor_shr(v: i128, n: i32) -> i128 {
     }
 }
 
-/// Smallest code of a signed `bits`-bit format.
+/// Smallest code of a signed `bits`-bit format (`bits` in 1..=64).
 pub fn min_code(bits: u32) -> i64 {
-    -(1i64 << (bits - 1))
+    (-(1i128 << (bits - 1))) as i64
 }
 
-/// Largest code of a signed `bits`-bit format.
+/// Largest code of a signed `bits`-bit format (`bits` in 1..=64).
 pub fn max_code(bits: u32) -> i64 {
-    (1i64 << (bits - 1)) - 1
+    ((1i128 << (bits - 1)) - 1) as i64
 }
 
 /// `sat_b(v)`: clamps to `[-2^(b-1), 2^(b-1)-1]`; the flag says whether it clamped.

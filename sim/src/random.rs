@@ -46,12 +46,12 @@ pub fn random_image(graph: &Graph, seed: u64) -> Vec<u8> {
 }
 
 /// A random model of `graph` in `cfg`'s formats whose post-processing parameters fit `cfg`.
-pub fn random_model(graph: &Graph, cfg: &AccelConfig, seed: u64) -> Model {
+/// Refuses (naming the layer) when batch norm cannot be folded into `cfg`'s post-processing
+/// widths without saturating.
+pub fn random_model(graph: &Graph, cfg: &AccelConfig, seed: u64) -> Result<Model, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let f = cfg.formats;
-    let infos = graph
-        .analyse()
-        .expect("random_model needs a well-formed graph");
+    let infos = graph.analyse().map_err(|e| e.to_string())?;
     let mut model = Model {
         graph: graph.clone(),
         formats: f,
@@ -121,19 +121,24 @@ pub fn random_model(graph: &Graph, cfg: &AccelConfig, seed: u64) -> Model {
                     ..Default::default()
                 };
                 let (v, f_v) = conv_raw(&model, idx, info, src, &mut st);
-                let post = calibrate(&v, f_v, cfg);
+                let post =
+                    calibrate(&v, f_v, cfg).map_err(|e| format!("layer `{}`: {e}", node.name))?;
                 model.params[idx].as_mut().expect("just set").post = Some(post);
             }
         }
         let (value, _) = eval_node(&model, &infos, idx, &input, &values);
         values.push(value);
     }
-    model
+    Ok(model)
 }
 
 /// Batch norm from the statistics of one output: `z = (v - mean_c) / std_c`, folded into
 /// `M_c`, `B_c`, `S` that fit the config's post-processing widths.
-fn calibrate(v: &crate::layers::Tensor<i64>, f_v: u32, cfg: &AccelConfig) -> PostParams {
+fn calibrate(
+    v: &crate::layers::Tensor<i64>,
+    f_v: u32,
+    cfg: &AccelConfig,
+) -> Result<PostParams, String> {
     let plane = v.h * v.w;
     let scale = (-(f_v as f64)).exp2();
     let mut a = Vec::with_capacity(v.c);
@@ -155,12 +160,19 @@ fn calibrate(v: &crate::layers::Tensor<i64>, f_v: u32, cfg: &AccelConfig) -> Pos
     let b_of = |s: i32, x: f64| rne_code_from_f64(x, act_frac + s, cfg.post_b_bits);
     // The largest S whose M_c and B_c all fit without saturating.
     let mut s = cfg.post_s_max.min(24) as i32;
-    while s > 0 && (a.iter().any(|x| m_of(s, *x).1) || b.iter().any(|x| b_of(s, *x).1)) {
+    let saturates = |s: i32| a.iter().any(|x| m_of(s, *x).1) || b.iter().any(|x| b_of(s, *x).1);
+    while s > 0 && saturates(s) {
         s -= 1;
     }
-    PostParams {
+    if saturates(s) {
+        return Err(format!(
+            "batch norm does not fit post_m_bits = {} and post_b_bits = {} even with S = 0",
+            cfg.post_m_bits, cfg.post_b_bits
+        ));
+    }
+    Ok(PostParams {
         m: a.iter().map(|x| m_of(s, *x).0).collect(),
         b: b.iter().map(|x| b_of(s, *x).0).collect(),
         s: s as u32,
-    }
+    })
 }

@@ -35,7 +35,8 @@ impl Formats {
     }
 }
 
-/// How the PE array is built: shift and adder PEs (ShiftAddNet), or multiply PEs (the baseline).
+/// How the PE array is built: shift and adder PEs (ShiftAddNet), multiply PEs (the baseline), or
+/// all three (AdderNet's multiply first layer and classifier next to its adder layers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PeKinds {
@@ -43,6 +44,36 @@ pub enum PeKinds {
     ShiftAdd,
     /// Multiply-accumulate PEs only.
     Mult,
+    /// Shift, adder and multiply PEs.
+    All,
+}
+
+impl PeKinds {
+    /// Whether the array runs convolutions of `kind`.
+    pub fn runs(&self, kind: crate::net::ConvKind) -> bool {
+        use crate::net::ConvKind;
+        match self {
+            PeKinds::ShiftAdd => kind != ConvKind::Mult,
+            PeKinds::Mult => kind == ConvKind::Mult,
+            PeKinds::All => true,
+        }
+    }
+    /// The configuration value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PeKinds::ShiftAdd => "shift-add",
+            PeKinds::Mult => "mult",
+            PeKinds::All => "all",
+        }
+    }
+    /// What the array holds.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            PeKinds::ShiftAdd => "shift and adder PEs only",
+            PeKinds::Mult => "multiply PEs only",
+            PeKinds::All => "shift, adder and multiply PEs",
+        }
+    }
 }
 
 /// The accelerator configuration. Variants are built with struct update from a preset and checked

@@ -191,9 +191,6 @@ fn dims<const N: usize>(
     Ok(out)
 }
 
-/// Largest tensor a vector may describe, in values.
-pub const MAX_VECTOR_VALUES: usize = 1 << 26;
-
 /// Parses and checks a vector from JSON text.
 pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
     let root: Value = serde_json::from_str(text).map_err(|e| verr("(json)", e.to_string()))?;
@@ -221,21 +218,35 @@ pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
         Some("mult") => VectorKind::Mult,
         _ => return Err(verr("kind", "must be \"shift\", \"adder\" or \"mult\"")),
     };
-    let [cin, h, w] = dims::<3>(req(o, "in_shape", "in_shape")?, "in_shape", 1, 1 << 16)?;
+    let [cin, h, w] = dims::<3>(
+        req(o, "in_shape", "in_shape")?,
+        "in_shape",
+        1,
+        layers::MAX_DIM as u64,
+    )?;
     let cout = uint(
         req(o, "out_channels", "out_channels")?,
         "out_channels",
-        1 << 16,
+        layers::MAX_DIM as u64,
     )? as usize;
     if cout == 0 {
         return Err(verr("out_channels", "must be at least 1"));
     }
-    let [kh, kw] = dims::<2>(req(o, "kernel", "kernel")?, "kernel", 1, 64)?;
-    let stride = uint(req(o, "stride", "stride")?, "stride", 64)? as usize;
+    let [kh, kw] = dims::<2>(
+        req(o, "kernel", "kernel")?,
+        "kernel",
+        1,
+        layers::MAX_KERNEL as u64,
+    )?;
+    let stride = uint(
+        req(o, "stride", "stride")?,
+        "stride",
+        layers::MAX_STRIDE as u64,
+    )? as usize;
     if stride == 0 {
         return Err(verr("stride", "must be at least 1"));
     }
-    let pad = uint(req(o, "pad", "pad")?, "pad", 64)? as usize;
+    let pad = uint(req(o, "pad", "pad")?, "pad", layers::MAX_PAD as u64)? as usize;
     let geom = ConvGeom {
         cin,
         h,
@@ -246,22 +257,8 @@ pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
         stride,
         pad,
     };
-    if geom.out_h().is_none() || geom.out_w().is_none() {
-        return Err(verr("kernel", format!("a {kh}x{kw} kernel with pad {pad} does not fit the {h}x{w} input: the output would be empty")));
-    }
+    geom.check().map_err(|e| verr(e.field, e.what))?;
     let out_len = cout * geom.out_h().unwrap_or(0) * geom.out_w().unwrap_or(0);
-    for (field, n) in [
-        ("in_shape", cin * h * w),
-        ("out_channels", out_len),
-        ("kernel", geom.weight_len()),
-    ] {
-        if n > MAX_VECTOR_VALUES {
-            return Err(verr(
-                field,
-                format!("describes {n} values, more than the limit {MAX_VECTOR_VALUES}"),
-            ));
-        }
-    }
 
     let fo = obj(req(o, "formats", "formats")?, "formats")?;
     only_keys(
@@ -456,7 +453,8 @@ pub fn eval_vector(v: &LayerVector) -> VectorOutput {
 
 /// An integer as JSON: a number when it fits in 53 bits, else a decimal string.
 pub fn json_int(v: i64) -> Value {
-    if v.unsigned_abs() <= 1u64 << 53 {
+    // JSON readers keep integers exactly up to 2^53 - 1.
+    if v.unsigned_abs() < 1u64 << 53 {
         Value::from(v)
     } else {
         Value::from(v.to_string())

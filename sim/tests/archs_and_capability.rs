@@ -2,7 +2,7 @@
 //! capability check.
 
 use shiftadd_sim::net::{ConvKind, Op};
-use shiftadd_sim::spec::{presets, AccelConfig, ConfigError};
+use shiftadd_sim::spec::{presets, AccelConfig, ConfigError, PeKinds};
 use shiftadd_sim::{archs, random};
 
 /// Tap operations per image by convolution kind.
@@ -165,7 +165,7 @@ fn capability_check_accepts_the_builtins_on_seed() {
         "lenet-shiftadd",
         "lenet-shift",
     ] {
-        let m = random::random_model(&archs::by_name(n).unwrap(), &presets::seed(), 1);
+        let m = random::random_model(&archs::by_name(n).unwrap(), &presets::seed(), 1).unwrap();
         m.check_capability(&presets::seed())
             .unwrap_or_else(|e| panic!("{n}: {e}"));
     }
@@ -177,7 +177,8 @@ fn capability_check_names_layer_and_limit() {
         &archs::by_name("lenet-shiftadd").unwrap(),
         &presets::seed(),
         1,
-    );
+    )
+    .unwrap();
     // 5x5 kernels on a 3x3 array limit.
     let cfg = AccelConfig {
         max_kernel: 3,
@@ -195,7 +196,8 @@ fn capability_check_names_layer_and_limit() {
     assert_eq!(e.layer, "conv2.1");
     assert!(e.limit.contains("max_taps = 700"), "{e}");
     // Multiply layers need multiply PEs.
-    let mm = random::random_model(&archs::by_name("lenet-mult").unwrap(), &presets::seed(), 1);
+    let mm =
+        random::random_model(&archs::by_name("lenet-mult").unwrap(), &presets::seed(), 1).unwrap();
     let e = mm.check_capability(&presets::seed()).unwrap_err();
     assert_eq!(e.layer, "conv1");
     // Formats must agree.
@@ -224,4 +226,94 @@ fn average_pooling_window_must_be_a_power_of_two() {
     let e = g.analyse().unwrap_err();
     assert_eq!(e.node, "avgpool");
     assert!(e.what.contains("power-of-two"), "{e}");
+}
+
+#[test]
+fn capability_check_covers_pe_kinds_and_buffers() {
+    let adder =
+        random::random_model(&archs::by_name("lenet-adder").unwrap(), &presets::seed(), 1).unwrap();
+    let e = adder.check_capability(&presets::seed()).unwrap_err();
+    assert_eq!(e.layer, "conv1");
+    assert!(e.limit.contains("pe_kinds = shift-add"), "{e}");
+    let all = AccelConfig {
+        pe_kinds: PeKinds::All,
+        ..presets::seed()
+    };
+    adder.check_capability(&all).unwrap();
+    let mult_only = AccelConfig {
+        pe_kinds: PeKinds::Mult,
+        ..presets::seed()
+    };
+    let e = adder.check_capability(&mult_only).unwrap_err();
+    assert_eq!(e.layer, "conv2", "{e}");
+
+    let m = random::random_model(
+        &archs::by_name("lenet-shiftadd").unwrap(),
+        &presets::seed(),
+        1,
+    )
+    .unwrap();
+    // fc1.0 holds 128 x 512 = 65,536 weights, conv2.1 32 x 32 x 25 = 25,600.
+    let e = m
+        .check_capability(&AccelConfig {
+            weight_buf_words: 60_000,
+            ..presets::seed()
+        })
+        .unwrap_err();
+    assert_eq!(e.layer, "fc1.0");
+    assert!(e.limit.contains("weight_buf_words = 60000"), "{e}");
+    let e = m
+        .check_capability(&AccelConfig {
+            post_buf_words: 100,
+            ..presets::seed()
+        })
+        .unwrap_err();
+    assert_eq!(e.layer, "fc1.1");
+    assert!(e.limit.contains("post_buf_words = 100"), "{e}");
+    let e = m
+        .check_capability(&AccelConfig {
+            act_buf_words: 700,
+            ..presets::seed()
+        })
+        .unwrap_err();
+    assert_eq!(e.layer, "input");
+}
+
+#[test]
+fn analysis_refuses_out_of_range_geometry_and_round_into_adder() {
+    let base = archs::by_name("lenet-shiftadd").unwrap();
+    let set = |f: &dyn Fn(&mut Op)| {
+        let mut g = base.clone();
+        f(&mut g.nodes[0].op);
+        g.analyse().unwrap_err()
+    };
+    let e = set(&|op| {
+        if let Op::Conv { pad, .. } = op {
+            *pad = 1 << 62;
+        }
+    });
+    assert_eq!(e.node, "conv1");
+    assert!(e.what.contains("padding"), "{e}");
+    let e = set(&|op| {
+        if let Op::Conv { stride, .. } = op {
+            *stride = usize::MAX;
+        }
+    });
+    assert!(e.what.contains("stride"), "{e}");
+    let e = set(&|op| {
+        if let Op::Conv { out_channels, .. } = op {
+            *out_channels = 1 << 40;
+        }
+    });
+    assert!(e.what.contains("output channels"), "{e}");
+
+    // A shift layer without batch norm must hand off, not round, into the adder after it.
+    let mut g = base.clone();
+    let n = g.nodes.iter_mut().find(|n| n.name == "conv2.0").unwrap();
+    if let Op::Conv { output, .. } = &mut n.op {
+        *output = shiftadd_sim::net::ConvOutput::Round;
+    }
+    let e = g.analyse().unwrap_err();
+    assert_eq!(e.node, "conv2.1");
+    assert!(e.what.contains("handoff"), "{e}");
 }

@@ -148,7 +148,7 @@ fn naive_run(model: &Model, pixels: &[u8]) -> Vec<T> {
 
 fn check(arch: &str, cfg: &shiftadd_sim::spec::AccelConfig, seed: u64, images: u64) {
     let graph = archs::by_name(arch).unwrap();
-    let model = random::random_model(&graph, cfg, seed);
+    let model = random::random_model(&graph, cfg, seed).unwrap();
     let runner = model.runner().unwrap();
     for k in 0..images {
         let pixels = random::random_image(&graph, seed * 100 + k);

@@ -580,3 +580,29 @@ fn invalid_json() {
         assert!(!e.field.is_empty() && !e.what.is_empty(), "{e:?}");
     }
 }
+
+#[test]
+fn geometry_beyond_the_limits() {
+    let mut v = base("adder");
+    v["pad"] = json!(1u64 << 63);
+    assert_field(&v, "pad");
+    let mut v = base("adder");
+    v["stride"] = json!(1000);
+    assert_field(&v, "stride");
+    // 16384 channels of a 64x64 kernel: 2^26 taps per output, above the tap limit.
+    let mut v = base("adder");
+    v["in_shape"] = json!([16384, 1, 1]);
+    v["kernel"] = json!([64, 64]);
+    v["pad"] = json!(32);
+    v["out_channels"] = json!(1);
+    assert_field(&v, "kernel");
+}
+
+#[test]
+fn integers_beyond_53_bits_print_as_strings() {
+    use shiftadd_sim::vectors::json_int;
+    assert_eq!(json_int((1 << 53) - 1), json!(9007199254740991i64));
+    assert_eq!(json_int(-((1 << 53) - 1)), json!(-9007199254740991i64));
+    assert_eq!(json_int(1 << 53), json!("9007199254740992"));
+    assert_eq!(json_int(i64::MIN), json!("-9223372036854775808"));
+}
