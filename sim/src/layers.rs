@@ -423,7 +423,7 @@ fn shift_conv_grouped(
                 }
             }
             for j in 0..CHUNK {
-                acc[j] += (part[j] as i64) << sh;
+                acc[j] = acc[j].wrapping_add((part[j] as i64).wrapping_shl(*sh));
             }
         }
         acc
