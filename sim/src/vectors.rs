@@ -229,9 +229,6 @@ pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
         "out_channels",
         layers::MAX_DIM as u64,
     )? as usize;
-    if cout == 0 {
-        return Err(verr("out_channels", "must be at least 1"));
-    }
     let [kh, kw] = dims::<2>(
         req(o, "kernel", "kernel")?,
         "kernel",
@@ -243,9 +240,6 @@ pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
         "stride",
         layers::MAX_STRIDE as u64,
     )? as usize;
-    if stride == 0 {
-        return Err(verr("stride", "must be at least 1"));
-    }
     let pad = uint(req(o, "pad", "pad")?, "pad", layers::MAX_PAD as u64)? as usize;
     let geom = ConvGeom {
         cin,

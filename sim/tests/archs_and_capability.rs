@@ -5,11 +5,11 @@ use shiftadd_sim::net::{ConvKind, Op};
 use shiftadd_sim::spec::{presets, AccelConfig, ConfigError, PeKinds};
 use shiftadd_sim::{archs, random};
 
-/// Tap operations per image by convolution kind.
-fn taps_by_kind(arch: &str) -> [u64; 3] {
+/// Per convolution kind (shift, adder, mult): tap operations per image and weights.
+fn counts_by_kind(arch: &str) -> ([u64; 3], [usize; 3]) {
     let g = archs::by_name(arch).unwrap();
     let infos = g.analyse().unwrap();
-    let mut out = [0u64; 3];
+    let (mut taps, mut weights) = ([0u64; 3], [0usize; 3]);
     for (n, i) in g.nodes.iter().zip(&infos) {
         if let Op::Conv { kind, .. } = n.op {
             let k = match kind {
@@ -17,27 +17,15 @@ fn taps_by_kind(arch: &str) -> [u64; 3] {
                 ConvKind::Adder => 1,
                 ConvKind::Mult => 2,
             };
-            out[k] += i.geom.unwrap().tap_ops();
+            taps[k] += i.geom.unwrap().tap_ops();
+            weights[k] += i.geom.unwrap().weight_len();
         }
     }
-    out
+    (taps, weights)
 }
 
-fn weights_by_kind(arch: &str) -> [usize; 3] {
-    let g = archs::by_name(arch).unwrap();
-    let infos = g.analyse().unwrap();
-    let mut out = [0usize; 3];
-    for (n, i) in g.nodes.iter().zip(&infos) {
-        if let Op::Conv { kind, .. } = n.op {
-            let k = match kind {
-                ConvKind::Shift => 0,
-                ConvKind::Adder => 1,
-                ConvKind::Mult => 2,
-            };
-            out[k] += i.geom.unwrap().weight_len();
-        }
-    }
-    out
+fn taps_by_kind(arch: &str) -> [u64; 3] {
+    counts_by_kind(arch).0
 }
 
 #[test]
@@ -48,7 +36,7 @@ fn resnet20_shiftadd_matches_the_seed_layer_table() {
         taps_by_kind("resnet20-shiftadd"),
         [40_813_184, 42_991_616, 0]
     );
-    assert_eq!(weights_by_kind("resnet20-shiftadd"), [270_896, 295_424, 0]);
+    assert_eq!(counts_by_kind("resnet20-shiftadd").1, [270_896, 295_424, 0]);
     let g = archs::by_name("resnet20-shiftadd").unwrap();
     let count = |k: ConvKind| {
         g.nodes
