@@ -38,6 +38,16 @@ fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// An IDX file of unsigned bytes with dimensions `dims`.
+fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(payload);
+    v
+}
+
 #[test]
 fn presets_list_and_json() {
     let names = ok(&["presets"]);
@@ -184,17 +194,8 @@ fn infer_reports_missing_and_malformed_inputs() {
     // An IDX file with a wrong magic, a wrong data length, and a labels count that disagrees.
     let dir = tmp("idx");
     std::fs::create_dir_all(&dir).unwrap();
-    let header = |magic: [u8; 4], dims: &[u32]| -> Vec<u8> {
-        let mut v = magic.to_vec();
-        for d in dims {
-            v.extend(d.to_be_bytes());
-        }
-        v
-    };
-    let mut images = header([0, 0, 8, 3], &[2, 28, 28]);
-    images.extend(vec![0u8; 2 * 784]);
-    let mut labels = header([0, 0, 8, 1], &[2]);
-    labels.extend([1u8, 2]);
+    let images = idx(&[2, 28, 28], &[0; 2 * 784]);
+    let labels = idx(&[2], &[1, 2]);
     let write = |imgs: &[u8], labs: &[u8]| {
         std::fs::write(dir.join("t10k-images-idx3-ubyte"), imgs).unwrap();
         std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labs).unwrap();
@@ -217,8 +218,7 @@ fn infer_reports_missing_and_malformed_inputs() {
     let err = fails(&["infer", "--model", model, "--data", d]);
     assert!(err.contains("field `data`"), "{err}");
 
-    let mut three = header([0, 0, 8, 1], &[3]);
-    three.extend([1u8, 2, 3]);
+    let three = idx(&[3], &[1, 2, 3]);
     write(&images, &three);
     let err = fails(&["infer", "--model", model, "--data", d]);
     assert!(
@@ -226,10 +226,8 @@ fn infer_reports_missing_and_malformed_inputs() {
         "{err}"
     );
 
-    let mut small = header([0, 0, 8, 3], &[1, 10, 10]);
-    small.extend(vec![0u8; 100]);
-    let mut one = header([0, 0, 8, 1], &[1]);
-    one.push(0);
+    let small = idx(&[1, 10, 10], &[0; 100]);
+    let one = idx(&[1], &[0]);
     write(&small, &one);
     let err = fails(&["infer", "--model", model, "--data", d]);
     assert!(
@@ -298,16 +296,12 @@ fn committed_subset_is_the_head_of_the_official_test_set() {
 fn infer_refuses_labels_outside_the_classes() {
     let dir = tmp("labels");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut images = vec![0, 0, 8, 3];
-    for d in [1u32, 28, 28] {
-        images.extend(d.to_be_bytes());
-    }
-    images.extend(vec![0u8; 784]);
-    let mut labels = vec![0, 0, 8, 1];
-    labels.extend(1u32.to_be_bytes());
-    labels.push(10);
-    std::fs::write(dir.join("t10k-images-idx3-ubyte"), images).unwrap();
-    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels).unwrap();
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        idx(&[1, 28, 28], &[0; 784]),
+    )
+    .unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[1], &[10])).unwrap();
     let err = fails(&[
         "infer",
         "--model",

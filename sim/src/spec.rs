@@ -193,21 +193,30 @@ pub enum ConfigError {
     },
 }
 
+/// `Ok` when `min <= value <= max`, else the `OutOfRange` error naming `owner` and `field`.
+fn check_range(
+    owner: &str,
+    field: &'static str,
+    value: u32,
+    min: u32,
+    max: u32,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            config: owner.to_string(),
+            field,
+            value: value as u64,
+            min: min as u64,
+            max: max as u64,
+        })
+    }
+}
+
 /// Checks each field of `formats` against the supported ranges; `owner` names the config or file.
 pub fn validate_formats(owner: &str, f: &Formats) -> Result<(), ConfigError> {
-    let range = |field: &'static str, value: u32, min: u32, max: u32| {
-        if value < min || value > max {
-            Err(ConfigError::OutOfRange {
-                config: owner.to_string(),
-                field,
-                value: value as u64,
-                min: min as u64,
-                max: max as u64,
-            })
-        } else {
-            Ok(())
-        }
-    };
+    let range = |field, value, min, max| check_range(owner, field, value, min, max);
     range("formats.act_bits", f.act_bits, 2, 32)?;
     range("formats.act_frac", f.act_frac, 0, f.act_bits - 1)?;
     range("formats.shift_wb", f.shift_wb, 2, 6)?;
@@ -227,19 +236,7 @@ impl AccelConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let name = &self.name;
         validate_formats(name, &self.formats)?;
-        let range = |field: &'static str, value: u32, min: u32, max: u32| {
-            if value < min || value > max {
-                Err(ConfigError::OutOfRange {
-                    config: name.clone(),
-                    field,
-                    value: value as u64,
-                    min: min as u64,
-                    max: max as u64,
-                })
-            } else {
-                Ok(())
-            }
-        };
+        let range = |field, value, min, max| check_range(name, field, value, min, max);
         range("rows", self.rows, 1, 64)?;
         range("cols", self.cols, 1, 64)?;
         range("max_kernel", self.max_kernel, 1, 7)?;
