@@ -1,5 +1,12 @@
-//! shiftadd-hdl: the RTL generator. Until the PE arrays land, this crate holds the port widths
-//! every generated block derives from an [`AccelConfig`]; nothing here chooses a width by hand.
+//! shiftadd-hdl: the RTL generator. rust-hdl blocks (one per file: PEs in [`pe`], arrays in
+//! [`array`]), the widths they take from an [`AccelConfig`] ([`widths`]), and the Verilog emitter
+//! ([`emit`]). Nothing here chooses a width by hand.
+
+pub mod array;
+pub mod emit;
+pub mod generate;
+pub mod pe;
+pub mod widths;
 
 use shiftadd_sim::spec::{AccWidths, AccelConfig};
 

@@ -76,6 +76,17 @@ pub struct ShiftWeight {
     pub m: u8,
 }
 
+/// The hardware code of a shift weight, `shift_wb` bits: bit `shift_wb - 1` set for `s = -1`, the
+/// low `shift_wb - 1` bits hold `m`; the zero weight is `m = pmax + 1` (all ones), the one code
+/// `pmax = 2^(shift_wb-1) - 2` leaves free. `m` of a zero weight is not kept.
+pub fn encode_shift_weight(w: ShiftWeight, shift_wb: u32) -> u32 {
+    let m_zero = (1u32 << (shift_wb - 1)) - 1;
+    match w.s {
+        0 => m_zero,
+        s => (u32::from(s < 0) << (shift_wb - 1)) | u32::from(w.m),
+    }
+}
+
 /// Training's rounding of the latent shift `p_latent` and sign `s_latent` (numerics.md):
 /// `p = rne(clamp(P, -pmax, 0))`, `m = -p`, `s = sign(rne(S))`.
 pub fn decode_shift_weight(p_latent: f32, s_latent: f32, pmax: u32) -> ShiftWeight {

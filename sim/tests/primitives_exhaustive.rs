@@ -266,3 +266,29 @@ fn shift_of_127_bits() {
         assert_eq!(floor_shr(v, 127), want, "floor_shr({v}, 127)");
     }
 }
+
+#[test]
+fn shift_weight_codes_are_distinct_and_fit() {
+    use shiftadd_sim::numerics::{encode_shift_weight, ShiftWeight};
+    for wb in 2..=6u32 {
+        let pmax = (1u32 << (wb - 1)) - 2;
+        let mut seen = std::collections::BTreeMap::new();
+        for s in [-1i8, 1] {
+            for m in 0..=pmax as u8 {
+                let code = encode_shift_weight(ShiftWeight { s, m }, wb);
+                assert!(code < 1 << wb, "wb {wb}: code {code} does not fit");
+                // Sign in the top bit, m below it (numerics code layout).
+                assert_eq!(code >> (wb - 1), u32::from(s < 0));
+                assert_eq!(code & ((1 << (wb - 1)) - 1), u32::from(m));
+                assert!(
+                    seen.insert(code, (s, m)).is_none(),
+                    "wb {wb}: code {code} twice"
+                );
+            }
+        }
+        let zero = encode_shift_weight(ShiftWeight { s: 0, m: 3 }, wb);
+        assert_eq!(zero, (1 << (wb - 1)) - 1, "zero weight is m = all ones");
+        assert!(!seen.contains_key(&zero));
+        assert_eq!(seen.len() as u32, 2 * (pmax + 1));
+    }
+}
