@@ -4,7 +4,9 @@
 //! (`top$pe$3` of the shift array becomes `shift_pe`); flip-flops become `dff_<width>`. `$` in
 //! signal names becomes `_`, refused if that would merge two names.
 
+use rust_hdl_core::atom::{is_atom_signed, AtomKind};
 use rust_hdl_core::prelude::*;
+use rust_hdl_core::verilog_gen::{verilog_combinatorial, verilog_link_extraction};
 use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
@@ -81,44 +83,224 @@ pub fn emit_block<B: Block>(
         design: top.into(),
         what: format!("{e:?}"),
     })?;
-    let raw = generate_verilog_unchecked(block);
-    dedup(&raw, prefix, top)
+    let mut collect = Collect::default();
+    block.accept("top", &mut collect);
+    let mut modules = BTreeMap::new();
+    for (path, m) in &collect.modules {
+        modules.insert(path.clone(), m.text(path, &collect.modules, top)?);
+    }
+    dedup(modules, prefix, top)
 }
 
-/// Splits rust-hdl's output into `(path, text)` per module.
-fn split_modules(raw: &str, design: &str) -> Result<BTreeMap<String, String>, EmitError> {
-    let err = |what: String| EmitError::Parse {
-        design: design.into(),
-        what,
-    };
-    let mut modules = BTreeMap::new();
-    let mut current: Option<(String, Vec<&str>)> = None;
-    for line in raw.lines() {
-        if let Some(rest) = line.strip_prefix("module ") {
-            if current.is_some() {
-                return Err(err(format!("nested module at `{line}`")));
-            }
-            let name = rest
-                .split('(')
-                .next()
-                .ok_or_else(|| err(format!("module line `{line}`")))?;
-            current = Some((name.to_string(), vec![line]));
-        } else if line.starts_with("endmodule") {
-            let (name, mut lines) = current
-                .take()
-                .ok_or_else(|| err("endmodule outside a module".into()))?;
-            lines.push("endmodule");
-            modules.insert(name, lines.join("\n"));
-        } else if let Some((_, lines)) = current.as_mut() {
-            if !line.trim().is_empty() {
-                lines.push(line.trim_end());
-            }
+/// A declared signal of a module.
+struct AtomDecl {
+    name: String,
+    kind: AtomKind,
+    width: usize,
+    signed: bool,
+    value: String,
+}
+
+/// What one module instance holds, as rust-hdl's probe reports it.
+#[derive(Default)]
+struct ModuleInfo {
+    atoms: Vec<AtomDecl>,
+    /// `(instance name, module path)`.
+    children: Vec<(String, String)>,
+    code: Option<Verilog>,
+}
+
+/// Collects every module instance. rust-hdl's own writer does the same but checks port
+/// pass-through pairwise, which is quadratic in the number of instances (7 s for a 32x32 array);
+/// these blocks never pass ports through, so each module is written in one linear pass.
+#[derive(Default)]
+struct Collect {
+    path: Vec<String>,
+    namespace: Vec<String>,
+    modules: BTreeMap<String, ModuleInfo>,
+}
+
+impl Collect {
+    fn current(&self) -> String {
+        self.path.join("$")
+    }
+}
+
+impl Probe for Collect {
+    fn visit_start_scope(&mut self, name: &str, node: &dyn Block) {
+        let parent = self.current();
+        self.path.push(name.to_string());
+        let me = self.current();
+        if !parent.is_empty() {
+            self.modules
+                .entry(parent)
+                .or_default()
+                .children
+                .push((name.to_string(), me.clone()));
+        }
+        self.modules.entry(me).or_default().code = Some(node.hdl());
+    }
+
+    fn visit_start_namespace(&mut self, name: &str, _node: &dyn Block) {
+        self.namespace.push(name.to_string());
+    }
+
+    fn visit_atom(&mut self, name: &str, signal: &dyn Atom) {
+        let mut full = self.namespace.clone();
+        full.push(name.to_string());
+        let name = full.join("$");
+        let kind = signal.kind();
+        let decl = AtomDecl {
+            name: name.clone(),
+            kind,
+            width: signal.bits(),
+            signed: is_atom_signed(signal),
+            value: signal.verilog().to_string(),
+        };
+        if kind.is_parameter() && self.path.len() > 1 {
+            let instance = self.path.last().cloned().unwrap_or_default();
+            let parent = self.path[..self.path.len() - 1].join("$");
+            let stub = AtomDecl {
+                name: format!("{instance}${name}"),
+                kind: if kind == AtomKind::InputParameter {
+                    AtomKind::StubInputSignal
+                } else {
+                    AtomKind::StubOutputSignal
+                },
+                width: decl.width,
+                signed: decl.signed,
+                value: String::new(),
+            };
+            self.modules.entry(parent).or_default().atoms.push(stub);
+        }
+        let me = self.current();
+        self.modules.entry(me).or_default().atoms.push(decl);
+    }
+
+    fn visit_end_namespace(&mut self, _name: &str, _node: &dyn Block) {
+        self.namespace.pop();
+    }
+
+    fn visit_end_scope(&mut self, _name: &str, _node: &dyn Block) {
+        self.path.pop();
+    }
+}
+
+impl AtomDecl {
+    fn decl(&self, keyword: &str) -> String {
+        let signed = if self.signed { " signed" } else { "" };
+        if self.width == 1 {
+            format!("    {keyword}{signed} {};", self.name)
+        } else {
+            format!(
+                "    {keyword}{signed} [{}:0] {};",
+                self.width - 1,
+                self.name
+            )
         }
     }
-    if current.is_some() {
-        return Err(err("unterminated module".into()));
+}
+
+impl ModuleInfo {
+    /// The module's text, named by its path (the dedup pass renames it).
+    fn text(
+        &self,
+        path: &str,
+        all: &BTreeMap<String, ModuleInfo>,
+        design: &str,
+    ) -> Result<String, EmitError> {
+        let err = |what: String| EmitError::Parse {
+            design: design.into(),
+            what: format!("module `{path}`: {what}"),
+        };
+        let args: Vec<&AtomDecl> = self
+            .atoms
+            .iter()
+            .filter(|a| a.kind.is_parameter())
+            .collect();
+        let mut out = vec![format!(
+            "module {path}({});",
+            args.iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        )];
+        let section = |out: &mut Vec<String>, title: &str, lines: Vec<String>| {
+            if !lines.is_empty() {
+                out.push(format!("    // {title}"));
+                out.extend(lines);
+            }
+        };
+        let mut ports = Vec::new();
+        for a in &args {
+            ports.push(match a.kind {
+                AtomKind::InputParameter => a.decl("input wire"),
+                AtomKind::OutputParameter => a.decl("output reg"),
+                other => return Err(err(format!("port `{}` of kind {other:?}", a.name))),
+            });
+        }
+        section(&mut out, "Ports", ports);
+        let of_kind = |k: AtomKind| self.atoms.iter().filter(move |a| a.kind == k);
+        section(
+            &mut out,
+            "Constants",
+            of_kind(AtomKind::Constant)
+                .map(|a| format!("    localparam {} = {};", a.name, a.value))
+                .collect(),
+        );
+        let stubs = self
+            .atoms
+            .iter()
+            .filter(|a| a.kind.is_stub())
+            .map(|a| {
+                a.decl(if a.kind == AtomKind::StubInputSignal {
+                    "reg"
+                } else {
+                    "wire"
+                })
+            })
+            .collect();
+        section(&mut out, "Submodule ports", stubs);
+        section(
+            &mut out,
+            "Local signals",
+            of_kind(AtomKind::LocalSignal)
+                .map(|a| a.decl("reg"))
+                .collect(),
+        );
+        for (instance, child) in &self.children {
+            let ports = all
+                .get(child)
+                .ok_or_else(|| err(format!("instance `{instance}` of an unknown module")))?
+                .atoms
+                .iter()
+                .filter(|a| a.kind.is_parameter())
+                .map(|a| format!("        .{0}({instance}${0})", a.name))
+                .collect::<Vec<_>>()
+                .join(",\n");
+            out.push(format!("    {child} {instance}(\n{ports}\n    );"));
+        }
+        let code = match &self.code {
+            Some(Verilog::Combinatorial(code)) => {
+                if !verilog_link_extraction(code).is_empty() {
+                    return Err(err("signal links are not supported".into()));
+                }
+                verilog_combinatorial(code)
+            }
+            Some(Verilog::Custom(code)) => code.clone(),
+            Some(Verilog::Empty) | None => String::new(),
+            Some(_) => return Err(err("wrapper or black-box Verilog is not supported".into())),
+        };
+        out.push("    // Logic".into());
+        for line in code.lines() {
+            let line = line.trim_end();
+            if !line.trim().is_empty() {
+                out.push(format!("    {line}"));
+            }
+        }
+        out.push("endmodule".into());
+        Ok(out.join("\n"))
     }
-    Ok(modules)
 }
 
 /// Width of a flip-flop module's `q`, or `None` when `text` is not rust-hdl's `DFF`.
@@ -188,8 +370,11 @@ fn path_name(path: &str, prefix: &str) -> String {
     format!("{prefix}_{}", parts.join("_"))
 }
 
-fn dedup(raw: &str, prefix: &str, top: &str) -> Result<EmittedDesign, EmitError> {
-    let modules = split_modules(raw, top)?;
+fn dedup(
+    modules: BTreeMap<String, String>,
+    prefix: &str,
+    top: &str,
+) -> Result<EmittedDesign, EmitError> {
     if !modules.contains_key("top") {
         return Err(EmitError::Parse {
             design: top.into(),

@@ -29,7 +29,7 @@ pub enum GenError {
     Config(#[from] ConfigError),
     /// The config's widths are not compiled in.
     #[error(transparent)]
-    Widths(#[from] crate::widths::UnsupportedWidths),
+    Widths(#[from] Box<crate::widths::UnsupportedWidths>),
     /// rust-hdl or the emitter failed.
     #[error(transparent)]
     Emit(#[from] EmitError),
@@ -189,8 +189,20 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
     );
     let mut modules: BTreeMap<String, String> = BTreeMap::new();
     let mut arrays = Vec::new();
-    for kind in array_kinds(cfg) {
-        let (w, design) = emit_array(cfg, kind)?;
+    // Arrays are independent: emit them in parallel, keep the config's order.
+    let emitted: Vec<Result<(ArrayWidths, crate::emit::EmittedDesign), GenError>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = array_kinds(cfg)
+                .into_iter()
+                .map(|kind| scope.spawn(move || emit_array(cfg, kind)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("the emitter does not panic"))
+                .collect()
+        });
+    for (kind, result) in array_kinds(cfg).into_iter().zip(emitted) {
+        let (w, design) = result?;
         for m in design.modules {
             match modules.get(&m.name) {
                 Some(existing) if *existing != m.text => return Err(GenError::Clash(m.name)),

@@ -176,7 +176,7 @@ pub struct UnsupportedWidths {
 pub fn checked_widths(
     cfg: &AccelConfig,
     kind: ArrayKind,
-) -> Result<ArrayWidths, UnsupportedWidths> {
+) -> Result<ArrayWidths, Box<UnsupportedWidths>> {
     let w = array_widths(cfg, kind);
     let compiled = SUPPORTED.iter().any(|(k, s)| *k == kind && *s == w);
     if compiled && w.ts >= tree_bits_needed(&w, kind, cfg.cols as usize) {
@@ -188,11 +188,11 @@ pub fn checked_widths(
         .map(|(_, s)| format!("({s})"))
         .collect::<Vec<_>>()
         .join(", ");
-    Err(UnsupportedWidths {
+    Err(Box::new(UnsupportedWidths {
         config: cfg.name.clone(),
         kind: kind.name(),
         widths: w,
         supported,
         presets: presets::names().join(", "),
-    })
+    }))
 }

@@ -1,6 +1,7 @@
 //! The `shiftadd` command.
 
 mod data;
+mod rtl_cmd;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -36,6 +37,26 @@ enum Cmd {
         /// Print the graphs as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Generate the Verilog of a config's PE arrays, with config.json and manifest.json.
+    Gen {
+        #[command(flatten)]
+        cfg: rtl_cmd::ConfigArgs,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Synthesise a config's arrays and PEs with Yosys (7-series and iCE40) and place the iCE40
+    /// ones that fit with nextpnr: LUT, carry, FF, DSP, BRAM, Fmax.
+    Synth {
+        #[command(flatten)]
+        cfg: rtl_cmd::ConfigArgs,
+        /// Also write the figures as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Folder for the Verilog, tool scripts and logs (default target/synth/<config>).
+        #[arg(long)]
+        work: Option<PathBuf>,
     },
     /// Evaluate one layer test vector (shared/spec/vectors.md) through the reference model.
     EvalLayer {
@@ -147,6 +168,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Cmd::Gen { cfg, out } => rtl_cmd::gen(&cfg, &out)?,
+        Cmd::Synth { cfg, json, work } => rtl_cmd::synth(&cfg, json.as_deref(), work.as_deref())?,
         Cmd::EvalLayer { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("{}: cannot read", file.display()))?;

@@ -1,42 +1,10 @@
 //! The `shiftadd` command, end to end.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn shiftadd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shiftadd"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run shiftadd")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = shiftadd(args);
-    assert!(
-        o.status.success(),
-        "shiftadd {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let o = shiftadd(args);
-    assert!(!o.status.success(), "shiftadd {args:?} should fail");
-    String::from_utf8(o.stderr).unwrap()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = root().join("target").join("cli-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+mod common;
+use common::*;
 
 /// An IDX file of unsigned bytes with dimensions `dims`.
 fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {

@@ -1,5 +1,8 @@
-//! shiftadd-tb: co-simulation of emitted RTL against the reference model. Until the generator
-//! lands, this crate locates the external simulators and says how to install a missing one.
+//! shiftadd-tb: the external tools around the emitted RTL: locating simulators and synthesis
+//! tools (naming the package that installs a missing one), and Yosys/nextpnr resource and timing
+//! runs ([`synth`]).
+
+pub mod synth;
 
 use std::path::PathBuf;
 

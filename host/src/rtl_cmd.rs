@@ -1,0 +1,253 @@
+//! `shiftadd gen` and `shiftadd synth`: one config resolution (preset, config file, overrides),
+//! the generator, and the Yosys/nextpnr report.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use serde::Serialize;
+use shiftadd_hdl::generate::{array_module, generate, write_rtl, GeneratedRtl};
+use shiftadd_hdl::widths::ArrayKind;
+use shiftadd_sim::spec::{presets, AccelConfig, PeKinds};
+use shiftadd_tb::synth::{nextpnr_fmax, yosys_synth, Resources, Target, HX8K_LCS};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which accelerator config: a preset or a config file, then overrides.
+#[derive(Args, Clone, Debug)]
+pub struct ConfigArgs {
+    /// Preset name (see `shiftadd presets`).
+    #[arg(long, default_value = "seed")]
+    pub preset: String,
+    /// A config file (JSON, the fields of `shiftadd presets --json`); replaces --preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override the rows (output channels in parallel).
+    #[arg(long)]
+    pub rows: Option<u32>,
+    /// Override the columns (input channels in parallel).
+    #[arg(long)]
+    pub cols: Option<u32>,
+    /// Override the PE kinds: shift-add, mult or all.
+    #[arg(long, value_parser = parse_pe_kinds)]
+    pub pe_kinds: Option<PeKinds>,
+}
+
+fn parse_pe_kinds(s: &str) -> std::result::Result<PeKinds, String> {
+    serde_json::from_value(serde_json::Value::String(s.into()))
+        .map_err(|_| format!("`{s}`: expected shift-add, mult or all"))
+}
+
+impl ConfigArgs {
+    /// The resolved and validated config.
+    pub fn resolve(&self) -> Result<AccelConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                serde_json::from_str::<AccelConfig>(&text)
+                    .map_err(|e| anyhow!("{}: {e}", path.display()))?
+            }
+            None => presets::by_name(&self.preset).ok_or_else(|| {
+                anyhow!(
+                    "unknown preset `{}`; presets: {}",
+                    self.preset,
+                    presets::names().join(", ")
+                )
+            })?,
+        };
+        if let Some(r) = self.rows {
+            cfg.rows = r;
+        }
+        if let Some(c) = self.cols {
+            cfg.cols = c;
+        }
+        if let Some(k) = self.pe_kinds {
+            cfg.pe_kinds = k;
+        }
+        let source = self.config.as_ref().map_or_else(
+            || format!("preset {}", self.preset),
+            |p| p.display().to_string(),
+        );
+        cfg.validate().map_err(|e| anyhow!("{source}: {e}"))?;
+        Ok(cfg)
+    }
+}
+
+/// `shiftadd gen`.
+pub fn gen(args: &ConfigArgs, out: &Path) -> Result<()> {
+    let cfg = args.resolve()?;
+    let start = Instant::now();
+    let rtl = generate(&cfg)?;
+    let took = start.elapsed();
+    write_rtl(&rtl, out)?;
+    let verilog: usize = rtl
+        .files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".v"))
+        .map(|(_, t)| t.len())
+        .sum();
+    for a in &rtl.manifest.arrays {
+        println!(
+            "{:<12} {}x{}  x {} / w {} / term {} / tree {} / acc {} bits",
+            a.module, a.rows, a.cols, a.x_bits, a.w_bits, a.term_bits, a.tree_bits, a.acc_bits
+        );
+    }
+    println!(
+        "wrote {} files ({} Verilog modules, {verilog} bytes of Verilog) to {} in {:.2} s",
+        rtl.files.len(),
+        rtl.files.keys().filter(|n| n.ends_with(".v")).count(),
+        out.display(),
+        took.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One line of the synthesis report.
+#[derive(Clone, Debug, Serialize)]
+pub struct SynthRow {
+    /// Module synthesised.
+    pub module: String,
+    /// `array` or `pe`.
+    pub scope: &'static str,
+    /// Array kind.
+    pub kind: String,
+    /// Target.
+    pub target: Target,
+    /// Cell counts.
+    #[serde(flatten)]
+    pub res: Resources,
+    /// nextpnr-ice40 Fmax on an HX8K, when it fits.
+    pub fmax_mhz: Option<f64>,
+    /// Why there is no Fmax.
+    pub fmax_note: Option<String>,
+}
+
+/// The JSON of `shiftadd synth`.
+#[derive(Serialize)]
+struct SynthReport<'a> {
+    config: &'a AccelConfig,
+    yosys: String,
+    rows: &'a [SynthRow],
+}
+
+fn yosys_version() -> String {
+    std::process::Command::new("yosys")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The PE module of an array kind.
+pub fn pe_module(kind: ArrayKind) -> String {
+    format!("{}_pe", kind.name())
+}
+
+/// Synthesises every array of `cfg` and its PE for both targets, and places the iCE40 arrays
+/// that fit. `work` receives the Verilog and the tool logs.
+pub fn synth_rows(cfg: &AccelConfig, rtl: &GeneratedRtl, work: &Path) -> Result<Vec<SynthRow>> {
+    let rtl_dir = work.join("rtl");
+    write_rtl(rtl, &rtl_dir)?;
+    let mut rows = Vec::new();
+    for a in &rtl.manifest.arrays {
+        let kind = match a.kind.as_str() {
+            "shift" => ArrayKind::Shift,
+            "adder" => ArrayKind::Adder,
+            _ => ArrayKind::Mac,
+        };
+        debug_assert_eq!(array_module(kind), a.module);
+        for (module, scope) in [(pe_module(kind), "pe"), (a.module.clone(), "array")] {
+            for target in [Target::Xc7, Target::Ice40] {
+                eprintln!("yosys: {module} ({})", target.name());
+                let res = yosys_synth(&rtl_dir, &module, target, work).map_err(|e| anyhow!(e))?;
+                let (fmax_mhz, fmax_note) = if target == Target::Ice40 && scope == "array" {
+                    if res.lut + res.ff > HX8K_LCS * 2 || res.lut > HX8K_LCS {
+                        (
+                            None,
+                            Some(format!(
+                                "does not fit an iCE40 HX8K ({} LUTs, {HX8K_LCS} logic cells)",
+                                res.lut
+                            )),
+                        )
+                    } else {
+                        eprintln!("nextpnr-ice40: {module}");
+                        match nextpnr_fmax(&rtl_dir, &module, &a.ports, cfg.clock_mhz, work) {
+                            Ok(f) => (Some(f), None),
+                            Err(e) => (None, Some(e.lines().next().unwrap_or("").to_string())),
+                        }
+                    }
+                } else {
+                    (None, None)
+                };
+                rows.push(SynthRow {
+                    module: module.clone(),
+                    scope,
+                    kind: a.kind.clone(),
+                    target,
+                    res,
+                    fmax_mhz,
+                    fmax_note,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// `shiftadd synth`.
+pub fn synth(args: &ConfigArgs, json: Option<&Path>, work: Option<&Path>) -> Result<()> {
+    let cfg = args.resolve()?;
+    let rtl = generate(&cfg)?;
+    let work = work.map_or_else(
+        || PathBuf::from("target").join("synth").join(&cfg.name),
+        Path::to_path_buf,
+    );
+    if work.exists() {
+        std::fs::remove_dir_all(&work)
+            .with_context(|| format!("{}: cannot clear", work.display()))?;
+    }
+    let rows = synth_rows(&cfg, &rtl, &work)?;
+    println!(
+        "{} ({}x{}, {}), {}",
+        cfg.name,
+        cfg.rows,
+        cfg.cols,
+        cfg.pe_kinds.describe(),
+        yosys_version()
+    );
+    println!(
+        "{:<14} {:<6} {:<6} {:>7} {:>6} {:>7} {:>4} {:>5}  Fmax (nextpnr, HX8K)",
+        "module", "scope", "target", "LUT", "carry", "FF", "DSP", "BRAM"
+    );
+    for r in &rows {
+        let fmax = match (&r.fmax_mhz, &r.fmax_note) {
+            (Some(f), _) => format!("{f:.1} MHz"),
+            (None, Some(n)) => n.clone(),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{:<14} {:<6} {:<6} {:>7} {:>6} {:>7} {:>4} {:>5}  {fmax}",
+            r.module,
+            r.scope,
+            r.target.name(),
+            r.res.lut,
+            r.res.carry,
+            r.res.ff,
+            r.res.dsp,
+            r.res.bram
+        );
+    }
+    if let Some(path) = json {
+        let report = SynthReport {
+            config: &cfg,
+            yosys: yosys_version(),
+            rows: &rows,
+        };
+        let mut text = serde_json::to_string_pretty(&report)?;
+        text.push('\n');
+        std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    if rows.is_empty() {
+        bail!("no arrays to synthesise");
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! Running the `shiftadd` binary from the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn shiftadd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shiftadd"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run shiftadd")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let o = shiftadd(args);
+    assert!(
+        o.status.success(),
+        "shiftadd {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+pub fn fails(args: &[&str]) -> String {
+    let o = shiftadd(args);
+    assert!(!o.status.success(), "shiftadd {args:?} should fail");
+    String::from_utf8(o.stderr).unwrap()
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let dir = root().join("target").join("cli-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}

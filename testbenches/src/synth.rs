@@ -1,0 +1,240 @@
+//! Resource and timing figures without a vendor licence: Yosys (`synth_xilinx` for 7-series,
+//! `synth_ice40`) and nextpnr-ice40 for Fmax where the design fits an iCE40 HX8K.
+
+use crate::{locate, TOOLS};
+use serde::Serialize;
+use shiftadd_hdl::emit::{Port, PortDir};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Synthesis target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// Xilinx 7-series (`synth_xilinx`): the ZC706's xc7z045.
+    Xc7,
+    /// Lattice iCE40 (`synth_ice40`).
+    Ice40,
+}
+
+impl Target {
+    /// Short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Xc7 => "xc7",
+            Target::Ice40 => "ice40",
+        }
+    }
+}
+
+/// Logic cells of an iCE40 HX8K.
+pub const HX8K_LCS: u64 = 7680;
+
+/// Cell counts of one synthesis run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Resources {
+    /// LUTs (LUT1..LUT6 on 7-series, SB_LUT4 on iCE40).
+    pub lut: u64,
+    /// Carry cells (CARRY4, SB_CARRY).
+    pub carry: u64,
+    /// Flip-flops.
+    pub ff: u64,
+    /// DSP blocks (DSP48E1, SB_MAC16).
+    pub dsp: u64,
+    /// Block RAMs (RAMB18E1 = 1, RAMB36E1 = 2; SB_RAM40_4K).
+    pub bram: u64,
+    /// Every cell type with its count.
+    pub cells: BTreeMap<String, u64>,
+}
+
+/// Counts the cells of Yosys' `stat -json` output.
+pub fn parse_stat(json: &str) -> Result<Resources, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("yosys stat -json: {e}"))?;
+    let cells = v["design"]["num_cells_by_type"]
+        .as_object()
+        .ok_or("yosys stat -json: no design.num_cells_by_type")?;
+    let mut r = Resources::default();
+    for (name, n) in cells {
+        let n = n.as_u64().ok_or("yosys stat -json: count not an integer")?;
+        r.cells.insert(name.clone(), n);
+        match name.as_str() {
+            "LUT1" | "LUT2" | "LUT3" | "LUT4" | "LUT5" | "LUT6" | "SB_LUT4" => r.lut += n,
+            "CARRY4" | "SB_CARRY" => r.carry += n,
+            "DSP48E1" | "SB_MAC16" => r.dsp += n,
+            "RAMB18E1" | "SB_RAM40_4K" => r.bram += n,
+            "RAMB36E1" => r.bram += 2 * n,
+            s if s.starts_with("FD") || s.starts_with("SB_DFF") => r.ff += n,
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+fn run(cmd: &mut Command, what: &str, log: &Path) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    std::fs::write(log, &text).map_err(|e| format!("{}: {e}", log.display()))?;
+    if !out.status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        return Err(format!(
+            "{what} failed (log {}):\n{}",
+            log.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(text)
+}
+
+fn tool(exe: &str) -> Result<PathBuf, String> {
+    let t = TOOLS.iter().find(|t| t.exe == exe).expect("a known tool");
+    locate(t)
+}
+
+/// Synthesises `top` from the Verilog files in `dir` for `target`; work files go to `work`.
+/// Fails when synthesis fails or leaves a latch.
+pub fn yosys_synth(
+    dir: &Path,
+    top: &str,
+    target: Target,
+    work: &Path,
+) -> Result<Resources, String> {
+    let yosys = tool("yosys")?;
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let files = verilog_files(dir)?;
+    let stat = work.join(format!("{top}.{}.stat.json", target.name()));
+    let json = work.join(format!("{top}.{}.json", target.name()));
+    let synth = match target {
+        Target::Xc7 => format!("synth_xilinx -family xc7 -top {top} -flatten"),
+        Target::Ice40 => format!("synth_ice40 -top {top} -json {}", json.display()),
+    };
+    let script = format!(
+        "read_verilog {files}; hierarchy -check -top {top}; proc; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr; {synth}; select -assert-none t:*LATCH* t:LD*; tee -q -o {stat} stat -json",
+        files = files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        stat = stat.display(),
+    );
+    let log = work.join(format!("{top}.{}.yosys.log", target.name()));
+    run(
+        Command::new(yosys).arg("-q").arg("-p").arg(&script),
+        &format!("yosys ({top}, {})", target.name()),
+        &log,
+    )?;
+    let text = std::fs::read_to_string(&stat).map_err(|e| format!("{}: {e}", stat.display()))?;
+    parse_stat(&text)
+}
+
+/// The `.v` files of `dir`, sorted.
+pub fn verilog_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "v"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{}: no .v files", dir.display()));
+    }
+    Ok(files)
+}
+
+/// A wrapper that feeds every input of `top` (except `clock`) from one shift register on pin
+/// `din` and folds every output into one registered pin `dout`: an array has far more ports
+/// than an iCE40 has pins, and this keeps all of its logic while placing only three.
+pub fn pin_harness(top: &str, ports: &[Port]) -> String {
+    let inputs: Vec<&Port> = ports
+        .iter()
+        .filter(|p| p.dir == PortDir::Input && p.name != "clock")
+        .collect();
+    let outputs: Vec<&Port> = ports.iter().filter(|p| p.dir == PortDir::Output).collect();
+    let in_bits: usize = inputs.iter().map(|p| p.width).sum();
+    let mut v = format!(
+        "module {top}_harness(input wire clock, input wire din, output reg dout);\n\
+         reg [{}:0] chain;\n\
+         always @(posedge clock) chain <= {{chain[{}:0], din}};\n",
+        in_bits.max(2) - 1,
+        in_bits.max(2) - 2
+    );
+    for p in &outputs {
+        v += &format!("wire [{}:0] {};\n", p.width - 1, p.name);
+    }
+    v += &format!("{top} dut(\n    .clock(clock)");
+    let mut at = 0;
+    for p in &inputs {
+        v += &format!(",\n    .{}(chain[{}:{}])", p.name, at + p.width - 1, at);
+        at += p.width;
+    }
+    for p in &outputs {
+        v += &format!(",\n    .{0}({0})", p.name);
+    }
+    v += "\n);\nalways @(posedge clock) dout <= ";
+    v += &outputs
+        .iter()
+        .map(|p| format!("^{}", p.name))
+        .collect::<Vec<_>>()
+        .join(" ^ ");
+    if outputs.is_empty() {
+        v += "1'b0";
+    }
+    v += ";\nendmodule\n";
+    v
+}
+
+/// Places and routes `top` (wrapped in [`pin_harness`]) on an iCE40 HX8K (CT256) and returns
+/// nextpnr's Fmax for `clock` in MHz.
+pub fn nextpnr_fmax(
+    dir: &Path,
+    top: &str,
+    ports: &[Port],
+    target_mhz: u32,
+    work: &Path,
+) -> Result<f64, String> {
+    let yosys = tool("yosys")?;
+    let nextpnr = tool("nextpnr-ice40")?;
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let harness = work.join(format!("{top}_harness.v"));
+    std::fs::write(&harness, pin_harness(top, ports))
+        .map_err(|e| format!("{}: {e}", harness.display()))?;
+    let mut files = verilog_files(dir)?;
+    files.push(harness);
+    let json = work.join(format!("{top}_harness.ice40.json"));
+    let script = format!(
+        "read_verilog {}; synth_ice40 -top {top}_harness -json {}",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        json.display()
+    );
+    run(
+        Command::new(&yosys).arg("-q").arg("-p").arg(&script),
+        &format!("yosys ({top} harness)"),
+        &work.join(format!("{top}_harness.yosys.log")),
+    )?;
+    let text = run(
+        Command::new(nextpnr)
+            .args(["--hx8k", "--package", "ct256", "--seed", "1", "--json"])
+            .arg(&json)
+            .args(["--freq", &target_mhz.to_string()])
+            .arg("--pcf-allow-unconstrained"),
+        &format!("nextpnr-ice40 ({top})"),
+        &work.join(format!("{top}_harness.nextpnr.log")),
+    )?;
+    // The last "Max frequency for clock" line is the post-route figure.
+    text.lines()
+        .rev()
+        .find_map(|l| {
+            let rest = l.split("Max frequency for clock").nth(1)?;
+            let mhz = rest.split(':').nth(1)?.split("MHz").next()?.trim();
+            mhz.parse::<f64>().ok()
+        })
+        .ok_or_else(|| format!("nextpnr-ice40 ({top}): no Fmax in its log"))
+}
