@@ -1,7 +1,7 @@
 //! The `shiftadd` command, end to end.
 
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod common;
 use common::*;
