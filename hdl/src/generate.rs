@@ -116,6 +116,7 @@ pub struct GeneratedRtl {
 pub fn array_kinds(cfg: &AccelConfig) -> Vec<ArrayKind> {
     match cfg.pe_kinds {
         PeKinds::ShiftAdd => vec![ArrayKind::Shift, ArrayKind::Adder],
+        PeKinds::ShiftAddDual => vec![ArrayKind::Dual],
         PeKinds::Mult => vec![ArrayKind::Mac],
         PeKinds::All => vec![ArrayKind::Shift, ArrayKind::Adder, ArrayKind::Mac],
     }

@@ -17,6 +17,8 @@ pub enum ArrayKind {
     Adder,
     /// Multiply PEs.
     Mac,
+    /// Dual-mode PEs: shift or adder per cycle.
+    Dual,
 }
 
 impl ArrayKind {
@@ -26,6 +28,7 @@ impl ArrayKind {
             ArrayKind::Shift => "shift",
             ArrayKind::Adder => "adder",
             ArrayKind::Mac => "mac",
+            ArrayKind::Dual => "dual",
         }
     }
     /// Whether terms are two's complement (adder terms are magnitudes).
@@ -71,6 +74,14 @@ pub fn array_widths(cfg: &AccelConfig, kind: ArrayKind) -> ArrayWidths {
         ArrayKind::Shift => (f.act_bits, f.shift_wb, f.act_bits + f.pmax() + 1, acc.shift),
         ArrayKind::Adder => (f.add_bits, f.add_bits, f.add_bits, acc.adder),
         ArrayKind::Mac => (f.act_bits, f.mul_bits, f.act_bits + f.mul_bits, acc.mult),
+        // Operands of both layers on one port, weights as wide as an adder code; an adder
+        // magnitude (< 2^add_bits) is a positive shift-width term when act_bits = add_bits.
+        ArrayKind::Dual => (
+            f.act_bits.max(f.add_bits),
+            f.add_bits.max(f.shift_wb),
+            f.act_bits + f.pmax() + 1,
+            acc.shift.max(acc.adder),
+        ),
     };
     let t = t as usize;
     // Sums of up to 2^MAX_COLS_LOG2 terms; magnitudes need one more bit to stay positive when read
@@ -118,7 +129,10 @@ macro_rules! width_sets {
             (Mac, MacArray, 16, 8, 24, 30, 35),
             (Shift, ShiftArray, 8, 3, 11, 17, 21),
             (Adder, AdderArray, 8, 8, 8, 15, 19),
-            (Mac, MacArray, 8, 8, 16, 22, 26)
+            (Mac, MacArray, 8, 8, 16, 22, 26),
+            (Dual, DualArray, 32, 32, 47, 53, 58),
+            (Dual, DualArray, 16, 16, 23, 29, 34),
+            (Dual, DualArray, 8, 8, 11, 17, 21)
         }
     };
 }
@@ -178,7 +192,9 @@ pub fn checked_widths(
     kind: ArrayKind,
 ) -> Result<ArrayWidths, Box<UnsupportedWidths>> {
     let w = array_widths(cfg, kind);
-    let compiled = SUPPORTED.iter().any(|(k, s)| *k == kind && *s == w);
+    let f = &cfg.formats;
+    let dual_ok = kind != ArrayKind::Dual || f.act_bits == f.add_bits;
+    let compiled = dual_ok && SUPPORTED.iter().any(|(k, s)| *k == kind && *s == w);
     if compiled && w.ts >= tree_bits_needed(&w, kind, cfg.cols as usize) {
         return Ok(w);
     }

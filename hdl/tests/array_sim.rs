@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_hdl_core::prelude::*;
-use shiftadd_hdl::array::{AdderArray, MacArray, ShiftArray};
+use shiftadd_hdl::array::{AdderArray, DualArray, MacArray, ShiftArray};
 use shiftadd_sim::numerics::{encode_shift_weight, ShiftWeight};
 
 fn pattern(v: i64, bits: usize) -> u64 {
@@ -251,4 +251,83 @@ fn mac_arrays_match_the_naive_model() {
     );
     let got = run_array!(MacArray::<32, 8, 40, 46, 51>::new(1, 64, 0), 32, 8, 51, cyc);
     assert_eq!(got, naive(1, 64, &cyc, term, false));
+}
+
+#[test]
+fn dual_arrays_match_the_naive_model_in_both_modes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for (rows, cols) in [(1, 1), (3, 5)] {
+        // Runs of cycles between clears share one mode; weights are codes of that mode.
+        let mut cycles = Vec::new();
+        let mut modes = Vec::new();
+        let mut mode = false;
+        for k in 0..80 {
+            let clear = k == 0 || rng.gen_bool(0.15);
+            if clear {
+                mode = rng.gen_bool(0.5);
+            }
+            let w = (0..rows * cols)
+                .map(|_| {
+                    if mode {
+                        pattern(extreme_or_random(&mut rng, 8), 8)
+                    } else {
+                        shift_code(&mut rng, 3)
+                    }
+                })
+                .collect();
+            cycles.push(Cycle {
+                x: (0..cols).map(|_| extreme_or_random(&mut rng, 8)).collect(),
+                w,
+                en: rng.gen_bool(0.8),
+                clear,
+            });
+            modes.push(mode);
+        }
+        let mut array = DualArray::<8, 8, 11, 17, 21>::new(rows, cols, 2);
+        array.connect_all();
+        let mut got = Vec::new();
+        for (c, m) in cycles.iter().zip(&modes) {
+            array.mode.next = *m;
+            for (j, x) in c.x.iter().enumerate() {
+                array.x[j].next = bits(pattern(*x, 8));
+            }
+            for (i, w) in c.w.iter().enumerate() {
+                array.w[i].next = bits(*w);
+            }
+            array.en.next = c.en;
+            array.clear.next = c.clear;
+            array.clock.next = false.into();
+            assert!(simulate(&mut array, 1000));
+            array.clock.next = true.into();
+            assert!(simulate(&mut array, 1000));
+            got.push(
+                array
+                    .acc
+                    .iter()
+                    .map(|s| i128::from(signed(s.val().to_u64(), 21)))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        // The naive model per mode: the result after edge k belongs to the mode of the run that
+        // stimulus k - 1 was part of.
+        let shift = naive(rows, cols, &cycles, shift_term(3), false);
+        let adder = naive(
+            rows,
+            cols,
+            &cycles,
+            |x, w| i128::from((x - signed(w, 8)).abs()),
+            true,
+        );
+        for k in 1..cycles.len() {
+            // Until the first enabled or clearing cycle of a run, the row still shows the last one.
+            let want = if modes[k - 1] { &adder[k] } else { &shift[k] };
+            let last = (0..k)
+                .rev()
+                .find(|&j| cycles[j].en || cycles[j].clear)
+                .unwrap();
+            if modes[last] == modes[k - 1] {
+                assert_eq!(&got[k], want, "{rows}x{cols} cycle {k}");
+            }
+        }
+    }
 }

@@ -18,7 +18,12 @@ fn with(cfg: AccelConfig, rows: u32, cols: u32, kinds: PeKinds) -> AccelConfig {
 #[test]
 fn every_preset_and_kind_has_compiled_widths() {
     for p in presets::all() {
-        for kind in [ArrayKind::Shift, ArrayKind::Adder, ArrayKind::Mac] {
+        for kind in [
+            ArrayKind::Shift,
+            ArrayKind::Adder,
+            ArrayKind::Mac,
+            ArrayKind::Dual,
+        ] {
             let w = checked_widths(&p, kind)
                 .unwrap_or_else(|e| panic!("preset {} needs a width set: {e}", p.name));
             // Widths from numerics.md, written out independently of `array_widths`.
@@ -29,6 +34,12 @@ fn every_preset_and_kind_has_compiled_widths() {
                 ArrayKind::Shift => (f.act_bits, f.shift_wb, f.act_bits + pmax + 1, acc.shift),
                 ArrayKind::Adder => (f.add_bits, f.add_bits, f.add_bits, acc.adder),
                 ArrayKind::Mac => (f.act_bits, f.mul_bits, f.act_bits + f.mul_bits, acc.mult),
+                ArrayKind::Dual => (
+                    f.act_bits,
+                    f.add_bits,
+                    f.act_bits + pmax + 1,
+                    acc.shift.max(acc.adder),
+                ),
             };
             assert_eq!(
                 (w.xw, w.ww, w.t, w.acc),

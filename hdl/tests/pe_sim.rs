@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use rust_hdl_core::prelude::*;
-use shiftadd_hdl::pe::{AdderPe, MacPe, Pe, ShiftPe};
+use shiftadd_hdl::pe::{AdderPe, DualPe, MacPe, Pe, ShiftPe};
 use shiftadd_sim::layers::{adder_conv, mult_conv, shift_conv, ConvGeom, Tensor};
 use shiftadd_sim::numerics::{encode_shift_weight, ShiftWeight};
 
@@ -122,6 +122,58 @@ fn check_mac<const A: usize, const W: usize, const T: usize, const TS: usize>(
     assert_eq!(signed(term, TS), y, "multiply PE x={x} w={w}");
 }
 
+fn dual_pe<const D: usize, const T: usize, const TS: usize>(pmax: u32) -> DualPe<D, D, T, TS> {
+    let mut pe = DualPe::<D, D, T, TS>::with_pmax(pmax);
+    pe.connect_all();
+    pe
+}
+
+/// Both modes of a dual-mode PE against the same references as the single-mode PEs.
+fn check_dual<const D: usize, const T: usize, const TS: usize>(
+    pe: &mut DualPe<D, D, T, TS>,
+    pmax: u32,
+    x: i64,
+    shift: (i8, u8),
+    w: i64,
+) {
+    let wb = (pmax + 2).trailing_zeros() + 1;
+    let code = encode_shift_weight(
+        ShiftWeight {
+            s: shift.0,
+            m: shift.1,
+        },
+        wb,
+    );
+    pe.mode.next = false;
+    let term = step!(*pe, D, D, x, u64::from(code));
+    assert!(!pe.mode_q.val());
+    let want = shift_ref(x, shift.0, shift.1, pmax);
+    assert_eq!(
+        signed(term, TS),
+        want,
+        "dual PE, shift mode, x={x} {shift:?}"
+    );
+    pe.mode.next = true;
+    let term = step!(*pe, D, D, x, pattern(w, D));
+    assert!(pe.mode_q.val());
+    let y = adder_conv(&scalar(x), &one_tap(), &[w as i32]).data[0];
+    assert_eq!(signed(term, TS), -y, "dual PE, adder mode, x={x} w={w}");
+}
+
+#[test]
+fn dual_pe_exhaustive_small_widths() {
+    let mut pe = dual_pe::<4, 7, 9>(2);
+    for x in code_range(4) {
+        for w in code_range(4) {
+            for s in [-1i8, 0, 1] {
+                for m in 0..=2u8 {
+                    check_dual(&mut pe, 2, x, (s, m), w);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn shift_pe_exhaustive_small_widths() {
     // wb = 3 (pmax 2) and wb = 4 (pmax 6) with 4-bit activations: every code pair.
@@ -199,6 +251,15 @@ proptest! {
         check_adder(&mut adder_pe::<32, 39>(), x32, w32);
         check_adder(&mut adder_pe::<16, 23>(), x16, w16);
         check_adder(&mut adder_pe::<8, 15>(), x8, w8);
+    }
+
+    #[test]
+    fn dual_pe_preset_widths(x32 in code(32), a32 in code(32), w5 in shift_weight(5),
+                             x16 in code(16), a16 in code(16), w4 in shift_weight(4),
+                             x8 in code(8), a8 in code(8), w3 in shift_weight(3)) {
+        check_dual(&mut dual_pe::<32, 47, 53>(14), 14, x32, w5, a32);
+        check_dual(&mut dual_pe::<16, 23, 29>(6), 6, x16, w4, a16);
+        check_dual(&mut dual_pe::<8, 11, 17>(2), 2, x8, w3, a8);
     }
 
     #[test]

@@ -85,6 +85,8 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
     output reg [20:0] acc_5;
     output reg [20:0] acc_6;
     output reg [20:0] acc_7;
+    // Constants
+    localparam negate = 1'b0;
     // Submodule ports
     reg pe_0_clock;
     reg [7:0] pe_0_x;
@@ -352,41 +354,49 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
     reg row_acc_0_en;
     reg row_acc_0_clear;
     reg [16:0] row_acc_0_sum;
+    reg row_acc_0_negate;
     wire [20:0] row_acc_0_acc;
     reg row_acc_1_clock;
     reg row_acc_1_en;
     reg row_acc_1_clear;
     reg [16:0] row_acc_1_sum;
+    reg row_acc_1_negate;
     wire [20:0] row_acc_1_acc;
     reg row_acc_2_clock;
     reg row_acc_2_en;
     reg row_acc_2_clear;
     reg [16:0] row_acc_2_sum;
+    reg row_acc_2_negate;
     wire [20:0] row_acc_2_acc;
     reg row_acc_3_clock;
     reg row_acc_3_en;
     reg row_acc_3_clear;
     reg [16:0] row_acc_3_sum;
+    reg row_acc_3_negate;
     wire [20:0] row_acc_3_acc;
     reg row_acc_4_clock;
     reg row_acc_4_en;
     reg row_acc_4_clear;
     reg [16:0] row_acc_4_sum;
+    reg row_acc_4_negate;
     wire [20:0] row_acc_4_acc;
     reg row_acc_5_clock;
     reg row_acc_5_en;
     reg row_acc_5_clear;
     reg [16:0] row_acc_5_sum;
+    reg row_acc_5_negate;
     wire [20:0] row_acc_5_acc;
     reg row_acc_6_clock;
     reg row_acc_6_en;
     reg row_acc_6_clear;
     reg [16:0] row_acc_6_sum;
+    reg row_acc_6_negate;
     wire [20:0] row_acc_6_acc;
     reg row_acc_7_clock;
     reg row_acc_7_en;
     reg row_acc_7_clear;
     reg [16:0] row_acc_7_sum;
+    reg row_acc_7_negate;
     wire [20:0] row_acc_7_acc;
     // Local signals
     reg [16:0] node_0;
@@ -908,6 +918,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_0_en),
         .clear(row_acc_0_clear),
         .sum(row_acc_0_sum),
+        .negate(row_acc_0_negate),
         .acc(row_acc_0_acc)
     );
     shift_row_acc row_acc_1(
@@ -915,6 +926,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_1_en),
         .clear(row_acc_1_clear),
         .sum(row_acc_1_sum),
+        .negate(row_acc_1_negate),
         .acc(row_acc_1_acc)
     );
     shift_row_acc row_acc_2(
@@ -922,6 +934,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_2_en),
         .clear(row_acc_2_clear),
         .sum(row_acc_2_sum),
+        .negate(row_acc_2_negate),
         .acc(row_acc_2_acc)
     );
     shift_row_acc row_acc_3(
@@ -929,6 +942,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_3_en),
         .clear(row_acc_3_clear),
         .sum(row_acc_3_sum),
+        .negate(row_acc_3_negate),
         .acc(row_acc_3_acc)
     );
     shift_row_acc row_acc_4(
@@ -936,6 +950,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_4_en),
         .clear(row_acc_4_clear),
         .sum(row_acc_4_sum),
+        .negate(row_acc_4_negate),
         .acc(row_acc_4_acc)
     );
     shift_row_acc row_acc_5(
@@ -943,6 +958,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_5_en),
         .clear(row_acc_5_clear),
         .sum(row_acc_5_sum),
+        .negate(row_acc_5_negate),
         .acc(row_acc_5_acc)
     );
     shift_row_acc row_acc_6(
@@ -950,6 +966,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_6_en),
         .clear(row_acc_6_clear),
         .sum(row_acc_6_sum),
+        .negate(row_acc_6_negate),
         .acc(row_acc_6_acc)
     );
     shift_row_acc row_acc_7(
@@ -957,6 +974,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         .en(row_acc_7_en),
         .clear(row_acc_7_clear),
         .sum(row_acc_7_sum),
+        .negate(row_acc_7_negate),
         .acc(row_acc_7_acc)
     );
     // Logic
@@ -1008,6 +1026,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_0_en = en_d_q;
         row_acc_0_clear = clear_d_q;
         row_acc_0_sum = node_0;
+        row_acc_0_negate = negate;
         acc_0 = row_acc_0_acc;
         pe_8_clock = clock;
         pe_8_x = x_0;
@@ -1052,6 +1071,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_1_en = en_d_q;
         row_acc_1_clear = clear_d_q;
         row_acc_1_sum = node_15;
+        row_acc_1_negate = negate;
         acc_1 = row_acc_1_acc;
         pe_16_clock = clock;
         pe_16_x = x_0;
@@ -1096,6 +1116,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_2_en = en_d_q;
         row_acc_2_clear = clear_d_q;
         row_acc_2_sum = node_30;
+        row_acc_2_negate = negate;
         acc_2 = row_acc_2_acc;
         pe_24_clock = clock;
         pe_24_x = x_0;
@@ -1140,6 +1161,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_3_en = en_d_q;
         row_acc_3_clear = clear_d_q;
         row_acc_3_sum = node_45;
+        row_acc_3_negate = negate;
         acc_3 = row_acc_3_acc;
         pe_32_clock = clock;
         pe_32_x = x_0;
@@ -1184,6 +1206,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_4_en = en_d_q;
         row_acc_4_clear = clear_d_q;
         row_acc_4_sum = node_60;
+        row_acc_4_negate = negate;
         acc_4 = row_acc_4_acc;
         pe_40_clock = clock;
         pe_40_x = x_0;
@@ -1228,6 +1251,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_5_en = en_d_q;
         row_acc_5_clear = clear_d_q;
         row_acc_5_sum = node_75;
+        row_acc_5_negate = negate;
         acc_5 = row_acc_5_acc;
         pe_48_clock = clock;
         pe_48_x = x_0;
@@ -1272,6 +1296,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_6_en = en_d_q;
         row_acc_6_clear = clear_d_q;
         row_acc_6_sum = node_90;
+        row_acc_6_negate = negate;
         acc_6 = row_acc_6_acc;
         pe_56_clock = clock;
         pe_56_x = x_0;
@@ -1316,6 +1341,7 @@ module shift_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_2,w_
         row_acc_7_en = en_d_q;
         row_acc_7_clear = clear_d_q;
         row_acc_7_sum = node_105;
+        row_acc_7_negate = negate;
         acc_7 = row_acc_7_acc;
     end
 endmodule // shift_array

@@ -293,6 +293,8 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
     output reg [43:0] acc_13;
     output reg [43:0] acc_14;
     output reg [43:0] acc_15;
+    // Constants
+    localparam negate = 1'b1;
     // Submodule ports
     reg pe_0_clock;
     reg [31:0] pe_0_x;
@@ -1328,81 +1330,97 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
     reg row_acc_0_en;
     reg row_acc_0_clear;
     reg [38:0] row_acc_0_sum;
+    reg row_acc_0_negate;
     wire [43:0] row_acc_0_acc;
     reg row_acc_1_clock;
     reg row_acc_1_en;
     reg row_acc_1_clear;
     reg [38:0] row_acc_1_sum;
+    reg row_acc_1_negate;
     wire [43:0] row_acc_1_acc;
     reg row_acc_2_clock;
     reg row_acc_2_en;
     reg row_acc_2_clear;
     reg [38:0] row_acc_2_sum;
+    reg row_acc_2_negate;
     wire [43:0] row_acc_2_acc;
     reg row_acc_3_clock;
     reg row_acc_3_en;
     reg row_acc_3_clear;
     reg [38:0] row_acc_3_sum;
+    reg row_acc_3_negate;
     wire [43:0] row_acc_3_acc;
     reg row_acc_4_clock;
     reg row_acc_4_en;
     reg row_acc_4_clear;
     reg [38:0] row_acc_4_sum;
+    reg row_acc_4_negate;
     wire [43:0] row_acc_4_acc;
     reg row_acc_5_clock;
     reg row_acc_5_en;
     reg row_acc_5_clear;
     reg [38:0] row_acc_5_sum;
+    reg row_acc_5_negate;
     wire [43:0] row_acc_5_acc;
     reg row_acc_6_clock;
     reg row_acc_6_en;
     reg row_acc_6_clear;
     reg [38:0] row_acc_6_sum;
+    reg row_acc_6_negate;
     wire [43:0] row_acc_6_acc;
     reg row_acc_7_clock;
     reg row_acc_7_en;
     reg row_acc_7_clear;
     reg [38:0] row_acc_7_sum;
+    reg row_acc_7_negate;
     wire [43:0] row_acc_7_acc;
     reg row_acc_8_clock;
     reg row_acc_8_en;
     reg row_acc_8_clear;
     reg [38:0] row_acc_8_sum;
+    reg row_acc_8_negate;
     wire [43:0] row_acc_8_acc;
     reg row_acc_9_clock;
     reg row_acc_9_en;
     reg row_acc_9_clear;
     reg [38:0] row_acc_9_sum;
+    reg row_acc_9_negate;
     wire [43:0] row_acc_9_acc;
     reg row_acc_10_clock;
     reg row_acc_10_en;
     reg row_acc_10_clear;
     reg [38:0] row_acc_10_sum;
+    reg row_acc_10_negate;
     wire [43:0] row_acc_10_acc;
     reg row_acc_11_clock;
     reg row_acc_11_en;
     reg row_acc_11_clear;
     reg [38:0] row_acc_11_sum;
+    reg row_acc_11_negate;
     wire [43:0] row_acc_11_acc;
     reg row_acc_12_clock;
     reg row_acc_12_en;
     reg row_acc_12_clear;
     reg [38:0] row_acc_12_sum;
+    reg row_acc_12_negate;
     wire [43:0] row_acc_12_acc;
     reg row_acc_13_clock;
     reg row_acc_13_en;
     reg row_acc_13_clear;
     reg [38:0] row_acc_13_sum;
+    reg row_acc_13_negate;
     wire [43:0] row_acc_13_acc;
     reg row_acc_14_clock;
     reg row_acc_14_en;
     reg row_acc_14_clear;
     reg [38:0] row_acc_14_sum;
+    reg row_acc_14_negate;
     wire [43:0] row_acc_14_acc;
     reg row_acc_15_clock;
     reg row_acc_15_en;
     reg row_acc_15_clear;
     reg [38:0] row_acc_15_sum;
+    reg row_acc_15_negate;
     wire [43:0] row_acc_15_acc;
     // Local signals
     reg [38:0] node_0;
@@ -3452,6 +3470,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_0_en),
         .clear(row_acc_0_clear),
         .sum(row_acc_0_sum),
+        .negate(row_acc_0_negate),
         .acc(row_acc_0_acc)
     );
     adder_row_acc row_acc_1(
@@ -3459,6 +3478,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_1_en),
         .clear(row_acc_1_clear),
         .sum(row_acc_1_sum),
+        .negate(row_acc_1_negate),
         .acc(row_acc_1_acc)
     );
     adder_row_acc row_acc_2(
@@ -3466,6 +3486,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_2_en),
         .clear(row_acc_2_clear),
         .sum(row_acc_2_sum),
+        .negate(row_acc_2_negate),
         .acc(row_acc_2_acc)
     );
     adder_row_acc row_acc_3(
@@ -3473,6 +3494,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_3_en),
         .clear(row_acc_3_clear),
         .sum(row_acc_3_sum),
+        .negate(row_acc_3_negate),
         .acc(row_acc_3_acc)
     );
     adder_row_acc row_acc_4(
@@ -3480,6 +3502,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_4_en),
         .clear(row_acc_4_clear),
         .sum(row_acc_4_sum),
+        .negate(row_acc_4_negate),
         .acc(row_acc_4_acc)
     );
     adder_row_acc row_acc_5(
@@ -3487,6 +3510,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_5_en),
         .clear(row_acc_5_clear),
         .sum(row_acc_5_sum),
+        .negate(row_acc_5_negate),
         .acc(row_acc_5_acc)
     );
     adder_row_acc row_acc_6(
@@ -3494,6 +3518,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_6_en),
         .clear(row_acc_6_clear),
         .sum(row_acc_6_sum),
+        .negate(row_acc_6_negate),
         .acc(row_acc_6_acc)
     );
     adder_row_acc row_acc_7(
@@ -3501,6 +3526,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_7_en),
         .clear(row_acc_7_clear),
         .sum(row_acc_7_sum),
+        .negate(row_acc_7_negate),
         .acc(row_acc_7_acc)
     );
     adder_row_acc row_acc_8(
@@ -3508,6 +3534,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_8_en),
         .clear(row_acc_8_clear),
         .sum(row_acc_8_sum),
+        .negate(row_acc_8_negate),
         .acc(row_acc_8_acc)
     );
     adder_row_acc row_acc_9(
@@ -3515,6 +3542,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_9_en),
         .clear(row_acc_9_clear),
         .sum(row_acc_9_sum),
+        .negate(row_acc_9_negate),
         .acc(row_acc_9_acc)
     );
     adder_row_acc row_acc_10(
@@ -3522,6 +3550,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_10_en),
         .clear(row_acc_10_clear),
         .sum(row_acc_10_sum),
+        .negate(row_acc_10_negate),
         .acc(row_acc_10_acc)
     );
     adder_row_acc row_acc_11(
@@ -3529,6 +3558,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_11_en),
         .clear(row_acc_11_clear),
         .sum(row_acc_11_sum),
+        .negate(row_acc_11_negate),
         .acc(row_acc_11_acc)
     );
     adder_row_acc row_acc_12(
@@ -3536,6 +3566,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_12_en),
         .clear(row_acc_12_clear),
         .sum(row_acc_12_sum),
+        .negate(row_acc_12_negate),
         .acc(row_acc_12_acc)
     );
     adder_row_acc row_acc_13(
@@ -3543,6 +3574,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_13_en),
         .clear(row_acc_13_clear),
         .sum(row_acc_13_sum),
+        .negate(row_acc_13_negate),
         .acc(row_acc_13_acc)
     );
     adder_row_acc row_acc_14(
@@ -3550,6 +3582,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_14_en),
         .clear(row_acc_14_clear),
         .sum(row_acc_14_sum),
+        .negate(row_acc_14_negate),
         .acc(row_acc_14_acc)
     );
     adder_row_acc row_acc_15(
@@ -3557,6 +3590,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         .en(row_acc_15_en),
         .clear(row_acc_15_clear),
         .sum(row_acc_15_sum),
+        .negate(row_acc_15_negate),
         .acc(row_acc_15_acc)
     );
     // Logic
@@ -3648,6 +3682,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_0_en = en_d_q;
         row_acc_0_clear = clear_d_q;
         row_acc_0_sum = node_0;
+        row_acc_0_negate = negate;
         acc_0 = row_acc_0_acc;
         pe_16_clock = clock;
         pe_16_x = x_0;
@@ -3732,6 +3767,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_1_en = en_d_q;
         row_acc_1_clear = clear_d_q;
         row_acc_1_sum = node_31;
+        row_acc_1_negate = negate;
         acc_1 = row_acc_1_acc;
         pe_32_clock = clock;
         pe_32_x = x_0;
@@ -3816,6 +3852,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_2_en = en_d_q;
         row_acc_2_clear = clear_d_q;
         row_acc_2_sum = node_62;
+        row_acc_2_negate = negate;
         acc_2 = row_acc_2_acc;
         pe_48_clock = clock;
         pe_48_x = x_0;
@@ -3900,6 +3937,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_3_en = en_d_q;
         row_acc_3_clear = clear_d_q;
         row_acc_3_sum = node_93;
+        row_acc_3_negate = negate;
         acc_3 = row_acc_3_acc;
         pe_64_clock = clock;
         pe_64_x = x_0;
@@ -3984,6 +4022,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_4_en = en_d_q;
         row_acc_4_clear = clear_d_q;
         row_acc_4_sum = node_124;
+        row_acc_4_negate = negate;
         acc_4 = row_acc_4_acc;
         pe_80_clock = clock;
         pe_80_x = x_0;
@@ -4068,6 +4107,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_5_en = en_d_q;
         row_acc_5_clear = clear_d_q;
         row_acc_5_sum = node_155;
+        row_acc_5_negate = negate;
         acc_5 = row_acc_5_acc;
         pe_96_clock = clock;
         pe_96_x = x_0;
@@ -4152,6 +4192,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_6_en = en_d_q;
         row_acc_6_clear = clear_d_q;
         row_acc_6_sum = node_186;
+        row_acc_6_negate = negate;
         acc_6 = row_acc_6_acc;
         pe_112_clock = clock;
         pe_112_x = x_0;
@@ -4236,6 +4277,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_7_en = en_d_q;
         row_acc_7_clear = clear_d_q;
         row_acc_7_sum = node_217;
+        row_acc_7_negate = negate;
         acc_7 = row_acc_7_acc;
         pe_128_clock = clock;
         pe_128_x = x_0;
@@ -4320,6 +4362,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_8_en = en_d_q;
         row_acc_8_clear = clear_d_q;
         row_acc_8_sum = node_248;
+        row_acc_8_negate = negate;
         acc_8 = row_acc_8_acc;
         pe_144_clock = clock;
         pe_144_x = x_0;
@@ -4404,6 +4447,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_9_en = en_d_q;
         row_acc_9_clear = clear_d_q;
         row_acc_9_sum = node_279;
+        row_acc_9_negate = negate;
         acc_9 = row_acc_9_acc;
         pe_160_clock = clock;
         pe_160_x = x_0;
@@ -4488,6 +4532,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_10_en = en_d_q;
         row_acc_10_clear = clear_d_q;
         row_acc_10_sum = node_310;
+        row_acc_10_negate = negate;
         acc_10 = row_acc_10_acc;
         pe_176_clock = clock;
         pe_176_x = x_0;
@@ -4572,6 +4617,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_11_en = en_d_q;
         row_acc_11_clear = clear_d_q;
         row_acc_11_sum = node_341;
+        row_acc_11_negate = negate;
         acc_11 = row_acc_11_acc;
         pe_192_clock = clock;
         pe_192_x = x_0;
@@ -4656,6 +4702,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_12_en = en_d_q;
         row_acc_12_clear = clear_d_q;
         row_acc_12_sum = node_372;
+        row_acc_12_negate = negate;
         acc_12 = row_acc_12_acc;
         pe_208_clock = clock;
         pe_208_x = x_0;
@@ -4740,6 +4787,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_13_en = en_d_q;
         row_acc_13_clear = clear_d_q;
         row_acc_13_sum = node_403;
+        row_acc_13_negate = negate;
         acc_13 = row_acc_13_acc;
         pe_224_clock = clock;
         pe_224_x = x_0;
@@ -4824,6 +4872,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_14_en = en_d_q;
         row_acc_14_clear = clear_d_q;
         row_acc_14_sum = node_434;
+        row_acc_14_negate = negate;
         acc_14 = row_acc_14_acc;
         pe_240_clock = clock;
         pe_240_x = x_0;
@@ -4908,6 +4957,7 @@ module adder_array(clock,en,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_10,x
         row_acc_15_en = en_d_q;
         row_acc_15_clear = clear_d_q;
         row_acc_15_sum = node_465;
+        row_acc_15_negate = negate;
         acc_15 = row_acc_15_acc;
     end
 endmodule // adder_array

@@ -35,13 +35,16 @@ impl Formats {
     }
 }
 
-/// How the PE array is built: shift and adder PEs (ShiftAddNet), multiply PEs (the baseline), or
-/// all three (AdderNet's multiply first layer and classifier next to its adder layers).
+/// How the PE array is built: shift and adder PEs (ShiftAddNet) as two arrays or as one array of
+/// dual-mode PEs, multiply PEs (the baseline), or all three (AdderNet's multiply first layer and
+/// classifier next to its adder layers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PeKinds {
-    /// Shift PEs and adder PEs.
+    /// A shift array and an adder array.
     ShiftAdd,
+    /// One array of dual-mode PEs, each a shift or an adder PE per cycle.
+    ShiftAddDual,
     /// Multiply-accumulate PEs only.
     Mult,
     /// Shift, adder and multiply PEs.
@@ -53,7 +56,7 @@ impl PeKinds {
     pub fn runs(&self, kind: crate::net::ConvKind) -> bool {
         use crate::net::ConvKind;
         match self {
-            PeKinds::ShiftAdd => kind != ConvKind::Mult,
+            PeKinds::ShiftAdd | PeKinds::ShiftAddDual => kind != ConvKind::Mult,
             PeKinds::Mult => kind == ConvKind::Mult,
             PeKinds::All => true,
         }
@@ -62,6 +65,7 @@ impl PeKinds {
     pub fn name(&self) -> &'static str {
         match self {
             PeKinds::ShiftAdd => "shift-add",
+            PeKinds::ShiftAddDual => "shift-add-dual",
             PeKinds::Mult => "mult",
             PeKinds::All => "all",
         }
@@ -69,7 +73,8 @@ impl PeKinds {
     /// What the array holds.
     pub fn describe(&self) -> &'static str {
         match self {
-            PeKinds::ShiftAdd => "shift and adder PEs only",
+            PeKinds::ShiftAdd => "shift and adder PEs only, as two arrays",
+            PeKinds::ShiftAddDual => "shift and adder PEs only, as one array of dual-mode PEs",
             PeKinds::Mult => "multiply PEs only",
             PeKinds::All => "shift, adder and multiply PEs",
         }

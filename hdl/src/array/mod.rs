@@ -10,11 +10,13 @@
 //! from the config (`crate::widths`).
 
 mod adder_array;
+mod dual_array;
 mod mac_array;
 mod row_acc;
 mod shift_array;
 
 pub use adder_array::AdderArray;
+pub use dual_array::DualArray;
 pub use mac_array::MacArray;
 pub use row_acc::RowAcc;
 pub use shift_array::ShiftArray;
@@ -22,7 +24,8 @@ pub use shift_array::ShiftArray;
 /// Defines one array block for a PE type. The three arrays differ only in their PE, whether
 /// terms are signed, and whether the row output is negated (`y = -A` for adder rows).
 macro_rules! pe_array {
-    ($(#[$doc:meta])* $name:ident, $pe:ident, signed_terms: $signed:expr, negate: $negate:expr) => {
+    ($(#[$doc:meta])* $name:ident, $pe:ident, signed_terms: $signed:expr, negate: $negate:expr
+     $(, mode: $mode:ident => $mode_q:ident)?) => {
         $(#[$doc])*
         #[derive(LogicBlock)]
         pub struct $name<
@@ -36,6 +39,10 @@ macro_rules! pe_array {
             pub clock: Signal<In, Clock>,
             /// Add this cycle's terms.
             pub en: Signal<In, Bit>,
+            $(
+                /// This cycle's layer kind: 0 shift, 1 adder.
+                pub $mode: Signal<In, Bit>,
+            )?
             /// Start a new sum with this cycle's terms.
             pub clear: Signal<In, Bit>,
             /// Operand per column.
@@ -54,6 +61,8 @@ macro_rules! pe_array {
             row_acc: Vec<RowAcc<TS, ACC>>,
             /// Tree nodes, `2P - 1` per row (heap order, root first, `P` leaves).
             node: Vec<Signal<Local, Bits<TS>>>,
+            /// Output negated sums (adder rows).
+            negate: Constant<Bit>,
             _rows: usize,
             _cols: usize,
             /// Leaves per row (`cols` rounded up to a power of two).
@@ -79,6 +88,7 @@ macro_rules! pe_array {
                 Self {
                     clock: Default::default(),
                     en: Default::default(),
+                    $($mode: Default::default(),)?
                     clear: Default::default(),
                     x: (0..cols).map(|_| Default::default()).collect(),
                     w: (0..rows * cols).map(|_| Default::default()).collect(),
@@ -86,8 +96,9 @@ macro_rules! pe_array {
                     pe: (0..rows * cols).map(|_| <$pe<XW, WW, T, TS> as $crate::pe::Pe>::with_pmax(pmax)).collect(),
                     en_d: Default::default(),
                     clear_d: Default::default(),
-                    row_acc: (0..rows).map(|_| RowAcc::new($negate)).collect(),
+                    row_acc: (0..rows).map(|_| RowAcc::new()).collect(),
                     node: (0..rows * (2 * leaves - 1)).map(|_| Default::default()).collect(),
+                    negate: Constant::new($negate),
                     _rows: rows,
                     _cols: cols,
                     _leaves: leaves,
@@ -124,6 +135,9 @@ macro_rules! pe_array {
                                     self.pe[r * ncols + c].clock.next = self.clock.val();
                                     self.pe[r * ncols + c].x.next = self.x[c].val();
                                     self.pe[r * ncols + c].w.next = self.w[r * ncols + c].val();
+                                    $(
+                                        self.pe[r * ncols + c].$mode.next = self.$mode.val();
+                                    )?
                                     self.node[r * nn + ni + c].next =
                                         self.pe[r * ncols + c].term.val();
                                 }
@@ -141,6 +155,11 @@ macro_rules! pe_array {
                                 self.row_acc[r].en.next = self.en_d.q.val();
                                 self.row_acc[r].clear.next = self.clear_d.q.val();
                                 self.row_acc[r].sum.next = self.node[r * nn].val();
+                                self.row_acc[r].negate.next = self.negate.val();
+                                $(
+                                    // The row's PEs register the mode with their terms.
+                                    self.row_acc[r].negate.next = self.pe[r * ncols].$mode_q.val();
+                                )?
                                 self.acc[r].next = self.row_acc[r].acc.val();
                             }
                         }

@@ -1,6 +1,6 @@
 //! Row accumulator: `acc <= clear ? (en ? sum : 0) : (en ? acc + sum : acc)`, with `sum` (`TS`
 //! bits, two's complement) sign-extended to `ACC` bits; output `acc`, or `-acc` when `negate`
-//! (adder rows: `y = -A`). Exact: `ACC` holds `max_taps` terms. Latency 1 cycle.
+//! (adder rows: `y = -A`; a dual-mode row sets it per result). Exact: `ACC` holds `max_taps` terms. Latency 1 cycle.
 
 use crate::pe::{extension_mask, sign_bit};
 use rust_hdl_core::prelude::*;
@@ -17,14 +17,16 @@ pub struct RowAcc<const TS: usize, const ACC: usize> {
     pub clear: Signal<In, Bit>,
     /// The row's tree sum.
     pub sum: Signal<In, Bits<TS>>,
-    /// The accumulated value (negated for adder rows).
+    /// Output `-acc` (adder sums), registered with `en`.
+    pub negate: Signal<In, Bit>,
+    /// The accumulated value (negated for adder sums).
     pub acc: Signal<Out, Bits<ACC>>,
     /// Sign bit of `sum`.
     sum_sign: Constant<Bits<TS>>,
     /// Bits of the accumulator above `sum`.
     sum_ext: Constant<Bits<ACC>>,
-    /// Output `-acc`.
-    negate: Constant<Bit>,
+    /// `negate` of the sum the accumulator holds.
+    negate_reg: DFF<Bit>,
     /// `sum` sign-extended to `ACC` bits.
     sum_wide: Signal<Local, Bits<ACC>>,
     /// The accumulator register.
@@ -32,8 +34,8 @@ pub struct RowAcc<const TS: usize, const ACC: usize> {
 }
 
 impl<const TS: usize, const ACC: usize> RowAcc<TS, ACC> {
-    /// An accumulator; `negate` outputs `-acc`.
-    pub fn new(negate: bool) -> Self {
+    /// An accumulator.
+    pub fn new() -> Self {
         assert!(ACC >= TS, "the accumulator holds a tree sum");
         Self {
             clock: Default::default(),
@@ -43,10 +45,17 @@ impl<const TS: usize, const ACC: usize> RowAcc<TS, ACC> {
             acc: Default::default(),
             sum_sign: Constant::new(sign_bit::<TS>()),
             sum_ext: Constant::new(extension_mask::<TS, ACC>()),
-            negate: Constant::new(negate),
+            negate: Default::default(),
+            negate_reg: Default::default(),
             sum_wide: Default::default(),
             acc_reg: Default::default(),
         }
+    }
+}
+
+impl<const TS: usize, const ACC: usize> Default for RowAcc<TS, ACC> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -54,6 +63,11 @@ impl<const TS: usize, const ACC: usize> Logic for RowAcc<TS, ACC> {
     #[hdl_gen]
     fn update(&mut self) {
         self.acc_reg.clock.next = self.clock.val();
+        self.negate_reg.clock.next = self.clock.val();
+        self.negate_reg.d.next = self.negate_reg.q.val();
+        if self.en.val() | self.clear.val() {
+            self.negate_reg.d.next = self.negate.val();
+        }
         self.sum_wide.next = bit_cast::<ACC, TS>(self.sum.val());
         if (self.sum.val() & self.sum_sign.val()).any() {
             self.sum_wide.next = bit_cast::<ACC, TS>(self.sum.val()) | self.sum_ext.val();
@@ -69,7 +83,7 @@ impl<const TS: usize, const ACC: usize> Logic for RowAcc<TS, ACC> {
             }
         }
         self.acc.next = self.acc_reg.q.val();
-        if self.negate.val() {
+        if self.negate_reg.q.val() {
             self.acc.next = bits::<ACC>(0) - self.acc_reg.q.val();
         }
     }

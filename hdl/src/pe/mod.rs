@@ -4,11 +4,13 @@
 //! because rust-hdl's `signed_bit_cast` recurses forever on the most negative value.
 
 mod adder_pe;
+mod dual_pe;
 mod mac_pe;
 mod shift_pe;
 mod signed_mul;
 
 pub use adder_pe::AdderPe;
+pub use dual_pe::DualPe;
 pub use mac_pe::MacPe;
 pub use shift_pe::ShiftPe;
 pub use signed_mul::SignedMul;
