@@ -142,21 +142,28 @@ pub fn pe_module(kind: ArrayKind) -> String {
     format!("{}_pe", kind.name())
 }
 
-/// Synthesises every array of `cfg` and its PE for both targets, and places the iCE40 arrays
-/// that fit. `work` receives the Verilog and the tool logs.
+/// Synthesises every array of `cfg` and its PE for both targets (multiply ones also for 7-series
+/// without DSP blocks), and places the iCE40 arrays that fit. `work` receives the Verilog and the tool logs.
 pub fn synth_rows(cfg: &AccelConfig, rtl: &GeneratedRtl, work: &Path) -> Result<Vec<SynthRow>> {
     let rtl_dir = work.join("rtl");
     write_rtl(rtl, &rtl_dir)?;
     let mut rows = Vec::new();
     for a in &rtl.manifest.arrays {
-        let kind = match a.kind.as_str() {
-            "shift" => ArrayKind::Shift,
-            "adder" => ArrayKind::Adder,
-            _ => ArrayKind::Mac,
-        };
-        debug_assert_eq!(array_module(kind), a.module);
+        let kind = [
+            ArrayKind::Shift,
+            ArrayKind::Adder,
+            ArrayKind::Mac,
+            ArrayKind::Dual,
+        ]
+        .into_iter()
+        .find(|k| array_module(*k) == a.module)
+        .ok_or_else(|| anyhow!("manifest: unknown array module `{}`", a.module))?;
         for (module, scope) in [(pe_module(kind), "pe"), (a.module.clone(), "array")] {
-            for target in [Target::Xc7, Target::Ice40] {
+            let mut targets = vec![Target::Xc7, Target::Ice40];
+            if kind == ArrayKind::Mac {
+                targets.push(Target::Xc7NoDsp);
+            }
+            for target in targets {
                 eprintln!("yosys: {module} ({})", target.name());
                 let res = yosys_synth(&rtl_dir, &module, target, work).map_err(|e| anyhow!(e))?;
                 let (fmax_mhz, fmax_note) = if target == Target::Ice40 && scope == "array" {

@@ -14,6 +14,10 @@ use std::process::Command;
 pub enum Target {
     /// Xilinx 7-series (`synth_xilinx`): the ZC706's xc7z045.
     Xc7,
+    /// Xilinx 7-series without DSP blocks (`synth_xilinx -nodsp`): multipliers in fabric, to
+    /// compare them with shift and adder PEs in the same currency.
+    #[serde(rename = "xc7-nodsp")]
+    Xc7NoDsp,
     /// Lattice iCE40 (`synth_ice40`).
     Ice40,
 }
@@ -23,6 +27,7 @@ impl Target {
     pub fn name(&self) -> &'static str {
         match self {
             Target::Xc7 => "xc7",
+            Target::Xc7NoDsp => "xc7-nodsp",
             Target::Ice40 => "ice40",
         }
     }
@@ -110,6 +115,7 @@ pub fn yosys_synth(
     let json = work.join(format!("{top}.{}.json", target.name()));
     let synth = match target {
         Target::Xc7 => format!("synth_xilinx -family xc7 -top {top} -flatten"),
+        Target::Xc7NoDsp => format!("synth_xilinx -family xc7 -top {top} -flatten -nodsp"),
         Target::Ice40 => format!("synth_ice40 -top {top} -json {}", json.display()),
     };
     let script = format!(
