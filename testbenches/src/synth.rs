@@ -86,8 +86,13 @@ fn run(cmd: &mut Command, what: &str, log: &Path) -> Result<String, String> {
     std::fs::write(log, &text).map_err(|e| format!("{}: {e}", log.display()))?;
     if !out.status.success() {
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        let first_error = text
+            .lines()
+            .find(|l| l.starts_with("ERROR"))
+            .unwrap_or("")
+            .trim();
         return Err(format!(
-            "{what} failed (log {}):\n{}",
+            "{what} failed: {first_error} (log {}):\n{}",
             log.display(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
