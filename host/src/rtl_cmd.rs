@@ -222,7 +222,7 @@ pub fn synth(args: &ConfigArgs, json: Option<&Path>, work: Option<&Path>) -> Res
         yosys_version()
     );
     println!(
-        "{:<14} {:<6} {:<6} {:>7} {:>6} {:>7} {:>4} {:>5}  Fmax (nextpnr, HX8K)",
+        "{:<14} {:<6} {:<9} {:>7} {:>6} {:>7} {:>4} {:>5}  Fmax (nextpnr, HX8K)",
         "module", "scope", "target", "LUT", "carry", "FF", "DSP", "BRAM"
     );
     for r in &rows {
@@ -232,7 +232,7 @@ pub fn synth(args: &ConfigArgs, json: Option<&Path>, work: Option<&Path>) -> Res
             (None, None) => String::new(),
         };
         println!(
-            "{:<14} {:<6} {:<6} {:>7} {:>6} {:>7} {:>4} {:>5}  {fmax}",
+            "{:<14} {:<6} {:<9} {:>7} {:>6} {:>7} {:>4} {:>5}  {fmax}",
             r.module,
             r.scope,
             r.target.name(),

@@ -8,7 +8,7 @@ fn gen_writes_a_folder_matching_the_committed_preset() {
     let out = tmp("gen-lean8");
     let _ = std::fs::remove_dir_all(&out);
     let text = ok(&["gen", "--preset", "lean8", "--out", out.to_str().unwrap()]);
-    assert!(text.contains("shift_array  8x8"), "{text}");
+    assert!(text.contains("dual_array   8x8"), "{text}");
     let committed = root().join("rtl-out/lean8");
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -145,8 +145,8 @@ fn synth_reports_cells_and_fmax_for_a_small_array() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    // PE and array of both kinds on both targets.
-    assert_eq!(rows.len(), 8);
+    // The preset's dual-mode PE and array on both targets.
+    assert_eq!(rows.len(), 4);
     for r in rows {
         assert!(r["lut"].as_u64().unwrap() > 0, "{r}");
         assert_eq!(r["dsp"], 0, "{r}");
@@ -163,5 +163,5 @@ fn synth_reports_cells_and_fmax_for_a_small_array() {
             .as_u64()
             .unwrap()
     };
-    assert!(lut("shift_pe", "ice40") * 4 <= lut("shift_array", "ice40"));
+    assert!(lut("dual_pe", "ice40") * 4 <= lut("dual_array", "ice40"));
 }

@@ -313,7 +313,7 @@ pub mod presets {
             },
             rows: 16,
             cols: 16,
-            pe_kinds: PeKinds::ShiftAdd,
+            pe_kinds: PeKinds::ShiftAddDual,
             max_kernel: 5,
             max_taps: 2048,
             max_stride: 2,
