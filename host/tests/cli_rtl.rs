@@ -106,7 +106,7 @@ fn gen_refuses_bad_configs_naming_file_field_and_limit() {
         "target/x",
     ]);
     assert!(
-        e.contains("not compiled") && e.contains("x 32 / w 5"),
+        e.contains("not compiled") && e.contains("x 32 / w 32 / term 47"),
         "{e}"
     );
     let e = fails(&[
@@ -139,7 +139,7 @@ fn synth_reports_cells_and_fmax_for_a_small_array() {
         work.to_str().unwrap(),
     ]);
     assert!(
-        text.contains("shift_array") && text.contains("MHz"),
+        text.contains("dual_array") && text.contains("MHz"),
         "{text}"
     );
     let v: serde_json::Value =
