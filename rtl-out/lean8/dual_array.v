@@ -89,390 +89,329 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
     // Constants
     localparam negate = 1'b0;
     // Submodule ports
+    reg mode_d_d;
+    wire mode_d_q;
+    reg mode_d_clock;
     reg pe_0_clock;
     reg pe_0_mode;
     reg [7:0] pe_0_x;
     reg [7:0] pe_0_w;
     wire [16:0] pe_0_term;
-    wire pe_0_mode_q;
     reg pe_1_clock;
     reg pe_1_mode;
     reg [7:0] pe_1_x;
     reg [7:0] pe_1_w;
     wire [16:0] pe_1_term;
-    wire pe_1_mode_q;
     reg pe_2_clock;
     reg pe_2_mode;
     reg [7:0] pe_2_x;
     reg [7:0] pe_2_w;
     wire [16:0] pe_2_term;
-    wire pe_2_mode_q;
     reg pe_3_clock;
     reg pe_3_mode;
     reg [7:0] pe_3_x;
     reg [7:0] pe_3_w;
     wire [16:0] pe_3_term;
-    wire pe_3_mode_q;
     reg pe_4_clock;
     reg pe_4_mode;
     reg [7:0] pe_4_x;
     reg [7:0] pe_4_w;
     wire [16:0] pe_4_term;
-    wire pe_4_mode_q;
     reg pe_5_clock;
     reg pe_5_mode;
     reg [7:0] pe_5_x;
     reg [7:0] pe_5_w;
     wire [16:0] pe_5_term;
-    wire pe_5_mode_q;
     reg pe_6_clock;
     reg pe_6_mode;
     reg [7:0] pe_6_x;
     reg [7:0] pe_6_w;
     wire [16:0] pe_6_term;
-    wire pe_6_mode_q;
     reg pe_7_clock;
     reg pe_7_mode;
     reg [7:0] pe_7_x;
     reg [7:0] pe_7_w;
     wire [16:0] pe_7_term;
-    wire pe_7_mode_q;
     reg pe_8_clock;
     reg pe_8_mode;
     reg [7:0] pe_8_x;
     reg [7:0] pe_8_w;
     wire [16:0] pe_8_term;
-    wire pe_8_mode_q;
     reg pe_9_clock;
     reg pe_9_mode;
     reg [7:0] pe_9_x;
     reg [7:0] pe_9_w;
     wire [16:0] pe_9_term;
-    wire pe_9_mode_q;
     reg pe_10_clock;
     reg pe_10_mode;
     reg [7:0] pe_10_x;
     reg [7:0] pe_10_w;
     wire [16:0] pe_10_term;
-    wire pe_10_mode_q;
     reg pe_11_clock;
     reg pe_11_mode;
     reg [7:0] pe_11_x;
     reg [7:0] pe_11_w;
     wire [16:0] pe_11_term;
-    wire pe_11_mode_q;
     reg pe_12_clock;
     reg pe_12_mode;
     reg [7:0] pe_12_x;
     reg [7:0] pe_12_w;
     wire [16:0] pe_12_term;
-    wire pe_12_mode_q;
     reg pe_13_clock;
     reg pe_13_mode;
     reg [7:0] pe_13_x;
     reg [7:0] pe_13_w;
     wire [16:0] pe_13_term;
-    wire pe_13_mode_q;
     reg pe_14_clock;
     reg pe_14_mode;
     reg [7:0] pe_14_x;
     reg [7:0] pe_14_w;
     wire [16:0] pe_14_term;
-    wire pe_14_mode_q;
     reg pe_15_clock;
     reg pe_15_mode;
     reg [7:0] pe_15_x;
     reg [7:0] pe_15_w;
     wire [16:0] pe_15_term;
-    wire pe_15_mode_q;
     reg pe_16_clock;
     reg pe_16_mode;
     reg [7:0] pe_16_x;
     reg [7:0] pe_16_w;
     wire [16:0] pe_16_term;
-    wire pe_16_mode_q;
     reg pe_17_clock;
     reg pe_17_mode;
     reg [7:0] pe_17_x;
     reg [7:0] pe_17_w;
     wire [16:0] pe_17_term;
-    wire pe_17_mode_q;
     reg pe_18_clock;
     reg pe_18_mode;
     reg [7:0] pe_18_x;
     reg [7:0] pe_18_w;
     wire [16:0] pe_18_term;
-    wire pe_18_mode_q;
     reg pe_19_clock;
     reg pe_19_mode;
     reg [7:0] pe_19_x;
     reg [7:0] pe_19_w;
     wire [16:0] pe_19_term;
-    wire pe_19_mode_q;
     reg pe_20_clock;
     reg pe_20_mode;
     reg [7:0] pe_20_x;
     reg [7:0] pe_20_w;
     wire [16:0] pe_20_term;
-    wire pe_20_mode_q;
     reg pe_21_clock;
     reg pe_21_mode;
     reg [7:0] pe_21_x;
     reg [7:0] pe_21_w;
     wire [16:0] pe_21_term;
-    wire pe_21_mode_q;
     reg pe_22_clock;
     reg pe_22_mode;
     reg [7:0] pe_22_x;
     reg [7:0] pe_22_w;
     wire [16:0] pe_22_term;
-    wire pe_22_mode_q;
     reg pe_23_clock;
     reg pe_23_mode;
     reg [7:0] pe_23_x;
     reg [7:0] pe_23_w;
     wire [16:0] pe_23_term;
-    wire pe_23_mode_q;
     reg pe_24_clock;
     reg pe_24_mode;
     reg [7:0] pe_24_x;
     reg [7:0] pe_24_w;
     wire [16:0] pe_24_term;
-    wire pe_24_mode_q;
     reg pe_25_clock;
     reg pe_25_mode;
     reg [7:0] pe_25_x;
     reg [7:0] pe_25_w;
     wire [16:0] pe_25_term;
-    wire pe_25_mode_q;
     reg pe_26_clock;
     reg pe_26_mode;
     reg [7:0] pe_26_x;
     reg [7:0] pe_26_w;
     wire [16:0] pe_26_term;
-    wire pe_26_mode_q;
     reg pe_27_clock;
     reg pe_27_mode;
     reg [7:0] pe_27_x;
     reg [7:0] pe_27_w;
     wire [16:0] pe_27_term;
-    wire pe_27_mode_q;
     reg pe_28_clock;
     reg pe_28_mode;
     reg [7:0] pe_28_x;
     reg [7:0] pe_28_w;
     wire [16:0] pe_28_term;
-    wire pe_28_mode_q;
     reg pe_29_clock;
     reg pe_29_mode;
     reg [7:0] pe_29_x;
     reg [7:0] pe_29_w;
     wire [16:0] pe_29_term;
-    wire pe_29_mode_q;
     reg pe_30_clock;
     reg pe_30_mode;
     reg [7:0] pe_30_x;
     reg [7:0] pe_30_w;
     wire [16:0] pe_30_term;
-    wire pe_30_mode_q;
     reg pe_31_clock;
     reg pe_31_mode;
     reg [7:0] pe_31_x;
     reg [7:0] pe_31_w;
     wire [16:0] pe_31_term;
-    wire pe_31_mode_q;
     reg pe_32_clock;
     reg pe_32_mode;
     reg [7:0] pe_32_x;
     reg [7:0] pe_32_w;
     wire [16:0] pe_32_term;
-    wire pe_32_mode_q;
     reg pe_33_clock;
     reg pe_33_mode;
     reg [7:0] pe_33_x;
     reg [7:0] pe_33_w;
     wire [16:0] pe_33_term;
-    wire pe_33_mode_q;
     reg pe_34_clock;
     reg pe_34_mode;
     reg [7:0] pe_34_x;
     reg [7:0] pe_34_w;
     wire [16:0] pe_34_term;
-    wire pe_34_mode_q;
     reg pe_35_clock;
     reg pe_35_mode;
     reg [7:0] pe_35_x;
     reg [7:0] pe_35_w;
     wire [16:0] pe_35_term;
-    wire pe_35_mode_q;
     reg pe_36_clock;
     reg pe_36_mode;
     reg [7:0] pe_36_x;
     reg [7:0] pe_36_w;
     wire [16:0] pe_36_term;
-    wire pe_36_mode_q;
     reg pe_37_clock;
     reg pe_37_mode;
     reg [7:0] pe_37_x;
     reg [7:0] pe_37_w;
     wire [16:0] pe_37_term;
-    wire pe_37_mode_q;
     reg pe_38_clock;
     reg pe_38_mode;
     reg [7:0] pe_38_x;
     reg [7:0] pe_38_w;
     wire [16:0] pe_38_term;
-    wire pe_38_mode_q;
     reg pe_39_clock;
     reg pe_39_mode;
     reg [7:0] pe_39_x;
     reg [7:0] pe_39_w;
     wire [16:0] pe_39_term;
-    wire pe_39_mode_q;
     reg pe_40_clock;
     reg pe_40_mode;
     reg [7:0] pe_40_x;
     reg [7:0] pe_40_w;
     wire [16:0] pe_40_term;
-    wire pe_40_mode_q;
     reg pe_41_clock;
     reg pe_41_mode;
     reg [7:0] pe_41_x;
     reg [7:0] pe_41_w;
     wire [16:0] pe_41_term;
-    wire pe_41_mode_q;
     reg pe_42_clock;
     reg pe_42_mode;
     reg [7:0] pe_42_x;
     reg [7:0] pe_42_w;
     wire [16:0] pe_42_term;
-    wire pe_42_mode_q;
     reg pe_43_clock;
     reg pe_43_mode;
     reg [7:0] pe_43_x;
     reg [7:0] pe_43_w;
     wire [16:0] pe_43_term;
-    wire pe_43_mode_q;
     reg pe_44_clock;
     reg pe_44_mode;
     reg [7:0] pe_44_x;
     reg [7:0] pe_44_w;
     wire [16:0] pe_44_term;
-    wire pe_44_mode_q;
     reg pe_45_clock;
     reg pe_45_mode;
     reg [7:0] pe_45_x;
     reg [7:0] pe_45_w;
     wire [16:0] pe_45_term;
-    wire pe_45_mode_q;
     reg pe_46_clock;
     reg pe_46_mode;
     reg [7:0] pe_46_x;
     reg [7:0] pe_46_w;
     wire [16:0] pe_46_term;
-    wire pe_46_mode_q;
     reg pe_47_clock;
     reg pe_47_mode;
     reg [7:0] pe_47_x;
     reg [7:0] pe_47_w;
     wire [16:0] pe_47_term;
-    wire pe_47_mode_q;
     reg pe_48_clock;
     reg pe_48_mode;
     reg [7:0] pe_48_x;
     reg [7:0] pe_48_w;
     wire [16:0] pe_48_term;
-    wire pe_48_mode_q;
     reg pe_49_clock;
     reg pe_49_mode;
     reg [7:0] pe_49_x;
     reg [7:0] pe_49_w;
     wire [16:0] pe_49_term;
-    wire pe_49_mode_q;
     reg pe_50_clock;
     reg pe_50_mode;
     reg [7:0] pe_50_x;
     reg [7:0] pe_50_w;
     wire [16:0] pe_50_term;
-    wire pe_50_mode_q;
     reg pe_51_clock;
     reg pe_51_mode;
     reg [7:0] pe_51_x;
     reg [7:0] pe_51_w;
     wire [16:0] pe_51_term;
-    wire pe_51_mode_q;
     reg pe_52_clock;
     reg pe_52_mode;
     reg [7:0] pe_52_x;
     reg [7:0] pe_52_w;
     wire [16:0] pe_52_term;
-    wire pe_52_mode_q;
     reg pe_53_clock;
     reg pe_53_mode;
     reg [7:0] pe_53_x;
     reg [7:0] pe_53_w;
     wire [16:0] pe_53_term;
-    wire pe_53_mode_q;
     reg pe_54_clock;
     reg pe_54_mode;
     reg [7:0] pe_54_x;
     reg [7:0] pe_54_w;
     wire [16:0] pe_54_term;
-    wire pe_54_mode_q;
     reg pe_55_clock;
     reg pe_55_mode;
     reg [7:0] pe_55_x;
     reg [7:0] pe_55_w;
     wire [16:0] pe_55_term;
-    wire pe_55_mode_q;
     reg pe_56_clock;
     reg pe_56_mode;
     reg [7:0] pe_56_x;
     reg [7:0] pe_56_w;
     wire [16:0] pe_56_term;
-    wire pe_56_mode_q;
     reg pe_57_clock;
     reg pe_57_mode;
     reg [7:0] pe_57_x;
     reg [7:0] pe_57_w;
     wire [16:0] pe_57_term;
-    wire pe_57_mode_q;
     reg pe_58_clock;
     reg pe_58_mode;
     reg [7:0] pe_58_x;
     reg [7:0] pe_58_w;
     wire [16:0] pe_58_term;
-    wire pe_58_mode_q;
     reg pe_59_clock;
     reg pe_59_mode;
     reg [7:0] pe_59_x;
     reg [7:0] pe_59_w;
     wire [16:0] pe_59_term;
-    wire pe_59_mode_q;
     reg pe_60_clock;
     reg pe_60_mode;
     reg [7:0] pe_60_x;
     reg [7:0] pe_60_w;
     wire [16:0] pe_60_term;
-    wire pe_60_mode_q;
     reg pe_61_clock;
     reg pe_61_mode;
     reg [7:0] pe_61_x;
     reg [7:0] pe_61_w;
     wire [16:0] pe_61_term;
-    wire pe_61_mode_q;
     reg pe_62_clock;
     reg pe_62_mode;
     reg [7:0] pe_62_x;
     reg [7:0] pe_62_w;
     wire [16:0] pe_62_term;
-    wire pe_62_mode_q;
     reg pe_63_clock;
     reg pe_63_mode;
     reg [7:0] pe_63_x;
     reg [7:0] pe_63_w;
     wire [16:0] pe_63_term;
-    wire pe_63_mode_q;
     reg en_d_d;
     wire en_d_q;
     reg en_d_clock;
@@ -648,517 +587,458 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
     reg [16:0] node_117;
     reg [16:0] node_118;
     reg [16:0] node_119;
+    dff_1 mode_d(
+        .d(mode_d_d),
+        .q(mode_d_q),
+        .clock(mode_d_clock)
+    );
     dual_pe pe_0(
         .clock(pe_0_clock),
         .mode(pe_0_mode),
         .x(pe_0_x),
         .w(pe_0_w),
-        .term(pe_0_term),
-        .mode_q(pe_0_mode_q)
+        .term(pe_0_term)
     );
     dual_pe pe_1(
         .clock(pe_1_clock),
         .mode(pe_1_mode),
         .x(pe_1_x),
         .w(pe_1_w),
-        .term(pe_1_term),
-        .mode_q(pe_1_mode_q)
+        .term(pe_1_term)
     );
     dual_pe pe_2(
         .clock(pe_2_clock),
         .mode(pe_2_mode),
         .x(pe_2_x),
         .w(pe_2_w),
-        .term(pe_2_term),
-        .mode_q(pe_2_mode_q)
+        .term(pe_2_term)
     );
     dual_pe pe_3(
         .clock(pe_3_clock),
         .mode(pe_3_mode),
         .x(pe_3_x),
         .w(pe_3_w),
-        .term(pe_3_term),
-        .mode_q(pe_3_mode_q)
+        .term(pe_3_term)
     );
     dual_pe pe_4(
         .clock(pe_4_clock),
         .mode(pe_4_mode),
         .x(pe_4_x),
         .w(pe_4_w),
-        .term(pe_4_term),
-        .mode_q(pe_4_mode_q)
+        .term(pe_4_term)
     );
     dual_pe pe_5(
         .clock(pe_5_clock),
         .mode(pe_5_mode),
         .x(pe_5_x),
         .w(pe_5_w),
-        .term(pe_5_term),
-        .mode_q(pe_5_mode_q)
+        .term(pe_5_term)
     );
     dual_pe pe_6(
         .clock(pe_6_clock),
         .mode(pe_6_mode),
         .x(pe_6_x),
         .w(pe_6_w),
-        .term(pe_6_term),
-        .mode_q(pe_6_mode_q)
+        .term(pe_6_term)
     );
     dual_pe pe_7(
         .clock(pe_7_clock),
         .mode(pe_7_mode),
         .x(pe_7_x),
         .w(pe_7_w),
-        .term(pe_7_term),
-        .mode_q(pe_7_mode_q)
+        .term(pe_7_term)
     );
     dual_pe pe_8(
         .clock(pe_8_clock),
         .mode(pe_8_mode),
         .x(pe_8_x),
         .w(pe_8_w),
-        .term(pe_8_term),
-        .mode_q(pe_8_mode_q)
+        .term(pe_8_term)
     );
     dual_pe pe_9(
         .clock(pe_9_clock),
         .mode(pe_9_mode),
         .x(pe_9_x),
         .w(pe_9_w),
-        .term(pe_9_term),
-        .mode_q(pe_9_mode_q)
+        .term(pe_9_term)
     );
     dual_pe pe_10(
         .clock(pe_10_clock),
         .mode(pe_10_mode),
         .x(pe_10_x),
         .w(pe_10_w),
-        .term(pe_10_term),
-        .mode_q(pe_10_mode_q)
+        .term(pe_10_term)
     );
     dual_pe pe_11(
         .clock(pe_11_clock),
         .mode(pe_11_mode),
         .x(pe_11_x),
         .w(pe_11_w),
-        .term(pe_11_term),
-        .mode_q(pe_11_mode_q)
+        .term(pe_11_term)
     );
     dual_pe pe_12(
         .clock(pe_12_clock),
         .mode(pe_12_mode),
         .x(pe_12_x),
         .w(pe_12_w),
-        .term(pe_12_term),
-        .mode_q(pe_12_mode_q)
+        .term(pe_12_term)
     );
     dual_pe pe_13(
         .clock(pe_13_clock),
         .mode(pe_13_mode),
         .x(pe_13_x),
         .w(pe_13_w),
-        .term(pe_13_term),
-        .mode_q(pe_13_mode_q)
+        .term(pe_13_term)
     );
     dual_pe pe_14(
         .clock(pe_14_clock),
         .mode(pe_14_mode),
         .x(pe_14_x),
         .w(pe_14_w),
-        .term(pe_14_term),
-        .mode_q(pe_14_mode_q)
+        .term(pe_14_term)
     );
     dual_pe pe_15(
         .clock(pe_15_clock),
         .mode(pe_15_mode),
         .x(pe_15_x),
         .w(pe_15_w),
-        .term(pe_15_term),
-        .mode_q(pe_15_mode_q)
+        .term(pe_15_term)
     );
     dual_pe pe_16(
         .clock(pe_16_clock),
         .mode(pe_16_mode),
         .x(pe_16_x),
         .w(pe_16_w),
-        .term(pe_16_term),
-        .mode_q(pe_16_mode_q)
+        .term(pe_16_term)
     );
     dual_pe pe_17(
         .clock(pe_17_clock),
         .mode(pe_17_mode),
         .x(pe_17_x),
         .w(pe_17_w),
-        .term(pe_17_term),
-        .mode_q(pe_17_mode_q)
+        .term(pe_17_term)
     );
     dual_pe pe_18(
         .clock(pe_18_clock),
         .mode(pe_18_mode),
         .x(pe_18_x),
         .w(pe_18_w),
-        .term(pe_18_term),
-        .mode_q(pe_18_mode_q)
+        .term(pe_18_term)
     );
     dual_pe pe_19(
         .clock(pe_19_clock),
         .mode(pe_19_mode),
         .x(pe_19_x),
         .w(pe_19_w),
-        .term(pe_19_term),
-        .mode_q(pe_19_mode_q)
+        .term(pe_19_term)
     );
     dual_pe pe_20(
         .clock(pe_20_clock),
         .mode(pe_20_mode),
         .x(pe_20_x),
         .w(pe_20_w),
-        .term(pe_20_term),
-        .mode_q(pe_20_mode_q)
+        .term(pe_20_term)
     );
     dual_pe pe_21(
         .clock(pe_21_clock),
         .mode(pe_21_mode),
         .x(pe_21_x),
         .w(pe_21_w),
-        .term(pe_21_term),
-        .mode_q(pe_21_mode_q)
+        .term(pe_21_term)
     );
     dual_pe pe_22(
         .clock(pe_22_clock),
         .mode(pe_22_mode),
         .x(pe_22_x),
         .w(pe_22_w),
-        .term(pe_22_term),
-        .mode_q(pe_22_mode_q)
+        .term(pe_22_term)
     );
     dual_pe pe_23(
         .clock(pe_23_clock),
         .mode(pe_23_mode),
         .x(pe_23_x),
         .w(pe_23_w),
-        .term(pe_23_term),
-        .mode_q(pe_23_mode_q)
+        .term(pe_23_term)
     );
     dual_pe pe_24(
         .clock(pe_24_clock),
         .mode(pe_24_mode),
         .x(pe_24_x),
         .w(pe_24_w),
-        .term(pe_24_term),
-        .mode_q(pe_24_mode_q)
+        .term(pe_24_term)
     );
     dual_pe pe_25(
         .clock(pe_25_clock),
         .mode(pe_25_mode),
         .x(pe_25_x),
         .w(pe_25_w),
-        .term(pe_25_term),
-        .mode_q(pe_25_mode_q)
+        .term(pe_25_term)
     );
     dual_pe pe_26(
         .clock(pe_26_clock),
         .mode(pe_26_mode),
         .x(pe_26_x),
         .w(pe_26_w),
-        .term(pe_26_term),
-        .mode_q(pe_26_mode_q)
+        .term(pe_26_term)
     );
     dual_pe pe_27(
         .clock(pe_27_clock),
         .mode(pe_27_mode),
         .x(pe_27_x),
         .w(pe_27_w),
-        .term(pe_27_term),
-        .mode_q(pe_27_mode_q)
+        .term(pe_27_term)
     );
     dual_pe pe_28(
         .clock(pe_28_clock),
         .mode(pe_28_mode),
         .x(pe_28_x),
         .w(pe_28_w),
-        .term(pe_28_term),
-        .mode_q(pe_28_mode_q)
+        .term(pe_28_term)
     );
     dual_pe pe_29(
         .clock(pe_29_clock),
         .mode(pe_29_mode),
         .x(pe_29_x),
         .w(pe_29_w),
-        .term(pe_29_term),
-        .mode_q(pe_29_mode_q)
+        .term(pe_29_term)
     );
     dual_pe pe_30(
         .clock(pe_30_clock),
         .mode(pe_30_mode),
         .x(pe_30_x),
         .w(pe_30_w),
-        .term(pe_30_term),
-        .mode_q(pe_30_mode_q)
+        .term(pe_30_term)
     );
     dual_pe pe_31(
         .clock(pe_31_clock),
         .mode(pe_31_mode),
         .x(pe_31_x),
         .w(pe_31_w),
-        .term(pe_31_term),
-        .mode_q(pe_31_mode_q)
+        .term(pe_31_term)
     );
     dual_pe pe_32(
         .clock(pe_32_clock),
         .mode(pe_32_mode),
         .x(pe_32_x),
         .w(pe_32_w),
-        .term(pe_32_term),
-        .mode_q(pe_32_mode_q)
+        .term(pe_32_term)
     );
     dual_pe pe_33(
         .clock(pe_33_clock),
         .mode(pe_33_mode),
         .x(pe_33_x),
         .w(pe_33_w),
-        .term(pe_33_term),
-        .mode_q(pe_33_mode_q)
+        .term(pe_33_term)
     );
     dual_pe pe_34(
         .clock(pe_34_clock),
         .mode(pe_34_mode),
         .x(pe_34_x),
         .w(pe_34_w),
-        .term(pe_34_term),
-        .mode_q(pe_34_mode_q)
+        .term(pe_34_term)
     );
     dual_pe pe_35(
         .clock(pe_35_clock),
         .mode(pe_35_mode),
         .x(pe_35_x),
         .w(pe_35_w),
-        .term(pe_35_term),
-        .mode_q(pe_35_mode_q)
+        .term(pe_35_term)
     );
     dual_pe pe_36(
         .clock(pe_36_clock),
         .mode(pe_36_mode),
         .x(pe_36_x),
         .w(pe_36_w),
-        .term(pe_36_term),
-        .mode_q(pe_36_mode_q)
+        .term(pe_36_term)
     );
     dual_pe pe_37(
         .clock(pe_37_clock),
         .mode(pe_37_mode),
         .x(pe_37_x),
         .w(pe_37_w),
-        .term(pe_37_term),
-        .mode_q(pe_37_mode_q)
+        .term(pe_37_term)
     );
     dual_pe pe_38(
         .clock(pe_38_clock),
         .mode(pe_38_mode),
         .x(pe_38_x),
         .w(pe_38_w),
-        .term(pe_38_term),
-        .mode_q(pe_38_mode_q)
+        .term(pe_38_term)
     );
     dual_pe pe_39(
         .clock(pe_39_clock),
         .mode(pe_39_mode),
         .x(pe_39_x),
         .w(pe_39_w),
-        .term(pe_39_term),
-        .mode_q(pe_39_mode_q)
+        .term(pe_39_term)
     );
     dual_pe pe_40(
         .clock(pe_40_clock),
         .mode(pe_40_mode),
         .x(pe_40_x),
         .w(pe_40_w),
-        .term(pe_40_term),
-        .mode_q(pe_40_mode_q)
+        .term(pe_40_term)
     );
     dual_pe pe_41(
         .clock(pe_41_clock),
         .mode(pe_41_mode),
         .x(pe_41_x),
         .w(pe_41_w),
-        .term(pe_41_term),
-        .mode_q(pe_41_mode_q)
+        .term(pe_41_term)
     );
     dual_pe pe_42(
         .clock(pe_42_clock),
         .mode(pe_42_mode),
         .x(pe_42_x),
         .w(pe_42_w),
-        .term(pe_42_term),
-        .mode_q(pe_42_mode_q)
+        .term(pe_42_term)
     );
     dual_pe pe_43(
         .clock(pe_43_clock),
         .mode(pe_43_mode),
         .x(pe_43_x),
         .w(pe_43_w),
-        .term(pe_43_term),
-        .mode_q(pe_43_mode_q)
+        .term(pe_43_term)
     );
     dual_pe pe_44(
         .clock(pe_44_clock),
         .mode(pe_44_mode),
         .x(pe_44_x),
         .w(pe_44_w),
-        .term(pe_44_term),
-        .mode_q(pe_44_mode_q)
+        .term(pe_44_term)
     );
     dual_pe pe_45(
         .clock(pe_45_clock),
         .mode(pe_45_mode),
         .x(pe_45_x),
         .w(pe_45_w),
-        .term(pe_45_term),
-        .mode_q(pe_45_mode_q)
+        .term(pe_45_term)
     );
     dual_pe pe_46(
         .clock(pe_46_clock),
         .mode(pe_46_mode),
         .x(pe_46_x),
         .w(pe_46_w),
-        .term(pe_46_term),
-        .mode_q(pe_46_mode_q)
+        .term(pe_46_term)
     );
     dual_pe pe_47(
         .clock(pe_47_clock),
         .mode(pe_47_mode),
         .x(pe_47_x),
         .w(pe_47_w),
-        .term(pe_47_term),
-        .mode_q(pe_47_mode_q)
+        .term(pe_47_term)
     );
     dual_pe pe_48(
         .clock(pe_48_clock),
         .mode(pe_48_mode),
         .x(pe_48_x),
         .w(pe_48_w),
-        .term(pe_48_term),
-        .mode_q(pe_48_mode_q)
+        .term(pe_48_term)
     );
     dual_pe pe_49(
         .clock(pe_49_clock),
         .mode(pe_49_mode),
         .x(pe_49_x),
         .w(pe_49_w),
-        .term(pe_49_term),
-        .mode_q(pe_49_mode_q)
+        .term(pe_49_term)
     );
     dual_pe pe_50(
         .clock(pe_50_clock),
         .mode(pe_50_mode),
         .x(pe_50_x),
         .w(pe_50_w),
-        .term(pe_50_term),
-        .mode_q(pe_50_mode_q)
+        .term(pe_50_term)
     );
     dual_pe pe_51(
         .clock(pe_51_clock),
         .mode(pe_51_mode),
         .x(pe_51_x),
         .w(pe_51_w),
-        .term(pe_51_term),
-        .mode_q(pe_51_mode_q)
+        .term(pe_51_term)
     );
     dual_pe pe_52(
         .clock(pe_52_clock),
         .mode(pe_52_mode),
         .x(pe_52_x),
         .w(pe_52_w),
-        .term(pe_52_term),
-        .mode_q(pe_52_mode_q)
+        .term(pe_52_term)
     );
     dual_pe pe_53(
         .clock(pe_53_clock),
         .mode(pe_53_mode),
         .x(pe_53_x),
         .w(pe_53_w),
-        .term(pe_53_term),
-        .mode_q(pe_53_mode_q)
+        .term(pe_53_term)
     );
     dual_pe pe_54(
         .clock(pe_54_clock),
         .mode(pe_54_mode),
         .x(pe_54_x),
         .w(pe_54_w),
-        .term(pe_54_term),
-        .mode_q(pe_54_mode_q)
+        .term(pe_54_term)
     );
     dual_pe pe_55(
         .clock(pe_55_clock),
         .mode(pe_55_mode),
         .x(pe_55_x),
         .w(pe_55_w),
-        .term(pe_55_term),
-        .mode_q(pe_55_mode_q)
+        .term(pe_55_term)
     );
     dual_pe pe_56(
         .clock(pe_56_clock),
         .mode(pe_56_mode),
         .x(pe_56_x),
         .w(pe_56_w),
-        .term(pe_56_term),
-        .mode_q(pe_56_mode_q)
+        .term(pe_56_term)
     );
     dual_pe pe_57(
         .clock(pe_57_clock),
         .mode(pe_57_mode),
         .x(pe_57_x),
         .w(pe_57_w),
-        .term(pe_57_term),
-        .mode_q(pe_57_mode_q)
+        .term(pe_57_term)
     );
     dual_pe pe_58(
         .clock(pe_58_clock),
         .mode(pe_58_mode),
         .x(pe_58_x),
         .w(pe_58_w),
-        .term(pe_58_term),
-        .mode_q(pe_58_mode_q)
+        .term(pe_58_term)
     );
     dual_pe pe_59(
         .clock(pe_59_clock),
         .mode(pe_59_mode),
         .x(pe_59_x),
         .w(pe_59_w),
-        .term(pe_59_term),
-        .mode_q(pe_59_mode_q)
+        .term(pe_59_term)
     );
     dual_pe pe_60(
         .clock(pe_60_clock),
         .mode(pe_60_mode),
         .x(pe_60_x),
         .w(pe_60_w),
-        .term(pe_60_term),
-        .mode_q(pe_60_mode_q)
+        .term(pe_60_term)
     );
     dual_pe pe_61(
         .clock(pe_61_clock),
         .mode(pe_61_mode),
         .x(pe_61_x),
         .w(pe_61_w),
-        .term(pe_61_term),
-        .mode_q(pe_61_mode_q)
+        .term(pe_61_term)
     );
     dual_pe pe_62(
         .clock(pe_62_clock),
         .mode(pe_62_mode),
         .x(pe_62_x),
         .w(pe_62_w),
-        .term(pe_62_term),
-        .mode_q(pe_62_mode_q)
+        .term(pe_62_term)
     );
     dual_pe pe_63(
         .clock(pe_63_clock),
         .mode(pe_63_mode),
         .x(pe_63_x),
         .w(pe_63_w),
-        .term(pe_63_term),
-        .mode_q(pe_63_mode_q)
+        .term(pe_63_term)
     );
     dff_1 en_d(
         .d(en_d_d),
@@ -1240,6 +1120,8 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         clear_d_clock = clock;
         en_d_d = en;
         clear_d_d = clear;
+        mode_d_clock = clock;
+        mode_d_d = mode;
         pe_0_clock = clock;
         pe_0_x = x_0;
         pe_0_w = w_0;
@@ -1292,7 +1174,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_0_clear = clear_d_q;
         row_acc_0_sum = node_0;
         row_acc_0_negate = negate;
-        row_acc_0_negate = pe_0_mode_q;
+        row_acc_0_negate = mode_d_q;
         acc_0 = row_acc_0_acc;
         pe_8_clock = clock;
         pe_8_x = x_0;
@@ -1346,7 +1228,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_1_clear = clear_d_q;
         row_acc_1_sum = node_15;
         row_acc_1_negate = negate;
-        row_acc_1_negate = pe_8_mode_q;
+        row_acc_1_negate = mode_d_q;
         acc_1 = row_acc_1_acc;
         pe_16_clock = clock;
         pe_16_x = x_0;
@@ -1400,7 +1282,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_2_clear = clear_d_q;
         row_acc_2_sum = node_30;
         row_acc_2_negate = negate;
-        row_acc_2_negate = pe_16_mode_q;
+        row_acc_2_negate = mode_d_q;
         acc_2 = row_acc_2_acc;
         pe_24_clock = clock;
         pe_24_x = x_0;
@@ -1454,7 +1336,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_3_clear = clear_d_q;
         row_acc_3_sum = node_45;
         row_acc_3_negate = negate;
-        row_acc_3_negate = pe_24_mode_q;
+        row_acc_3_negate = mode_d_q;
         acc_3 = row_acc_3_acc;
         pe_32_clock = clock;
         pe_32_x = x_0;
@@ -1508,7 +1390,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_4_clear = clear_d_q;
         row_acc_4_sum = node_60;
         row_acc_4_negate = negate;
-        row_acc_4_negate = pe_32_mode_q;
+        row_acc_4_negate = mode_d_q;
         acc_4 = row_acc_4_acc;
         pe_40_clock = clock;
         pe_40_x = x_0;
@@ -1562,7 +1444,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_5_clear = clear_d_q;
         row_acc_5_sum = node_75;
         row_acc_5_negate = negate;
-        row_acc_5_negate = pe_40_mode_q;
+        row_acc_5_negate = mode_d_q;
         acc_5 = row_acc_5_acc;
         pe_48_clock = clock;
         pe_48_x = x_0;
@@ -1616,7 +1498,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_6_clear = clear_d_q;
         row_acc_6_sum = node_90;
         row_acc_6_negate = negate;
-        row_acc_6_negate = pe_48_mode_q;
+        row_acc_6_negate = mode_d_q;
         acc_6 = row_acc_6_acc;
         pe_56_clock = clock;
         pe_56_x = x_0;
@@ -1670,7 +1552,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_7_clear = clear_d_q;
         row_acc_7_sum = node_105;
         row_acc_7_negate = negate;
-        row_acc_7_negate = pe_56_mode_q;
+        row_acc_7_negate = mode_d_q;
         acc_7 = row_acc_7_acc;
     end
 endmodule // dual_array

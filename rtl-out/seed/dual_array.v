@@ -297,1542 +297,1289 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
     // Constants
     localparam negate = 1'b0;
     // Submodule ports
+    reg mode_d_d;
+    wire mode_d_q;
+    reg mode_d_clock;
     reg pe_0_clock;
     reg pe_0_mode;
     reg [31:0] pe_0_x;
     reg [31:0] pe_0_w;
     wire [52:0] pe_0_term;
-    wire pe_0_mode_q;
     reg pe_1_clock;
     reg pe_1_mode;
     reg [31:0] pe_1_x;
     reg [31:0] pe_1_w;
     wire [52:0] pe_1_term;
-    wire pe_1_mode_q;
     reg pe_2_clock;
     reg pe_2_mode;
     reg [31:0] pe_2_x;
     reg [31:0] pe_2_w;
     wire [52:0] pe_2_term;
-    wire pe_2_mode_q;
     reg pe_3_clock;
     reg pe_3_mode;
     reg [31:0] pe_3_x;
     reg [31:0] pe_3_w;
     wire [52:0] pe_3_term;
-    wire pe_3_mode_q;
     reg pe_4_clock;
     reg pe_4_mode;
     reg [31:0] pe_4_x;
     reg [31:0] pe_4_w;
     wire [52:0] pe_4_term;
-    wire pe_4_mode_q;
     reg pe_5_clock;
     reg pe_5_mode;
     reg [31:0] pe_5_x;
     reg [31:0] pe_5_w;
     wire [52:0] pe_5_term;
-    wire pe_5_mode_q;
     reg pe_6_clock;
     reg pe_6_mode;
     reg [31:0] pe_6_x;
     reg [31:0] pe_6_w;
     wire [52:0] pe_6_term;
-    wire pe_6_mode_q;
     reg pe_7_clock;
     reg pe_7_mode;
     reg [31:0] pe_7_x;
     reg [31:0] pe_7_w;
     wire [52:0] pe_7_term;
-    wire pe_7_mode_q;
     reg pe_8_clock;
     reg pe_8_mode;
     reg [31:0] pe_8_x;
     reg [31:0] pe_8_w;
     wire [52:0] pe_8_term;
-    wire pe_8_mode_q;
     reg pe_9_clock;
     reg pe_9_mode;
     reg [31:0] pe_9_x;
     reg [31:0] pe_9_w;
     wire [52:0] pe_9_term;
-    wire pe_9_mode_q;
     reg pe_10_clock;
     reg pe_10_mode;
     reg [31:0] pe_10_x;
     reg [31:0] pe_10_w;
     wire [52:0] pe_10_term;
-    wire pe_10_mode_q;
     reg pe_11_clock;
     reg pe_11_mode;
     reg [31:0] pe_11_x;
     reg [31:0] pe_11_w;
     wire [52:0] pe_11_term;
-    wire pe_11_mode_q;
     reg pe_12_clock;
     reg pe_12_mode;
     reg [31:0] pe_12_x;
     reg [31:0] pe_12_w;
     wire [52:0] pe_12_term;
-    wire pe_12_mode_q;
     reg pe_13_clock;
     reg pe_13_mode;
     reg [31:0] pe_13_x;
     reg [31:0] pe_13_w;
     wire [52:0] pe_13_term;
-    wire pe_13_mode_q;
     reg pe_14_clock;
     reg pe_14_mode;
     reg [31:0] pe_14_x;
     reg [31:0] pe_14_w;
     wire [52:0] pe_14_term;
-    wire pe_14_mode_q;
     reg pe_15_clock;
     reg pe_15_mode;
     reg [31:0] pe_15_x;
     reg [31:0] pe_15_w;
     wire [52:0] pe_15_term;
-    wire pe_15_mode_q;
     reg pe_16_clock;
     reg pe_16_mode;
     reg [31:0] pe_16_x;
     reg [31:0] pe_16_w;
     wire [52:0] pe_16_term;
-    wire pe_16_mode_q;
     reg pe_17_clock;
     reg pe_17_mode;
     reg [31:0] pe_17_x;
     reg [31:0] pe_17_w;
     wire [52:0] pe_17_term;
-    wire pe_17_mode_q;
     reg pe_18_clock;
     reg pe_18_mode;
     reg [31:0] pe_18_x;
     reg [31:0] pe_18_w;
     wire [52:0] pe_18_term;
-    wire pe_18_mode_q;
     reg pe_19_clock;
     reg pe_19_mode;
     reg [31:0] pe_19_x;
     reg [31:0] pe_19_w;
     wire [52:0] pe_19_term;
-    wire pe_19_mode_q;
     reg pe_20_clock;
     reg pe_20_mode;
     reg [31:0] pe_20_x;
     reg [31:0] pe_20_w;
     wire [52:0] pe_20_term;
-    wire pe_20_mode_q;
     reg pe_21_clock;
     reg pe_21_mode;
     reg [31:0] pe_21_x;
     reg [31:0] pe_21_w;
     wire [52:0] pe_21_term;
-    wire pe_21_mode_q;
     reg pe_22_clock;
     reg pe_22_mode;
     reg [31:0] pe_22_x;
     reg [31:0] pe_22_w;
     wire [52:0] pe_22_term;
-    wire pe_22_mode_q;
     reg pe_23_clock;
     reg pe_23_mode;
     reg [31:0] pe_23_x;
     reg [31:0] pe_23_w;
     wire [52:0] pe_23_term;
-    wire pe_23_mode_q;
     reg pe_24_clock;
     reg pe_24_mode;
     reg [31:0] pe_24_x;
     reg [31:0] pe_24_w;
     wire [52:0] pe_24_term;
-    wire pe_24_mode_q;
     reg pe_25_clock;
     reg pe_25_mode;
     reg [31:0] pe_25_x;
     reg [31:0] pe_25_w;
     wire [52:0] pe_25_term;
-    wire pe_25_mode_q;
     reg pe_26_clock;
     reg pe_26_mode;
     reg [31:0] pe_26_x;
     reg [31:0] pe_26_w;
     wire [52:0] pe_26_term;
-    wire pe_26_mode_q;
     reg pe_27_clock;
     reg pe_27_mode;
     reg [31:0] pe_27_x;
     reg [31:0] pe_27_w;
     wire [52:0] pe_27_term;
-    wire pe_27_mode_q;
     reg pe_28_clock;
     reg pe_28_mode;
     reg [31:0] pe_28_x;
     reg [31:0] pe_28_w;
     wire [52:0] pe_28_term;
-    wire pe_28_mode_q;
     reg pe_29_clock;
     reg pe_29_mode;
     reg [31:0] pe_29_x;
     reg [31:0] pe_29_w;
     wire [52:0] pe_29_term;
-    wire pe_29_mode_q;
     reg pe_30_clock;
     reg pe_30_mode;
     reg [31:0] pe_30_x;
     reg [31:0] pe_30_w;
     wire [52:0] pe_30_term;
-    wire pe_30_mode_q;
     reg pe_31_clock;
     reg pe_31_mode;
     reg [31:0] pe_31_x;
     reg [31:0] pe_31_w;
     wire [52:0] pe_31_term;
-    wire pe_31_mode_q;
     reg pe_32_clock;
     reg pe_32_mode;
     reg [31:0] pe_32_x;
     reg [31:0] pe_32_w;
     wire [52:0] pe_32_term;
-    wire pe_32_mode_q;
     reg pe_33_clock;
     reg pe_33_mode;
     reg [31:0] pe_33_x;
     reg [31:0] pe_33_w;
     wire [52:0] pe_33_term;
-    wire pe_33_mode_q;
     reg pe_34_clock;
     reg pe_34_mode;
     reg [31:0] pe_34_x;
     reg [31:0] pe_34_w;
     wire [52:0] pe_34_term;
-    wire pe_34_mode_q;
     reg pe_35_clock;
     reg pe_35_mode;
     reg [31:0] pe_35_x;
     reg [31:0] pe_35_w;
     wire [52:0] pe_35_term;
-    wire pe_35_mode_q;
     reg pe_36_clock;
     reg pe_36_mode;
     reg [31:0] pe_36_x;
     reg [31:0] pe_36_w;
     wire [52:0] pe_36_term;
-    wire pe_36_mode_q;
     reg pe_37_clock;
     reg pe_37_mode;
     reg [31:0] pe_37_x;
     reg [31:0] pe_37_w;
     wire [52:0] pe_37_term;
-    wire pe_37_mode_q;
     reg pe_38_clock;
     reg pe_38_mode;
     reg [31:0] pe_38_x;
     reg [31:0] pe_38_w;
     wire [52:0] pe_38_term;
-    wire pe_38_mode_q;
     reg pe_39_clock;
     reg pe_39_mode;
     reg [31:0] pe_39_x;
     reg [31:0] pe_39_w;
     wire [52:0] pe_39_term;
-    wire pe_39_mode_q;
     reg pe_40_clock;
     reg pe_40_mode;
     reg [31:0] pe_40_x;
     reg [31:0] pe_40_w;
     wire [52:0] pe_40_term;
-    wire pe_40_mode_q;
     reg pe_41_clock;
     reg pe_41_mode;
     reg [31:0] pe_41_x;
     reg [31:0] pe_41_w;
     wire [52:0] pe_41_term;
-    wire pe_41_mode_q;
     reg pe_42_clock;
     reg pe_42_mode;
     reg [31:0] pe_42_x;
     reg [31:0] pe_42_w;
     wire [52:0] pe_42_term;
-    wire pe_42_mode_q;
     reg pe_43_clock;
     reg pe_43_mode;
     reg [31:0] pe_43_x;
     reg [31:0] pe_43_w;
     wire [52:0] pe_43_term;
-    wire pe_43_mode_q;
     reg pe_44_clock;
     reg pe_44_mode;
     reg [31:0] pe_44_x;
     reg [31:0] pe_44_w;
     wire [52:0] pe_44_term;
-    wire pe_44_mode_q;
     reg pe_45_clock;
     reg pe_45_mode;
     reg [31:0] pe_45_x;
     reg [31:0] pe_45_w;
     wire [52:0] pe_45_term;
-    wire pe_45_mode_q;
     reg pe_46_clock;
     reg pe_46_mode;
     reg [31:0] pe_46_x;
     reg [31:0] pe_46_w;
     wire [52:0] pe_46_term;
-    wire pe_46_mode_q;
     reg pe_47_clock;
     reg pe_47_mode;
     reg [31:0] pe_47_x;
     reg [31:0] pe_47_w;
     wire [52:0] pe_47_term;
-    wire pe_47_mode_q;
     reg pe_48_clock;
     reg pe_48_mode;
     reg [31:0] pe_48_x;
     reg [31:0] pe_48_w;
     wire [52:0] pe_48_term;
-    wire pe_48_mode_q;
     reg pe_49_clock;
     reg pe_49_mode;
     reg [31:0] pe_49_x;
     reg [31:0] pe_49_w;
     wire [52:0] pe_49_term;
-    wire pe_49_mode_q;
     reg pe_50_clock;
     reg pe_50_mode;
     reg [31:0] pe_50_x;
     reg [31:0] pe_50_w;
     wire [52:0] pe_50_term;
-    wire pe_50_mode_q;
     reg pe_51_clock;
     reg pe_51_mode;
     reg [31:0] pe_51_x;
     reg [31:0] pe_51_w;
     wire [52:0] pe_51_term;
-    wire pe_51_mode_q;
     reg pe_52_clock;
     reg pe_52_mode;
     reg [31:0] pe_52_x;
     reg [31:0] pe_52_w;
     wire [52:0] pe_52_term;
-    wire pe_52_mode_q;
     reg pe_53_clock;
     reg pe_53_mode;
     reg [31:0] pe_53_x;
     reg [31:0] pe_53_w;
     wire [52:0] pe_53_term;
-    wire pe_53_mode_q;
     reg pe_54_clock;
     reg pe_54_mode;
     reg [31:0] pe_54_x;
     reg [31:0] pe_54_w;
     wire [52:0] pe_54_term;
-    wire pe_54_mode_q;
     reg pe_55_clock;
     reg pe_55_mode;
     reg [31:0] pe_55_x;
     reg [31:0] pe_55_w;
     wire [52:0] pe_55_term;
-    wire pe_55_mode_q;
     reg pe_56_clock;
     reg pe_56_mode;
     reg [31:0] pe_56_x;
     reg [31:0] pe_56_w;
     wire [52:0] pe_56_term;
-    wire pe_56_mode_q;
     reg pe_57_clock;
     reg pe_57_mode;
     reg [31:0] pe_57_x;
     reg [31:0] pe_57_w;
     wire [52:0] pe_57_term;
-    wire pe_57_mode_q;
     reg pe_58_clock;
     reg pe_58_mode;
     reg [31:0] pe_58_x;
     reg [31:0] pe_58_w;
     wire [52:0] pe_58_term;
-    wire pe_58_mode_q;
     reg pe_59_clock;
     reg pe_59_mode;
     reg [31:0] pe_59_x;
     reg [31:0] pe_59_w;
     wire [52:0] pe_59_term;
-    wire pe_59_mode_q;
     reg pe_60_clock;
     reg pe_60_mode;
     reg [31:0] pe_60_x;
     reg [31:0] pe_60_w;
     wire [52:0] pe_60_term;
-    wire pe_60_mode_q;
     reg pe_61_clock;
     reg pe_61_mode;
     reg [31:0] pe_61_x;
     reg [31:0] pe_61_w;
     wire [52:0] pe_61_term;
-    wire pe_61_mode_q;
     reg pe_62_clock;
     reg pe_62_mode;
     reg [31:0] pe_62_x;
     reg [31:0] pe_62_w;
     wire [52:0] pe_62_term;
-    wire pe_62_mode_q;
     reg pe_63_clock;
     reg pe_63_mode;
     reg [31:0] pe_63_x;
     reg [31:0] pe_63_w;
     wire [52:0] pe_63_term;
-    wire pe_63_mode_q;
     reg pe_64_clock;
     reg pe_64_mode;
     reg [31:0] pe_64_x;
     reg [31:0] pe_64_w;
     wire [52:0] pe_64_term;
-    wire pe_64_mode_q;
     reg pe_65_clock;
     reg pe_65_mode;
     reg [31:0] pe_65_x;
     reg [31:0] pe_65_w;
     wire [52:0] pe_65_term;
-    wire pe_65_mode_q;
     reg pe_66_clock;
     reg pe_66_mode;
     reg [31:0] pe_66_x;
     reg [31:0] pe_66_w;
     wire [52:0] pe_66_term;
-    wire pe_66_mode_q;
     reg pe_67_clock;
     reg pe_67_mode;
     reg [31:0] pe_67_x;
     reg [31:0] pe_67_w;
     wire [52:0] pe_67_term;
-    wire pe_67_mode_q;
     reg pe_68_clock;
     reg pe_68_mode;
     reg [31:0] pe_68_x;
     reg [31:0] pe_68_w;
     wire [52:0] pe_68_term;
-    wire pe_68_mode_q;
     reg pe_69_clock;
     reg pe_69_mode;
     reg [31:0] pe_69_x;
     reg [31:0] pe_69_w;
     wire [52:0] pe_69_term;
-    wire pe_69_mode_q;
     reg pe_70_clock;
     reg pe_70_mode;
     reg [31:0] pe_70_x;
     reg [31:0] pe_70_w;
     wire [52:0] pe_70_term;
-    wire pe_70_mode_q;
     reg pe_71_clock;
     reg pe_71_mode;
     reg [31:0] pe_71_x;
     reg [31:0] pe_71_w;
     wire [52:0] pe_71_term;
-    wire pe_71_mode_q;
     reg pe_72_clock;
     reg pe_72_mode;
     reg [31:0] pe_72_x;
     reg [31:0] pe_72_w;
     wire [52:0] pe_72_term;
-    wire pe_72_mode_q;
     reg pe_73_clock;
     reg pe_73_mode;
     reg [31:0] pe_73_x;
     reg [31:0] pe_73_w;
     wire [52:0] pe_73_term;
-    wire pe_73_mode_q;
     reg pe_74_clock;
     reg pe_74_mode;
     reg [31:0] pe_74_x;
     reg [31:0] pe_74_w;
     wire [52:0] pe_74_term;
-    wire pe_74_mode_q;
     reg pe_75_clock;
     reg pe_75_mode;
     reg [31:0] pe_75_x;
     reg [31:0] pe_75_w;
     wire [52:0] pe_75_term;
-    wire pe_75_mode_q;
     reg pe_76_clock;
     reg pe_76_mode;
     reg [31:0] pe_76_x;
     reg [31:0] pe_76_w;
     wire [52:0] pe_76_term;
-    wire pe_76_mode_q;
     reg pe_77_clock;
     reg pe_77_mode;
     reg [31:0] pe_77_x;
     reg [31:0] pe_77_w;
     wire [52:0] pe_77_term;
-    wire pe_77_mode_q;
     reg pe_78_clock;
     reg pe_78_mode;
     reg [31:0] pe_78_x;
     reg [31:0] pe_78_w;
     wire [52:0] pe_78_term;
-    wire pe_78_mode_q;
     reg pe_79_clock;
     reg pe_79_mode;
     reg [31:0] pe_79_x;
     reg [31:0] pe_79_w;
     wire [52:0] pe_79_term;
-    wire pe_79_mode_q;
     reg pe_80_clock;
     reg pe_80_mode;
     reg [31:0] pe_80_x;
     reg [31:0] pe_80_w;
     wire [52:0] pe_80_term;
-    wire pe_80_mode_q;
     reg pe_81_clock;
     reg pe_81_mode;
     reg [31:0] pe_81_x;
     reg [31:0] pe_81_w;
     wire [52:0] pe_81_term;
-    wire pe_81_mode_q;
     reg pe_82_clock;
     reg pe_82_mode;
     reg [31:0] pe_82_x;
     reg [31:0] pe_82_w;
     wire [52:0] pe_82_term;
-    wire pe_82_mode_q;
     reg pe_83_clock;
     reg pe_83_mode;
     reg [31:0] pe_83_x;
     reg [31:0] pe_83_w;
     wire [52:0] pe_83_term;
-    wire pe_83_mode_q;
     reg pe_84_clock;
     reg pe_84_mode;
     reg [31:0] pe_84_x;
     reg [31:0] pe_84_w;
     wire [52:0] pe_84_term;
-    wire pe_84_mode_q;
     reg pe_85_clock;
     reg pe_85_mode;
     reg [31:0] pe_85_x;
     reg [31:0] pe_85_w;
     wire [52:0] pe_85_term;
-    wire pe_85_mode_q;
     reg pe_86_clock;
     reg pe_86_mode;
     reg [31:0] pe_86_x;
     reg [31:0] pe_86_w;
     wire [52:0] pe_86_term;
-    wire pe_86_mode_q;
     reg pe_87_clock;
     reg pe_87_mode;
     reg [31:0] pe_87_x;
     reg [31:0] pe_87_w;
     wire [52:0] pe_87_term;
-    wire pe_87_mode_q;
     reg pe_88_clock;
     reg pe_88_mode;
     reg [31:0] pe_88_x;
     reg [31:0] pe_88_w;
     wire [52:0] pe_88_term;
-    wire pe_88_mode_q;
     reg pe_89_clock;
     reg pe_89_mode;
     reg [31:0] pe_89_x;
     reg [31:0] pe_89_w;
     wire [52:0] pe_89_term;
-    wire pe_89_mode_q;
     reg pe_90_clock;
     reg pe_90_mode;
     reg [31:0] pe_90_x;
     reg [31:0] pe_90_w;
     wire [52:0] pe_90_term;
-    wire pe_90_mode_q;
     reg pe_91_clock;
     reg pe_91_mode;
     reg [31:0] pe_91_x;
     reg [31:0] pe_91_w;
     wire [52:0] pe_91_term;
-    wire pe_91_mode_q;
     reg pe_92_clock;
     reg pe_92_mode;
     reg [31:0] pe_92_x;
     reg [31:0] pe_92_w;
     wire [52:0] pe_92_term;
-    wire pe_92_mode_q;
     reg pe_93_clock;
     reg pe_93_mode;
     reg [31:0] pe_93_x;
     reg [31:0] pe_93_w;
     wire [52:0] pe_93_term;
-    wire pe_93_mode_q;
     reg pe_94_clock;
     reg pe_94_mode;
     reg [31:0] pe_94_x;
     reg [31:0] pe_94_w;
     wire [52:0] pe_94_term;
-    wire pe_94_mode_q;
     reg pe_95_clock;
     reg pe_95_mode;
     reg [31:0] pe_95_x;
     reg [31:0] pe_95_w;
     wire [52:0] pe_95_term;
-    wire pe_95_mode_q;
     reg pe_96_clock;
     reg pe_96_mode;
     reg [31:0] pe_96_x;
     reg [31:0] pe_96_w;
     wire [52:0] pe_96_term;
-    wire pe_96_mode_q;
     reg pe_97_clock;
     reg pe_97_mode;
     reg [31:0] pe_97_x;
     reg [31:0] pe_97_w;
     wire [52:0] pe_97_term;
-    wire pe_97_mode_q;
     reg pe_98_clock;
     reg pe_98_mode;
     reg [31:0] pe_98_x;
     reg [31:0] pe_98_w;
     wire [52:0] pe_98_term;
-    wire pe_98_mode_q;
     reg pe_99_clock;
     reg pe_99_mode;
     reg [31:0] pe_99_x;
     reg [31:0] pe_99_w;
     wire [52:0] pe_99_term;
-    wire pe_99_mode_q;
     reg pe_100_clock;
     reg pe_100_mode;
     reg [31:0] pe_100_x;
     reg [31:0] pe_100_w;
     wire [52:0] pe_100_term;
-    wire pe_100_mode_q;
     reg pe_101_clock;
     reg pe_101_mode;
     reg [31:0] pe_101_x;
     reg [31:0] pe_101_w;
     wire [52:0] pe_101_term;
-    wire pe_101_mode_q;
     reg pe_102_clock;
     reg pe_102_mode;
     reg [31:0] pe_102_x;
     reg [31:0] pe_102_w;
     wire [52:0] pe_102_term;
-    wire pe_102_mode_q;
     reg pe_103_clock;
     reg pe_103_mode;
     reg [31:0] pe_103_x;
     reg [31:0] pe_103_w;
     wire [52:0] pe_103_term;
-    wire pe_103_mode_q;
     reg pe_104_clock;
     reg pe_104_mode;
     reg [31:0] pe_104_x;
     reg [31:0] pe_104_w;
     wire [52:0] pe_104_term;
-    wire pe_104_mode_q;
     reg pe_105_clock;
     reg pe_105_mode;
     reg [31:0] pe_105_x;
     reg [31:0] pe_105_w;
     wire [52:0] pe_105_term;
-    wire pe_105_mode_q;
     reg pe_106_clock;
     reg pe_106_mode;
     reg [31:0] pe_106_x;
     reg [31:0] pe_106_w;
     wire [52:0] pe_106_term;
-    wire pe_106_mode_q;
     reg pe_107_clock;
     reg pe_107_mode;
     reg [31:0] pe_107_x;
     reg [31:0] pe_107_w;
     wire [52:0] pe_107_term;
-    wire pe_107_mode_q;
     reg pe_108_clock;
     reg pe_108_mode;
     reg [31:0] pe_108_x;
     reg [31:0] pe_108_w;
     wire [52:0] pe_108_term;
-    wire pe_108_mode_q;
     reg pe_109_clock;
     reg pe_109_mode;
     reg [31:0] pe_109_x;
     reg [31:0] pe_109_w;
     wire [52:0] pe_109_term;
-    wire pe_109_mode_q;
     reg pe_110_clock;
     reg pe_110_mode;
     reg [31:0] pe_110_x;
     reg [31:0] pe_110_w;
     wire [52:0] pe_110_term;
-    wire pe_110_mode_q;
     reg pe_111_clock;
     reg pe_111_mode;
     reg [31:0] pe_111_x;
     reg [31:0] pe_111_w;
     wire [52:0] pe_111_term;
-    wire pe_111_mode_q;
     reg pe_112_clock;
     reg pe_112_mode;
     reg [31:0] pe_112_x;
     reg [31:0] pe_112_w;
     wire [52:0] pe_112_term;
-    wire pe_112_mode_q;
     reg pe_113_clock;
     reg pe_113_mode;
     reg [31:0] pe_113_x;
     reg [31:0] pe_113_w;
     wire [52:0] pe_113_term;
-    wire pe_113_mode_q;
     reg pe_114_clock;
     reg pe_114_mode;
     reg [31:0] pe_114_x;
     reg [31:0] pe_114_w;
     wire [52:0] pe_114_term;
-    wire pe_114_mode_q;
     reg pe_115_clock;
     reg pe_115_mode;
     reg [31:0] pe_115_x;
     reg [31:0] pe_115_w;
     wire [52:0] pe_115_term;
-    wire pe_115_mode_q;
     reg pe_116_clock;
     reg pe_116_mode;
     reg [31:0] pe_116_x;
     reg [31:0] pe_116_w;
     wire [52:0] pe_116_term;
-    wire pe_116_mode_q;
     reg pe_117_clock;
     reg pe_117_mode;
     reg [31:0] pe_117_x;
     reg [31:0] pe_117_w;
     wire [52:0] pe_117_term;
-    wire pe_117_mode_q;
     reg pe_118_clock;
     reg pe_118_mode;
     reg [31:0] pe_118_x;
     reg [31:0] pe_118_w;
     wire [52:0] pe_118_term;
-    wire pe_118_mode_q;
     reg pe_119_clock;
     reg pe_119_mode;
     reg [31:0] pe_119_x;
     reg [31:0] pe_119_w;
     wire [52:0] pe_119_term;
-    wire pe_119_mode_q;
     reg pe_120_clock;
     reg pe_120_mode;
     reg [31:0] pe_120_x;
     reg [31:0] pe_120_w;
     wire [52:0] pe_120_term;
-    wire pe_120_mode_q;
     reg pe_121_clock;
     reg pe_121_mode;
     reg [31:0] pe_121_x;
     reg [31:0] pe_121_w;
     wire [52:0] pe_121_term;
-    wire pe_121_mode_q;
     reg pe_122_clock;
     reg pe_122_mode;
     reg [31:0] pe_122_x;
     reg [31:0] pe_122_w;
     wire [52:0] pe_122_term;
-    wire pe_122_mode_q;
     reg pe_123_clock;
     reg pe_123_mode;
     reg [31:0] pe_123_x;
     reg [31:0] pe_123_w;
     wire [52:0] pe_123_term;
-    wire pe_123_mode_q;
     reg pe_124_clock;
     reg pe_124_mode;
     reg [31:0] pe_124_x;
     reg [31:0] pe_124_w;
     wire [52:0] pe_124_term;
-    wire pe_124_mode_q;
     reg pe_125_clock;
     reg pe_125_mode;
     reg [31:0] pe_125_x;
     reg [31:0] pe_125_w;
     wire [52:0] pe_125_term;
-    wire pe_125_mode_q;
     reg pe_126_clock;
     reg pe_126_mode;
     reg [31:0] pe_126_x;
     reg [31:0] pe_126_w;
     wire [52:0] pe_126_term;
-    wire pe_126_mode_q;
     reg pe_127_clock;
     reg pe_127_mode;
     reg [31:0] pe_127_x;
     reg [31:0] pe_127_w;
     wire [52:0] pe_127_term;
-    wire pe_127_mode_q;
     reg pe_128_clock;
     reg pe_128_mode;
     reg [31:0] pe_128_x;
     reg [31:0] pe_128_w;
     wire [52:0] pe_128_term;
-    wire pe_128_mode_q;
     reg pe_129_clock;
     reg pe_129_mode;
     reg [31:0] pe_129_x;
     reg [31:0] pe_129_w;
     wire [52:0] pe_129_term;
-    wire pe_129_mode_q;
     reg pe_130_clock;
     reg pe_130_mode;
     reg [31:0] pe_130_x;
     reg [31:0] pe_130_w;
     wire [52:0] pe_130_term;
-    wire pe_130_mode_q;
     reg pe_131_clock;
     reg pe_131_mode;
     reg [31:0] pe_131_x;
     reg [31:0] pe_131_w;
     wire [52:0] pe_131_term;
-    wire pe_131_mode_q;
     reg pe_132_clock;
     reg pe_132_mode;
     reg [31:0] pe_132_x;
     reg [31:0] pe_132_w;
     wire [52:0] pe_132_term;
-    wire pe_132_mode_q;
     reg pe_133_clock;
     reg pe_133_mode;
     reg [31:0] pe_133_x;
     reg [31:0] pe_133_w;
     wire [52:0] pe_133_term;
-    wire pe_133_mode_q;
     reg pe_134_clock;
     reg pe_134_mode;
     reg [31:0] pe_134_x;
     reg [31:0] pe_134_w;
     wire [52:0] pe_134_term;
-    wire pe_134_mode_q;
     reg pe_135_clock;
     reg pe_135_mode;
     reg [31:0] pe_135_x;
     reg [31:0] pe_135_w;
     wire [52:0] pe_135_term;
-    wire pe_135_mode_q;
     reg pe_136_clock;
     reg pe_136_mode;
     reg [31:0] pe_136_x;
     reg [31:0] pe_136_w;
     wire [52:0] pe_136_term;
-    wire pe_136_mode_q;
     reg pe_137_clock;
     reg pe_137_mode;
     reg [31:0] pe_137_x;
     reg [31:0] pe_137_w;
     wire [52:0] pe_137_term;
-    wire pe_137_mode_q;
     reg pe_138_clock;
     reg pe_138_mode;
     reg [31:0] pe_138_x;
     reg [31:0] pe_138_w;
     wire [52:0] pe_138_term;
-    wire pe_138_mode_q;
     reg pe_139_clock;
     reg pe_139_mode;
     reg [31:0] pe_139_x;
     reg [31:0] pe_139_w;
     wire [52:0] pe_139_term;
-    wire pe_139_mode_q;
     reg pe_140_clock;
     reg pe_140_mode;
     reg [31:0] pe_140_x;
     reg [31:0] pe_140_w;
     wire [52:0] pe_140_term;
-    wire pe_140_mode_q;
     reg pe_141_clock;
     reg pe_141_mode;
     reg [31:0] pe_141_x;
     reg [31:0] pe_141_w;
     wire [52:0] pe_141_term;
-    wire pe_141_mode_q;
     reg pe_142_clock;
     reg pe_142_mode;
     reg [31:0] pe_142_x;
     reg [31:0] pe_142_w;
     wire [52:0] pe_142_term;
-    wire pe_142_mode_q;
     reg pe_143_clock;
     reg pe_143_mode;
     reg [31:0] pe_143_x;
     reg [31:0] pe_143_w;
     wire [52:0] pe_143_term;
-    wire pe_143_mode_q;
     reg pe_144_clock;
     reg pe_144_mode;
     reg [31:0] pe_144_x;
     reg [31:0] pe_144_w;
     wire [52:0] pe_144_term;
-    wire pe_144_mode_q;
     reg pe_145_clock;
     reg pe_145_mode;
     reg [31:0] pe_145_x;
     reg [31:0] pe_145_w;
     wire [52:0] pe_145_term;
-    wire pe_145_mode_q;
     reg pe_146_clock;
     reg pe_146_mode;
     reg [31:0] pe_146_x;
     reg [31:0] pe_146_w;
     wire [52:0] pe_146_term;
-    wire pe_146_mode_q;
     reg pe_147_clock;
     reg pe_147_mode;
     reg [31:0] pe_147_x;
     reg [31:0] pe_147_w;
     wire [52:0] pe_147_term;
-    wire pe_147_mode_q;
     reg pe_148_clock;
     reg pe_148_mode;
     reg [31:0] pe_148_x;
     reg [31:0] pe_148_w;
     wire [52:0] pe_148_term;
-    wire pe_148_mode_q;
     reg pe_149_clock;
     reg pe_149_mode;
     reg [31:0] pe_149_x;
     reg [31:0] pe_149_w;
     wire [52:0] pe_149_term;
-    wire pe_149_mode_q;
     reg pe_150_clock;
     reg pe_150_mode;
     reg [31:0] pe_150_x;
     reg [31:0] pe_150_w;
     wire [52:0] pe_150_term;
-    wire pe_150_mode_q;
     reg pe_151_clock;
     reg pe_151_mode;
     reg [31:0] pe_151_x;
     reg [31:0] pe_151_w;
     wire [52:0] pe_151_term;
-    wire pe_151_mode_q;
     reg pe_152_clock;
     reg pe_152_mode;
     reg [31:0] pe_152_x;
     reg [31:0] pe_152_w;
     wire [52:0] pe_152_term;
-    wire pe_152_mode_q;
     reg pe_153_clock;
     reg pe_153_mode;
     reg [31:0] pe_153_x;
     reg [31:0] pe_153_w;
     wire [52:0] pe_153_term;
-    wire pe_153_mode_q;
     reg pe_154_clock;
     reg pe_154_mode;
     reg [31:0] pe_154_x;
     reg [31:0] pe_154_w;
     wire [52:0] pe_154_term;
-    wire pe_154_mode_q;
     reg pe_155_clock;
     reg pe_155_mode;
     reg [31:0] pe_155_x;
     reg [31:0] pe_155_w;
     wire [52:0] pe_155_term;
-    wire pe_155_mode_q;
     reg pe_156_clock;
     reg pe_156_mode;
     reg [31:0] pe_156_x;
     reg [31:0] pe_156_w;
     wire [52:0] pe_156_term;
-    wire pe_156_mode_q;
     reg pe_157_clock;
     reg pe_157_mode;
     reg [31:0] pe_157_x;
     reg [31:0] pe_157_w;
     wire [52:0] pe_157_term;
-    wire pe_157_mode_q;
     reg pe_158_clock;
     reg pe_158_mode;
     reg [31:0] pe_158_x;
     reg [31:0] pe_158_w;
     wire [52:0] pe_158_term;
-    wire pe_158_mode_q;
     reg pe_159_clock;
     reg pe_159_mode;
     reg [31:0] pe_159_x;
     reg [31:0] pe_159_w;
     wire [52:0] pe_159_term;
-    wire pe_159_mode_q;
     reg pe_160_clock;
     reg pe_160_mode;
     reg [31:0] pe_160_x;
     reg [31:0] pe_160_w;
     wire [52:0] pe_160_term;
-    wire pe_160_mode_q;
     reg pe_161_clock;
     reg pe_161_mode;
     reg [31:0] pe_161_x;
     reg [31:0] pe_161_w;
     wire [52:0] pe_161_term;
-    wire pe_161_mode_q;
     reg pe_162_clock;
     reg pe_162_mode;
     reg [31:0] pe_162_x;
     reg [31:0] pe_162_w;
     wire [52:0] pe_162_term;
-    wire pe_162_mode_q;
     reg pe_163_clock;
     reg pe_163_mode;
     reg [31:0] pe_163_x;
     reg [31:0] pe_163_w;
     wire [52:0] pe_163_term;
-    wire pe_163_mode_q;
     reg pe_164_clock;
     reg pe_164_mode;
     reg [31:0] pe_164_x;
     reg [31:0] pe_164_w;
     wire [52:0] pe_164_term;
-    wire pe_164_mode_q;
     reg pe_165_clock;
     reg pe_165_mode;
     reg [31:0] pe_165_x;
     reg [31:0] pe_165_w;
     wire [52:0] pe_165_term;
-    wire pe_165_mode_q;
     reg pe_166_clock;
     reg pe_166_mode;
     reg [31:0] pe_166_x;
     reg [31:0] pe_166_w;
     wire [52:0] pe_166_term;
-    wire pe_166_mode_q;
     reg pe_167_clock;
     reg pe_167_mode;
     reg [31:0] pe_167_x;
     reg [31:0] pe_167_w;
     wire [52:0] pe_167_term;
-    wire pe_167_mode_q;
     reg pe_168_clock;
     reg pe_168_mode;
     reg [31:0] pe_168_x;
     reg [31:0] pe_168_w;
     wire [52:0] pe_168_term;
-    wire pe_168_mode_q;
     reg pe_169_clock;
     reg pe_169_mode;
     reg [31:0] pe_169_x;
     reg [31:0] pe_169_w;
     wire [52:0] pe_169_term;
-    wire pe_169_mode_q;
     reg pe_170_clock;
     reg pe_170_mode;
     reg [31:0] pe_170_x;
     reg [31:0] pe_170_w;
     wire [52:0] pe_170_term;
-    wire pe_170_mode_q;
     reg pe_171_clock;
     reg pe_171_mode;
     reg [31:0] pe_171_x;
     reg [31:0] pe_171_w;
     wire [52:0] pe_171_term;
-    wire pe_171_mode_q;
     reg pe_172_clock;
     reg pe_172_mode;
     reg [31:0] pe_172_x;
     reg [31:0] pe_172_w;
     wire [52:0] pe_172_term;
-    wire pe_172_mode_q;
     reg pe_173_clock;
     reg pe_173_mode;
     reg [31:0] pe_173_x;
     reg [31:0] pe_173_w;
     wire [52:0] pe_173_term;
-    wire pe_173_mode_q;
     reg pe_174_clock;
     reg pe_174_mode;
     reg [31:0] pe_174_x;
     reg [31:0] pe_174_w;
     wire [52:0] pe_174_term;
-    wire pe_174_mode_q;
     reg pe_175_clock;
     reg pe_175_mode;
     reg [31:0] pe_175_x;
     reg [31:0] pe_175_w;
     wire [52:0] pe_175_term;
-    wire pe_175_mode_q;
     reg pe_176_clock;
     reg pe_176_mode;
     reg [31:0] pe_176_x;
     reg [31:0] pe_176_w;
     wire [52:0] pe_176_term;
-    wire pe_176_mode_q;
     reg pe_177_clock;
     reg pe_177_mode;
     reg [31:0] pe_177_x;
     reg [31:0] pe_177_w;
     wire [52:0] pe_177_term;
-    wire pe_177_mode_q;
     reg pe_178_clock;
     reg pe_178_mode;
     reg [31:0] pe_178_x;
     reg [31:0] pe_178_w;
     wire [52:0] pe_178_term;
-    wire pe_178_mode_q;
     reg pe_179_clock;
     reg pe_179_mode;
     reg [31:0] pe_179_x;
     reg [31:0] pe_179_w;
     wire [52:0] pe_179_term;
-    wire pe_179_mode_q;
     reg pe_180_clock;
     reg pe_180_mode;
     reg [31:0] pe_180_x;
     reg [31:0] pe_180_w;
     wire [52:0] pe_180_term;
-    wire pe_180_mode_q;
     reg pe_181_clock;
     reg pe_181_mode;
     reg [31:0] pe_181_x;
     reg [31:0] pe_181_w;
     wire [52:0] pe_181_term;
-    wire pe_181_mode_q;
     reg pe_182_clock;
     reg pe_182_mode;
     reg [31:0] pe_182_x;
     reg [31:0] pe_182_w;
     wire [52:0] pe_182_term;
-    wire pe_182_mode_q;
     reg pe_183_clock;
     reg pe_183_mode;
     reg [31:0] pe_183_x;
     reg [31:0] pe_183_w;
     wire [52:0] pe_183_term;
-    wire pe_183_mode_q;
     reg pe_184_clock;
     reg pe_184_mode;
     reg [31:0] pe_184_x;
     reg [31:0] pe_184_w;
     wire [52:0] pe_184_term;
-    wire pe_184_mode_q;
     reg pe_185_clock;
     reg pe_185_mode;
     reg [31:0] pe_185_x;
     reg [31:0] pe_185_w;
     wire [52:0] pe_185_term;
-    wire pe_185_mode_q;
     reg pe_186_clock;
     reg pe_186_mode;
     reg [31:0] pe_186_x;
     reg [31:0] pe_186_w;
     wire [52:0] pe_186_term;
-    wire pe_186_mode_q;
     reg pe_187_clock;
     reg pe_187_mode;
     reg [31:0] pe_187_x;
     reg [31:0] pe_187_w;
     wire [52:0] pe_187_term;
-    wire pe_187_mode_q;
     reg pe_188_clock;
     reg pe_188_mode;
     reg [31:0] pe_188_x;
     reg [31:0] pe_188_w;
     wire [52:0] pe_188_term;
-    wire pe_188_mode_q;
     reg pe_189_clock;
     reg pe_189_mode;
     reg [31:0] pe_189_x;
     reg [31:0] pe_189_w;
     wire [52:0] pe_189_term;
-    wire pe_189_mode_q;
     reg pe_190_clock;
     reg pe_190_mode;
     reg [31:0] pe_190_x;
     reg [31:0] pe_190_w;
     wire [52:0] pe_190_term;
-    wire pe_190_mode_q;
     reg pe_191_clock;
     reg pe_191_mode;
     reg [31:0] pe_191_x;
     reg [31:0] pe_191_w;
     wire [52:0] pe_191_term;
-    wire pe_191_mode_q;
     reg pe_192_clock;
     reg pe_192_mode;
     reg [31:0] pe_192_x;
     reg [31:0] pe_192_w;
     wire [52:0] pe_192_term;
-    wire pe_192_mode_q;
     reg pe_193_clock;
     reg pe_193_mode;
     reg [31:0] pe_193_x;
     reg [31:0] pe_193_w;
     wire [52:0] pe_193_term;
-    wire pe_193_mode_q;
     reg pe_194_clock;
     reg pe_194_mode;
     reg [31:0] pe_194_x;
     reg [31:0] pe_194_w;
     wire [52:0] pe_194_term;
-    wire pe_194_mode_q;
     reg pe_195_clock;
     reg pe_195_mode;
     reg [31:0] pe_195_x;
     reg [31:0] pe_195_w;
     wire [52:0] pe_195_term;
-    wire pe_195_mode_q;
     reg pe_196_clock;
     reg pe_196_mode;
     reg [31:0] pe_196_x;
     reg [31:0] pe_196_w;
     wire [52:0] pe_196_term;
-    wire pe_196_mode_q;
     reg pe_197_clock;
     reg pe_197_mode;
     reg [31:0] pe_197_x;
     reg [31:0] pe_197_w;
     wire [52:0] pe_197_term;
-    wire pe_197_mode_q;
     reg pe_198_clock;
     reg pe_198_mode;
     reg [31:0] pe_198_x;
     reg [31:0] pe_198_w;
     wire [52:0] pe_198_term;
-    wire pe_198_mode_q;
     reg pe_199_clock;
     reg pe_199_mode;
     reg [31:0] pe_199_x;
     reg [31:0] pe_199_w;
     wire [52:0] pe_199_term;
-    wire pe_199_mode_q;
     reg pe_200_clock;
     reg pe_200_mode;
     reg [31:0] pe_200_x;
     reg [31:0] pe_200_w;
     wire [52:0] pe_200_term;
-    wire pe_200_mode_q;
     reg pe_201_clock;
     reg pe_201_mode;
     reg [31:0] pe_201_x;
     reg [31:0] pe_201_w;
     wire [52:0] pe_201_term;
-    wire pe_201_mode_q;
     reg pe_202_clock;
     reg pe_202_mode;
     reg [31:0] pe_202_x;
     reg [31:0] pe_202_w;
     wire [52:0] pe_202_term;
-    wire pe_202_mode_q;
     reg pe_203_clock;
     reg pe_203_mode;
     reg [31:0] pe_203_x;
     reg [31:0] pe_203_w;
     wire [52:0] pe_203_term;
-    wire pe_203_mode_q;
     reg pe_204_clock;
     reg pe_204_mode;
     reg [31:0] pe_204_x;
     reg [31:0] pe_204_w;
     wire [52:0] pe_204_term;
-    wire pe_204_mode_q;
     reg pe_205_clock;
     reg pe_205_mode;
     reg [31:0] pe_205_x;
     reg [31:0] pe_205_w;
     wire [52:0] pe_205_term;
-    wire pe_205_mode_q;
     reg pe_206_clock;
     reg pe_206_mode;
     reg [31:0] pe_206_x;
     reg [31:0] pe_206_w;
     wire [52:0] pe_206_term;
-    wire pe_206_mode_q;
     reg pe_207_clock;
     reg pe_207_mode;
     reg [31:0] pe_207_x;
     reg [31:0] pe_207_w;
     wire [52:0] pe_207_term;
-    wire pe_207_mode_q;
     reg pe_208_clock;
     reg pe_208_mode;
     reg [31:0] pe_208_x;
     reg [31:0] pe_208_w;
     wire [52:0] pe_208_term;
-    wire pe_208_mode_q;
     reg pe_209_clock;
     reg pe_209_mode;
     reg [31:0] pe_209_x;
     reg [31:0] pe_209_w;
     wire [52:0] pe_209_term;
-    wire pe_209_mode_q;
     reg pe_210_clock;
     reg pe_210_mode;
     reg [31:0] pe_210_x;
     reg [31:0] pe_210_w;
     wire [52:0] pe_210_term;
-    wire pe_210_mode_q;
     reg pe_211_clock;
     reg pe_211_mode;
     reg [31:0] pe_211_x;
     reg [31:0] pe_211_w;
     wire [52:0] pe_211_term;
-    wire pe_211_mode_q;
     reg pe_212_clock;
     reg pe_212_mode;
     reg [31:0] pe_212_x;
     reg [31:0] pe_212_w;
     wire [52:0] pe_212_term;
-    wire pe_212_mode_q;
     reg pe_213_clock;
     reg pe_213_mode;
     reg [31:0] pe_213_x;
     reg [31:0] pe_213_w;
     wire [52:0] pe_213_term;
-    wire pe_213_mode_q;
     reg pe_214_clock;
     reg pe_214_mode;
     reg [31:0] pe_214_x;
     reg [31:0] pe_214_w;
     wire [52:0] pe_214_term;
-    wire pe_214_mode_q;
     reg pe_215_clock;
     reg pe_215_mode;
     reg [31:0] pe_215_x;
     reg [31:0] pe_215_w;
     wire [52:0] pe_215_term;
-    wire pe_215_mode_q;
     reg pe_216_clock;
     reg pe_216_mode;
     reg [31:0] pe_216_x;
     reg [31:0] pe_216_w;
     wire [52:0] pe_216_term;
-    wire pe_216_mode_q;
     reg pe_217_clock;
     reg pe_217_mode;
     reg [31:0] pe_217_x;
     reg [31:0] pe_217_w;
     wire [52:0] pe_217_term;
-    wire pe_217_mode_q;
     reg pe_218_clock;
     reg pe_218_mode;
     reg [31:0] pe_218_x;
     reg [31:0] pe_218_w;
     wire [52:0] pe_218_term;
-    wire pe_218_mode_q;
     reg pe_219_clock;
     reg pe_219_mode;
     reg [31:0] pe_219_x;
     reg [31:0] pe_219_w;
     wire [52:0] pe_219_term;
-    wire pe_219_mode_q;
     reg pe_220_clock;
     reg pe_220_mode;
     reg [31:0] pe_220_x;
     reg [31:0] pe_220_w;
     wire [52:0] pe_220_term;
-    wire pe_220_mode_q;
     reg pe_221_clock;
     reg pe_221_mode;
     reg [31:0] pe_221_x;
     reg [31:0] pe_221_w;
     wire [52:0] pe_221_term;
-    wire pe_221_mode_q;
     reg pe_222_clock;
     reg pe_222_mode;
     reg [31:0] pe_222_x;
     reg [31:0] pe_222_w;
     wire [52:0] pe_222_term;
-    wire pe_222_mode_q;
     reg pe_223_clock;
     reg pe_223_mode;
     reg [31:0] pe_223_x;
     reg [31:0] pe_223_w;
     wire [52:0] pe_223_term;
-    wire pe_223_mode_q;
     reg pe_224_clock;
     reg pe_224_mode;
     reg [31:0] pe_224_x;
     reg [31:0] pe_224_w;
     wire [52:0] pe_224_term;
-    wire pe_224_mode_q;
     reg pe_225_clock;
     reg pe_225_mode;
     reg [31:0] pe_225_x;
     reg [31:0] pe_225_w;
     wire [52:0] pe_225_term;
-    wire pe_225_mode_q;
     reg pe_226_clock;
     reg pe_226_mode;
     reg [31:0] pe_226_x;
     reg [31:0] pe_226_w;
     wire [52:0] pe_226_term;
-    wire pe_226_mode_q;
     reg pe_227_clock;
     reg pe_227_mode;
     reg [31:0] pe_227_x;
     reg [31:0] pe_227_w;
     wire [52:0] pe_227_term;
-    wire pe_227_mode_q;
     reg pe_228_clock;
     reg pe_228_mode;
     reg [31:0] pe_228_x;
     reg [31:0] pe_228_w;
     wire [52:0] pe_228_term;
-    wire pe_228_mode_q;
     reg pe_229_clock;
     reg pe_229_mode;
     reg [31:0] pe_229_x;
     reg [31:0] pe_229_w;
     wire [52:0] pe_229_term;
-    wire pe_229_mode_q;
     reg pe_230_clock;
     reg pe_230_mode;
     reg [31:0] pe_230_x;
     reg [31:0] pe_230_w;
     wire [52:0] pe_230_term;
-    wire pe_230_mode_q;
     reg pe_231_clock;
     reg pe_231_mode;
     reg [31:0] pe_231_x;
     reg [31:0] pe_231_w;
     wire [52:0] pe_231_term;
-    wire pe_231_mode_q;
     reg pe_232_clock;
     reg pe_232_mode;
     reg [31:0] pe_232_x;
     reg [31:0] pe_232_w;
     wire [52:0] pe_232_term;
-    wire pe_232_mode_q;
     reg pe_233_clock;
     reg pe_233_mode;
     reg [31:0] pe_233_x;
     reg [31:0] pe_233_w;
     wire [52:0] pe_233_term;
-    wire pe_233_mode_q;
     reg pe_234_clock;
     reg pe_234_mode;
     reg [31:0] pe_234_x;
     reg [31:0] pe_234_w;
     wire [52:0] pe_234_term;
-    wire pe_234_mode_q;
     reg pe_235_clock;
     reg pe_235_mode;
     reg [31:0] pe_235_x;
     reg [31:0] pe_235_w;
     wire [52:0] pe_235_term;
-    wire pe_235_mode_q;
     reg pe_236_clock;
     reg pe_236_mode;
     reg [31:0] pe_236_x;
     reg [31:0] pe_236_w;
     wire [52:0] pe_236_term;
-    wire pe_236_mode_q;
     reg pe_237_clock;
     reg pe_237_mode;
     reg [31:0] pe_237_x;
     reg [31:0] pe_237_w;
     wire [52:0] pe_237_term;
-    wire pe_237_mode_q;
     reg pe_238_clock;
     reg pe_238_mode;
     reg [31:0] pe_238_x;
     reg [31:0] pe_238_w;
     wire [52:0] pe_238_term;
-    wire pe_238_mode_q;
     reg pe_239_clock;
     reg pe_239_mode;
     reg [31:0] pe_239_x;
     reg [31:0] pe_239_w;
     wire [52:0] pe_239_term;
-    wire pe_239_mode_q;
     reg pe_240_clock;
     reg pe_240_mode;
     reg [31:0] pe_240_x;
     reg [31:0] pe_240_w;
     wire [52:0] pe_240_term;
-    wire pe_240_mode_q;
     reg pe_241_clock;
     reg pe_241_mode;
     reg [31:0] pe_241_x;
     reg [31:0] pe_241_w;
     wire [52:0] pe_241_term;
-    wire pe_241_mode_q;
     reg pe_242_clock;
     reg pe_242_mode;
     reg [31:0] pe_242_x;
     reg [31:0] pe_242_w;
     wire [52:0] pe_242_term;
-    wire pe_242_mode_q;
     reg pe_243_clock;
     reg pe_243_mode;
     reg [31:0] pe_243_x;
     reg [31:0] pe_243_w;
     wire [52:0] pe_243_term;
-    wire pe_243_mode_q;
     reg pe_244_clock;
     reg pe_244_mode;
     reg [31:0] pe_244_x;
     reg [31:0] pe_244_w;
     wire [52:0] pe_244_term;
-    wire pe_244_mode_q;
     reg pe_245_clock;
     reg pe_245_mode;
     reg [31:0] pe_245_x;
     reg [31:0] pe_245_w;
     wire [52:0] pe_245_term;
-    wire pe_245_mode_q;
     reg pe_246_clock;
     reg pe_246_mode;
     reg [31:0] pe_246_x;
     reg [31:0] pe_246_w;
     wire [52:0] pe_246_term;
-    wire pe_246_mode_q;
     reg pe_247_clock;
     reg pe_247_mode;
     reg [31:0] pe_247_x;
     reg [31:0] pe_247_w;
     wire [52:0] pe_247_term;
-    wire pe_247_mode_q;
     reg pe_248_clock;
     reg pe_248_mode;
     reg [31:0] pe_248_x;
     reg [31:0] pe_248_w;
     wire [52:0] pe_248_term;
-    wire pe_248_mode_q;
     reg pe_249_clock;
     reg pe_249_mode;
     reg [31:0] pe_249_x;
     reg [31:0] pe_249_w;
     wire [52:0] pe_249_term;
-    wire pe_249_mode_q;
     reg pe_250_clock;
     reg pe_250_mode;
     reg [31:0] pe_250_x;
     reg [31:0] pe_250_w;
     wire [52:0] pe_250_term;
-    wire pe_250_mode_q;
     reg pe_251_clock;
     reg pe_251_mode;
     reg [31:0] pe_251_x;
     reg [31:0] pe_251_w;
     wire [52:0] pe_251_term;
-    wire pe_251_mode_q;
     reg pe_252_clock;
     reg pe_252_mode;
     reg [31:0] pe_252_x;
     reg [31:0] pe_252_w;
     wire [52:0] pe_252_term;
-    wire pe_252_mode_q;
     reg pe_253_clock;
     reg pe_253_mode;
     reg [31:0] pe_253_x;
     reg [31:0] pe_253_w;
     wire [52:0] pe_253_term;
-    wire pe_253_mode_q;
     reg pe_254_clock;
     reg pe_254_mode;
     reg [31:0] pe_254_x;
     reg [31:0] pe_254_w;
     wire [52:0] pe_254_term;
-    wire pe_254_mode_q;
     reg pe_255_clock;
     reg pe_255_mode;
     reg [31:0] pe_255_x;
     reg [31:0] pe_255_w;
     wire [52:0] pe_255_term;
-    wire pe_255_mode_q;
     reg en_d_d;
     wire en_d_q;
     reg en_d_clock;
@@ -2432,2053 +2179,1802 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
     reg [52:0] node_493;
     reg [52:0] node_494;
     reg [52:0] node_495;
+    dff_1 mode_d(
+        .d(mode_d_d),
+        .q(mode_d_q),
+        .clock(mode_d_clock)
+    );
     dual_pe pe_0(
         .clock(pe_0_clock),
         .mode(pe_0_mode),
         .x(pe_0_x),
         .w(pe_0_w),
-        .term(pe_0_term),
-        .mode_q(pe_0_mode_q)
+        .term(pe_0_term)
     );
     dual_pe pe_1(
         .clock(pe_1_clock),
         .mode(pe_1_mode),
         .x(pe_1_x),
         .w(pe_1_w),
-        .term(pe_1_term),
-        .mode_q(pe_1_mode_q)
+        .term(pe_1_term)
     );
     dual_pe pe_2(
         .clock(pe_2_clock),
         .mode(pe_2_mode),
         .x(pe_2_x),
         .w(pe_2_w),
-        .term(pe_2_term),
-        .mode_q(pe_2_mode_q)
+        .term(pe_2_term)
     );
     dual_pe pe_3(
         .clock(pe_3_clock),
         .mode(pe_3_mode),
         .x(pe_3_x),
         .w(pe_3_w),
-        .term(pe_3_term),
-        .mode_q(pe_3_mode_q)
+        .term(pe_3_term)
     );
     dual_pe pe_4(
         .clock(pe_4_clock),
         .mode(pe_4_mode),
         .x(pe_4_x),
         .w(pe_4_w),
-        .term(pe_4_term),
-        .mode_q(pe_4_mode_q)
+        .term(pe_4_term)
     );
     dual_pe pe_5(
         .clock(pe_5_clock),
         .mode(pe_5_mode),
         .x(pe_5_x),
         .w(pe_5_w),
-        .term(pe_5_term),
-        .mode_q(pe_5_mode_q)
+        .term(pe_5_term)
     );
     dual_pe pe_6(
         .clock(pe_6_clock),
         .mode(pe_6_mode),
         .x(pe_6_x),
         .w(pe_6_w),
-        .term(pe_6_term),
-        .mode_q(pe_6_mode_q)
+        .term(pe_6_term)
     );
     dual_pe pe_7(
         .clock(pe_7_clock),
         .mode(pe_7_mode),
         .x(pe_7_x),
         .w(pe_7_w),
-        .term(pe_7_term),
-        .mode_q(pe_7_mode_q)
+        .term(pe_7_term)
     );
     dual_pe pe_8(
         .clock(pe_8_clock),
         .mode(pe_8_mode),
         .x(pe_8_x),
         .w(pe_8_w),
-        .term(pe_8_term),
-        .mode_q(pe_8_mode_q)
+        .term(pe_8_term)
     );
     dual_pe pe_9(
         .clock(pe_9_clock),
         .mode(pe_9_mode),
         .x(pe_9_x),
         .w(pe_9_w),
-        .term(pe_9_term),
-        .mode_q(pe_9_mode_q)
+        .term(pe_9_term)
     );
     dual_pe pe_10(
         .clock(pe_10_clock),
         .mode(pe_10_mode),
         .x(pe_10_x),
         .w(pe_10_w),
-        .term(pe_10_term),
-        .mode_q(pe_10_mode_q)
+        .term(pe_10_term)
     );
     dual_pe pe_11(
         .clock(pe_11_clock),
         .mode(pe_11_mode),
         .x(pe_11_x),
         .w(pe_11_w),
-        .term(pe_11_term),
-        .mode_q(pe_11_mode_q)
+        .term(pe_11_term)
     );
     dual_pe pe_12(
         .clock(pe_12_clock),
         .mode(pe_12_mode),
         .x(pe_12_x),
         .w(pe_12_w),
-        .term(pe_12_term),
-        .mode_q(pe_12_mode_q)
+        .term(pe_12_term)
     );
     dual_pe pe_13(
         .clock(pe_13_clock),
         .mode(pe_13_mode),
         .x(pe_13_x),
         .w(pe_13_w),
-        .term(pe_13_term),
-        .mode_q(pe_13_mode_q)
+        .term(pe_13_term)
     );
     dual_pe pe_14(
         .clock(pe_14_clock),
         .mode(pe_14_mode),
         .x(pe_14_x),
         .w(pe_14_w),
-        .term(pe_14_term),
-        .mode_q(pe_14_mode_q)
+        .term(pe_14_term)
     );
     dual_pe pe_15(
         .clock(pe_15_clock),
         .mode(pe_15_mode),
         .x(pe_15_x),
         .w(pe_15_w),
-        .term(pe_15_term),
-        .mode_q(pe_15_mode_q)
+        .term(pe_15_term)
     );
     dual_pe pe_16(
         .clock(pe_16_clock),
         .mode(pe_16_mode),
         .x(pe_16_x),
         .w(pe_16_w),
-        .term(pe_16_term),
-        .mode_q(pe_16_mode_q)
+        .term(pe_16_term)
     );
     dual_pe pe_17(
         .clock(pe_17_clock),
         .mode(pe_17_mode),
         .x(pe_17_x),
         .w(pe_17_w),
-        .term(pe_17_term),
-        .mode_q(pe_17_mode_q)
+        .term(pe_17_term)
     );
     dual_pe pe_18(
         .clock(pe_18_clock),
         .mode(pe_18_mode),
         .x(pe_18_x),
         .w(pe_18_w),
-        .term(pe_18_term),
-        .mode_q(pe_18_mode_q)
+        .term(pe_18_term)
     );
     dual_pe pe_19(
         .clock(pe_19_clock),
         .mode(pe_19_mode),
         .x(pe_19_x),
         .w(pe_19_w),
-        .term(pe_19_term),
-        .mode_q(pe_19_mode_q)
+        .term(pe_19_term)
     );
     dual_pe pe_20(
         .clock(pe_20_clock),
         .mode(pe_20_mode),
         .x(pe_20_x),
         .w(pe_20_w),
-        .term(pe_20_term),
-        .mode_q(pe_20_mode_q)
+        .term(pe_20_term)
     );
     dual_pe pe_21(
         .clock(pe_21_clock),
         .mode(pe_21_mode),
         .x(pe_21_x),
         .w(pe_21_w),
-        .term(pe_21_term),
-        .mode_q(pe_21_mode_q)
+        .term(pe_21_term)
     );
     dual_pe pe_22(
         .clock(pe_22_clock),
         .mode(pe_22_mode),
         .x(pe_22_x),
         .w(pe_22_w),
-        .term(pe_22_term),
-        .mode_q(pe_22_mode_q)
+        .term(pe_22_term)
     );
     dual_pe pe_23(
         .clock(pe_23_clock),
         .mode(pe_23_mode),
         .x(pe_23_x),
         .w(pe_23_w),
-        .term(pe_23_term),
-        .mode_q(pe_23_mode_q)
+        .term(pe_23_term)
     );
     dual_pe pe_24(
         .clock(pe_24_clock),
         .mode(pe_24_mode),
         .x(pe_24_x),
         .w(pe_24_w),
-        .term(pe_24_term),
-        .mode_q(pe_24_mode_q)
+        .term(pe_24_term)
     );
     dual_pe pe_25(
         .clock(pe_25_clock),
         .mode(pe_25_mode),
         .x(pe_25_x),
         .w(pe_25_w),
-        .term(pe_25_term),
-        .mode_q(pe_25_mode_q)
+        .term(pe_25_term)
     );
     dual_pe pe_26(
         .clock(pe_26_clock),
         .mode(pe_26_mode),
         .x(pe_26_x),
         .w(pe_26_w),
-        .term(pe_26_term),
-        .mode_q(pe_26_mode_q)
+        .term(pe_26_term)
     );
     dual_pe pe_27(
         .clock(pe_27_clock),
         .mode(pe_27_mode),
         .x(pe_27_x),
         .w(pe_27_w),
-        .term(pe_27_term),
-        .mode_q(pe_27_mode_q)
+        .term(pe_27_term)
     );
     dual_pe pe_28(
         .clock(pe_28_clock),
         .mode(pe_28_mode),
         .x(pe_28_x),
         .w(pe_28_w),
-        .term(pe_28_term),
-        .mode_q(pe_28_mode_q)
+        .term(pe_28_term)
     );
     dual_pe pe_29(
         .clock(pe_29_clock),
         .mode(pe_29_mode),
         .x(pe_29_x),
         .w(pe_29_w),
-        .term(pe_29_term),
-        .mode_q(pe_29_mode_q)
+        .term(pe_29_term)
     );
     dual_pe pe_30(
         .clock(pe_30_clock),
         .mode(pe_30_mode),
         .x(pe_30_x),
         .w(pe_30_w),
-        .term(pe_30_term),
-        .mode_q(pe_30_mode_q)
+        .term(pe_30_term)
     );
     dual_pe pe_31(
         .clock(pe_31_clock),
         .mode(pe_31_mode),
         .x(pe_31_x),
         .w(pe_31_w),
-        .term(pe_31_term),
-        .mode_q(pe_31_mode_q)
+        .term(pe_31_term)
     );
     dual_pe pe_32(
         .clock(pe_32_clock),
         .mode(pe_32_mode),
         .x(pe_32_x),
         .w(pe_32_w),
-        .term(pe_32_term),
-        .mode_q(pe_32_mode_q)
+        .term(pe_32_term)
     );
     dual_pe pe_33(
         .clock(pe_33_clock),
         .mode(pe_33_mode),
         .x(pe_33_x),
         .w(pe_33_w),
-        .term(pe_33_term),
-        .mode_q(pe_33_mode_q)
+        .term(pe_33_term)
     );
     dual_pe pe_34(
         .clock(pe_34_clock),
         .mode(pe_34_mode),
         .x(pe_34_x),
         .w(pe_34_w),
-        .term(pe_34_term),
-        .mode_q(pe_34_mode_q)
+        .term(pe_34_term)
     );
     dual_pe pe_35(
         .clock(pe_35_clock),
         .mode(pe_35_mode),
         .x(pe_35_x),
         .w(pe_35_w),
-        .term(pe_35_term),
-        .mode_q(pe_35_mode_q)
+        .term(pe_35_term)
     );
     dual_pe pe_36(
         .clock(pe_36_clock),
         .mode(pe_36_mode),
         .x(pe_36_x),
         .w(pe_36_w),
-        .term(pe_36_term),
-        .mode_q(pe_36_mode_q)
+        .term(pe_36_term)
     );
     dual_pe pe_37(
         .clock(pe_37_clock),
         .mode(pe_37_mode),
         .x(pe_37_x),
         .w(pe_37_w),
-        .term(pe_37_term),
-        .mode_q(pe_37_mode_q)
+        .term(pe_37_term)
     );
     dual_pe pe_38(
         .clock(pe_38_clock),
         .mode(pe_38_mode),
         .x(pe_38_x),
         .w(pe_38_w),
-        .term(pe_38_term),
-        .mode_q(pe_38_mode_q)
+        .term(pe_38_term)
     );
     dual_pe pe_39(
         .clock(pe_39_clock),
         .mode(pe_39_mode),
         .x(pe_39_x),
         .w(pe_39_w),
-        .term(pe_39_term),
-        .mode_q(pe_39_mode_q)
+        .term(pe_39_term)
     );
     dual_pe pe_40(
         .clock(pe_40_clock),
         .mode(pe_40_mode),
         .x(pe_40_x),
         .w(pe_40_w),
-        .term(pe_40_term),
-        .mode_q(pe_40_mode_q)
+        .term(pe_40_term)
     );
     dual_pe pe_41(
         .clock(pe_41_clock),
         .mode(pe_41_mode),
         .x(pe_41_x),
         .w(pe_41_w),
-        .term(pe_41_term),
-        .mode_q(pe_41_mode_q)
+        .term(pe_41_term)
     );
     dual_pe pe_42(
         .clock(pe_42_clock),
         .mode(pe_42_mode),
         .x(pe_42_x),
         .w(pe_42_w),
-        .term(pe_42_term),
-        .mode_q(pe_42_mode_q)
+        .term(pe_42_term)
     );
     dual_pe pe_43(
         .clock(pe_43_clock),
         .mode(pe_43_mode),
         .x(pe_43_x),
         .w(pe_43_w),
-        .term(pe_43_term),
-        .mode_q(pe_43_mode_q)
+        .term(pe_43_term)
     );
     dual_pe pe_44(
         .clock(pe_44_clock),
         .mode(pe_44_mode),
         .x(pe_44_x),
         .w(pe_44_w),
-        .term(pe_44_term),
-        .mode_q(pe_44_mode_q)
+        .term(pe_44_term)
     );
     dual_pe pe_45(
         .clock(pe_45_clock),
         .mode(pe_45_mode),
         .x(pe_45_x),
         .w(pe_45_w),
-        .term(pe_45_term),
-        .mode_q(pe_45_mode_q)
+        .term(pe_45_term)
     );
     dual_pe pe_46(
         .clock(pe_46_clock),
         .mode(pe_46_mode),
         .x(pe_46_x),
         .w(pe_46_w),
-        .term(pe_46_term),
-        .mode_q(pe_46_mode_q)
+        .term(pe_46_term)
     );
     dual_pe pe_47(
         .clock(pe_47_clock),
         .mode(pe_47_mode),
         .x(pe_47_x),
         .w(pe_47_w),
-        .term(pe_47_term),
-        .mode_q(pe_47_mode_q)
+        .term(pe_47_term)
     );
     dual_pe pe_48(
         .clock(pe_48_clock),
         .mode(pe_48_mode),
         .x(pe_48_x),
         .w(pe_48_w),
-        .term(pe_48_term),
-        .mode_q(pe_48_mode_q)
+        .term(pe_48_term)
     );
     dual_pe pe_49(
         .clock(pe_49_clock),
         .mode(pe_49_mode),
         .x(pe_49_x),
         .w(pe_49_w),
-        .term(pe_49_term),
-        .mode_q(pe_49_mode_q)
+        .term(pe_49_term)
     );
     dual_pe pe_50(
         .clock(pe_50_clock),
         .mode(pe_50_mode),
         .x(pe_50_x),
         .w(pe_50_w),
-        .term(pe_50_term),
-        .mode_q(pe_50_mode_q)
+        .term(pe_50_term)
     );
     dual_pe pe_51(
         .clock(pe_51_clock),
         .mode(pe_51_mode),
         .x(pe_51_x),
         .w(pe_51_w),
-        .term(pe_51_term),
-        .mode_q(pe_51_mode_q)
+        .term(pe_51_term)
     );
     dual_pe pe_52(
         .clock(pe_52_clock),
         .mode(pe_52_mode),
         .x(pe_52_x),
         .w(pe_52_w),
-        .term(pe_52_term),
-        .mode_q(pe_52_mode_q)
+        .term(pe_52_term)
     );
     dual_pe pe_53(
         .clock(pe_53_clock),
         .mode(pe_53_mode),
         .x(pe_53_x),
         .w(pe_53_w),
-        .term(pe_53_term),
-        .mode_q(pe_53_mode_q)
+        .term(pe_53_term)
     );
     dual_pe pe_54(
         .clock(pe_54_clock),
         .mode(pe_54_mode),
         .x(pe_54_x),
         .w(pe_54_w),
-        .term(pe_54_term),
-        .mode_q(pe_54_mode_q)
+        .term(pe_54_term)
     );
     dual_pe pe_55(
         .clock(pe_55_clock),
         .mode(pe_55_mode),
         .x(pe_55_x),
         .w(pe_55_w),
-        .term(pe_55_term),
-        .mode_q(pe_55_mode_q)
+        .term(pe_55_term)
     );
     dual_pe pe_56(
         .clock(pe_56_clock),
         .mode(pe_56_mode),
         .x(pe_56_x),
         .w(pe_56_w),
-        .term(pe_56_term),
-        .mode_q(pe_56_mode_q)
+        .term(pe_56_term)
     );
     dual_pe pe_57(
         .clock(pe_57_clock),
         .mode(pe_57_mode),
         .x(pe_57_x),
         .w(pe_57_w),
-        .term(pe_57_term),
-        .mode_q(pe_57_mode_q)
+        .term(pe_57_term)
     );
     dual_pe pe_58(
         .clock(pe_58_clock),
         .mode(pe_58_mode),
         .x(pe_58_x),
         .w(pe_58_w),
-        .term(pe_58_term),
-        .mode_q(pe_58_mode_q)
+        .term(pe_58_term)
     );
     dual_pe pe_59(
         .clock(pe_59_clock),
         .mode(pe_59_mode),
         .x(pe_59_x),
         .w(pe_59_w),
-        .term(pe_59_term),
-        .mode_q(pe_59_mode_q)
+        .term(pe_59_term)
     );
     dual_pe pe_60(
         .clock(pe_60_clock),
         .mode(pe_60_mode),
         .x(pe_60_x),
         .w(pe_60_w),
-        .term(pe_60_term),
-        .mode_q(pe_60_mode_q)
+        .term(pe_60_term)
     );
     dual_pe pe_61(
         .clock(pe_61_clock),
         .mode(pe_61_mode),
         .x(pe_61_x),
         .w(pe_61_w),
-        .term(pe_61_term),
-        .mode_q(pe_61_mode_q)
+        .term(pe_61_term)
     );
     dual_pe pe_62(
         .clock(pe_62_clock),
         .mode(pe_62_mode),
         .x(pe_62_x),
         .w(pe_62_w),
-        .term(pe_62_term),
-        .mode_q(pe_62_mode_q)
+        .term(pe_62_term)
     );
     dual_pe pe_63(
         .clock(pe_63_clock),
         .mode(pe_63_mode),
         .x(pe_63_x),
         .w(pe_63_w),
-        .term(pe_63_term),
-        .mode_q(pe_63_mode_q)
+        .term(pe_63_term)
     );
     dual_pe pe_64(
         .clock(pe_64_clock),
         .mode(pe_64_mode),
         .x(pe_64_x),
         .w(pe_64_w),
-        .term(pe_64_term),
-        .mode_q(pe_64_mode_q)
+        .term(pe_64_term)
     );
     dual_pe pe_65(
         .clock(pe_65_clock),
         .mode(pe_65_mode),
         .x(pe_65_x),
         .w(pe_65_w),
-        .term(pe_65_term),
-        .mode_q(pe_65_mode_q)
+        .term(pe_65_term)
     );
     dual_pe pe_66(
         .clock(pe_66_clock),
         .mode(pe_66_mode),
         .x(pe_66_x),
         .w(pe_66_w),
-        .term(pe_66_term),
-        .mode_q(pe_66_mode_q)
+        .term(pe_66_term)
     );
     dual_pe pe_67(
         .clock(pe_67_clock),
         .mode(pe_67_mode),
         .x(pe_67_x),
         .w(pe_67_w),
-        .term(pe_67_term),
-        .mode_q(pe_67_mode_q)
+        .term(pe_67_term)
     );
     dual_pe pe_68(
         .clock(pe_68_clock),
         .mode(pe_68_mode),
         .x(pe_68_x),
         .w(pe_68_w),
-        .term(pe_68_term),
-        .mode_q(pe_68_mode_q)
+        .term(pe_68_term)
     );
     dual_pe pe_69(
         .clock(pe_69_clock),
         .mode(pe_69_mode),
         .x(pe_69_x),
         .w(pe_69_w),
-        .term(pe_69_term),
-        .mode_q(pe_69_mode_q)
+        .term(pe_69_term)
     );
     dual_pe pe_70(
         .clock(pe_70_clock),
         .mode(pe_70_mode),
         .x(pe_70_x),
         .w(pe_70_w),
-        .term(pe_70_term),
-        .mode_q(pe_70_mode_q)
+        .term(pe_70_term)
     );
     dual_pe pe_71(
         .clock(pe_71_clock),
         .mode(pe_71_mode),
         .x(pe_71_x),
         .w(pe_71_w),
-        .term(pe_71_term),
-        .mode_q(pe_71_mode_q)
+        .term(pe_71_term)
     );
     dual_pe pe_72(
         .clock(pe_72_clock),
         .mode(pe_72_mode),
         .x(pe_72_x),
         .w(pe_72_w),
-        .term(pe_72_term),
-        .mode_q(pe_72_mode_q)
+        .term(pe_72_term)
     );
     dual_pe pe_73(
         .clock(pe_73_clock),
         .mode(pe_73_mode),
         .x(pe_73_x),
         .w(pe_73_w),
-        .term(pe_73_term),
-        .mode_q(pe_73_mode_q)
+        .term(pe_73_term)
     );
     dual_pe pe_74(
         .clock(pe_74_clock),
         .mode(pe_74_mode),
         .x(pe_74_x),
         .w(pe_74_w),
-        .term(pe_74_term),
-        .mode_q(pe_74_mode_q)
+        .term(pe_74_term)
     );
     dual_pe pe_75(
         .clock(pe_75_clock),
         .mode(pe_75_mode),
         .x(pe_75_x),
         .w(pe_75_w),
-        .term(pe_75_term),
-        .mode_q(pe_75_mode_q)
+        .term(pe_75_term)
     );
     dual_pe pe_76(
         .clock(pe_76_clock),
         .mode(pe_76_mode),
         .x(pe_76_x),
         .w(pe_76_w),
-        .term(pe_76_term),
-        .mode_q(pe_76_mode_q)
+        .term(pe_76_term)
     );
     dual_pe pe_77(
         .clock(pe_77_clock),
         .mode(pe_77_mode),
         .x(pe_77_x),
         .w(pe_77_w),
-        .term(pe_77_term),
-        .mode_q(pe_77_mode_q)
+        .term(pe_77_term)
     );
     dual_pe pe_78(
         .clock(pe_78_clock),
         .mode(pe_78_mode),
         .x(pe_78_x),
         .w(pe_78_w),
-        .term(pe_78_term),
-        .mode_q(pe_78_mode_q)
+        .term(pe_78_term)
     );
     dual_pe pe_79(
         .clock(pe_79_clock),
         .mode(pe_79_mode),
         .x(pe_79_x),
         .w(pe_79_w),
-        .term(pe_79_term),
-        .mode_q(pe_79_mode_q)
+        .term(pe_79_term)
     );
     dual_pe pe_80(
         .clock(pe_80_clock),
         .mode(pe_80_mode),
         .x(pe_80_x),
         .w(pe_80_w),
-        .term(pe_80_term),
-        .mode_q(pe_80_mode_q)
+        .term(pe_80_term)
     );
     dual_pe pe_81(
         .clock(pe_81_clock),
         .mode(pe_81_mode),
         .x(pe_81_x),
         .w(pe_81_w),
-        .term(pe_81_term),
-        .mode_q(pe_81_mode_q)
+        .term(pe_81_term)
     );
     dual_pe pe_82(
         .clock(pe_82_clock),
         .mode(pe_82_mode),
         .x(pe_82_x),
         .w(pe_82_w),
-        .term(pe_82_term),
-        .mode_q(pe_82_mode_q)
+        .term(pe_82_term)
     );
     dual_pe pe_83(
         .clock(pe_83_clock),
         .mode(pe_83_mode),
         .x(pe_83_x),
         .w(pe_83_w),
-        .term(pe_83_term),
-        .mode_q(pe_83_mode_q)
+        .term(pe_83_term)
     );
     dual_pe pe_84(
         .clock(pe_84_clock),
         .mode(pe_84_mode),
         .x(pe_84_x),
         .w(pe_84_w),
-        .term(pe_84_term),
-        .mode_q(pe_84_mode_q)
+        .term(pe_84_term)
     );
     dual_pe pe_85(
         .clock(pe_85_clock),
         .mode(pe_85_mode),
         .x(pe_85_x),
         .w(pe_85_w),
-        .term(pe_85_term),
-        .mode_q(pe_85_mode_q)
+        .term(pe_85_term)
     );
     dual_pe pe_86(
         .clock(pe_86_clock),
         .mode(pe_86_mode),
         .x(pe_86_x),
         .w(pe_86_w),
-        .term(pe_86_term),
-        .mode_q(pe_86_mode_q)
+        .term(pe_86_term)
     );
     dual_pe pe_87(
         .clock(pe_87_clock),
         .mode(pe_87_mode),
         .x(pe_87_x),
         .w(pe_87_w),
-        .term(pe_87_term),
-        .mode_q(pe_87_mode_q)
+        .term(pe_87_term)
     );
     dual_pe pe_88(
         .clock(pe_88_clock),
         .mode(pe_88_mode),
         .x(pe_88_x),
         .w(pe_88_w),
-        .term(pe_88_term),
-        .mode_q(pe_88_mode_q)
+        .term(pe_88_term)
     );
     dual_pe pe_89(
         .clock(pe_89_clock),
         .mode(pe_89_mode),
         .x(pe_89_x),
         .w(pe_89_w),
-        .term(pe_89_term),
-        .mode_q(pe_89_mode_q)
+        .term(pe_89_term)
     );
     dual_pe pe_90(
         .clock(pe_90_clock),
         .mode(pe_90_mode),
         .x(pe_90_x),
         .w(pe_90_w),
-        .term(pe_90_term),
-        .mode_q(pe_90_mode_q)
+        .term(pe_90_term)
     );
     dual_pe pe_91(
         .clock(pe_91_clock),
         .mode(pe_91_mode),
         .x(pe_91_x),
         .w(pe_91_w),
-        .term(pe_91_term),
-        .mode_q(pe_91_mode_q)
+        .term(pe_91_term)
     );
     dual_pe pe_92(
         .clock(pe_92_clock),
         .mode(pe_92_mode),
         .x(pe_92_x),
         .w(pe_92_w),
-        .term(pe_92_term),
-        .mode_q(pe_92_mode_q)
+        .term(pe_92_term)
     );
     dual_pe pe_93(
         .clock(pe_93_clock),
         .mode(pe_93_mode),
         .x(pe_93_x),
         .w(pe_93_w),
-        .term(pe_93_term),
-        .mode_q(pe_93_mode_q)
+        .term(pe_93_term)
     );
     dual_pe pe_94(
         .clock(pe_94_clock),
         .mode(pe_94_mode),
         .x(pe_94_x),
         .w(pe_94_w),
-        .term(pe_94_term),
-        .mode_q(pe_94_mode_q)
+        .term(pe_94_term)
     );
     dual_pe pe_95(
         .clock(pe_95_clock),
         .mode(pe_95_mode),
         .x(pe_95_x),
         .w(pe_95_w),
-        .term(pe_95_term),
-        .mode_q(pe_95_mode_q)
+        .term(pe_95_term)
     );
     dual_pe pe_96(
         .clock(pe_96_clock),
         .mode(pe_96_mode),
         .x(pe_96_x),
         .w(pe_96_w),
-        .term(pe_96_term),
-        .mode_q(pe_96_mode_q)
+        .term(pe_96_term)
     );
     dual_pe pe_97(
         .clock(pe_97_clock),
         .mode(pe_97_mode),
         .x(pe_97_x),
         .w(pe_97_w),
-        .term(pe_97_term),
-        .mode_q(pe_97_mode_q)
+        .term(pe_97_term)
     );
     dual_pe pe_98(
         .clock(pe_98_clock),
         .mode(pe_98_mode),
         .x(pe_98_x),
         .w(pe_98_w),
-        .term(pe_98_term),
-        .mode_q(pe_98_mode_q)
+        .term(pe_98_term)
     );
     dual_pe pe_99(
         .clock(pe_99_clock),
         .mode(pe_99_mode),
         .x(pe_99_x),
         .w(pe_99_w),
-        .term(pe_99_term),
-        .mode_q(pe_99_mode_q)
+        .term(pe_99_term)
     );
     dual_pe pe_100(
         .clock(pe_100_clock),
         .mode(pe_100_mode),
         .x(pe_100_x),
         .w(pe_100_w),
-        .term(pe_100_term),
-        .mode_q(pe_100_mode_q)
+        .term(pe_100_term)
     );
     dual_pe pe_101(
         .clock(pe_101_clock),
         .mode(pe_101_mode),
         .x(pe_101_x),
         .w(pe_101_w),
-        .term(pe_101_term),
-        .mode_q(pe_101_mode_q)
+        .term(pe_101_term)
     );
     dual_pe pe_102(
         .clock(pe_102_clock),
         .mode(pe_102_mode),
         .x(pe_102_x),
         .w(pe_102_w),
-        .term(pe_102_term),
-        .mode_q(pe_102_mode_q)
+        .term(pe_102_term)
     );
     dual_pe pe_103(
         .clock(pe_103_clock),
         .mode(pe_103_mode),
         .x(pe_103_x),
         .w(pe_103_w),
-        .term(pe_103_term),
-        .mode_q(pe_103_mode_q)
+        .term(pe_103_term)
     );
     dual_pe pe_104(
         .clock(pe_104_clock),
         .mode(pe_104_mode),
         .x(pe_104_x),
         .w(pe_104_w),
-        .term(pe_104_term),
-        .mode_q(pe_104_mode_q)
+        .term(pe_104_term)
     );
     dual_pe pe_105(
         .clock(pe_105_clock),
         .mode(pe_105_mode),
         .x(pe_105_x),
         .w(pe_105_w),
-        .term(pe_105_term),
-        .mode_q(pe_105_mode_q)
+        .term(pe_105_term)
     );
     dual_pe pe_106(
         .clock(pe_106_clock),
         .mode(pe_106_mode),
         .x(pe_106_x),
         .w(pe_106_w),
-        .term(pe_106_term),
-        .mode_q(pe_106_mode_q)
+        .term(pe_106_term)
     );
     dual_pe pe_107(
         .clock(pe_107_clock),
         .mode(pe_107_mode),
         .x(pe_107_x),
         .w(pe_107_w),
-        .term(pe_107_term),
-        .mode_q(pe_107_mode_q)
+        .term(pe_107_term)
     );
     dual_pe pe_108(
         .clock(pe_108_clock),
         .mode(pe_108_mode),
         .x(pe_108_x),
         .w(pe_108_w),
-        .term(pe_108_term),
-        .mode_q(pe_108_mode_q)
+        .term(pe_108_term)
     );
     dual_pe pe_109(
         .clock(pe_109_clock),
         .mode(pe_109_mode),
         .x(pe_109_x),
         .w(pe_109_w),
-        .term(pe_109_term),
-        .mode_q(pe_109_mode_q)
+        .term(pe_109_term)
     );
     dual_pe pe_110(
         .clock(pe_110_clock),
         .mode(pe_110_mode),
         .x(pe_110_x),
         .w(pe_110_w),
-        .term(pe_110_term),
-        .mode_q(pe_110_mode_q)
+        .term(pe_110_term)
     );
     dual_pe pe_111(
         .clock(pe_111_clock),
         .mode(pe_111_mode),
         .x(pe_111_x),
         .w(pe_111_w),
-        .term(pe_111_term),
-        .mode_q(pe_111_mode_q)
+        .term(pe_111_term)
     );
     dual_pe pe_112(
         .clock(pe_112_clock),
         .mode(pe_112_mode),
         .x(pe_112_x),
         .w(pe_112_w),
-        .term(pe_112_term),
-        .mode_q(pe_112_mode_q)
+        .term(pe_112_term)
     );
     dual_pe pe_113(
         .clock(pe_113_clock),
         .mode(pe_113_mode),
         .x(pe_113_x),
         .w(pe_113_w),
-        .term(pe_113_term),
-        .mode_q(pe_113_mode_q)
+        .term(pe_113_term)
     );
     dual_pe pe_114(
         .clock(pe_114_clock),
         .mode(pe_114_mode),
         .x(pe_114_x),
         .w(pe_114_w),
-        .term(pe_114_term),
-        .mode_q(pe_114_mode_q)
+        .term(pe_114_term)
     );
     dual_pe pe_115(
         .clock(pe_115_clock),
         .mode(pe_115_mode),
         .x(pe_115_x),
         .w(pe_115_w),
-        .term(pe_115_term),
-        .mode_q(pe_115_mode_q)
+        .term(pe_115_term)
     );
     dual_pe pe_116(
         .clock(pe_116_clock),
         .mode(pe_116_mode),
         .x(pe_116_x),
         .w(pe_116_w),
-        .term(pe_116_term),
-        .mode_q(pe_116_mode_q)
+        .term(pe_116_term)
     );
     dual_pe pe_117(
         .clock(pe_117_clock),
         .mode(pe_117_mode),
         .x(pe_117_x),
         .w(pe_117_w),
-        .term(pe_117_term),
-        .mode_q(pe_117_mode_q)
+        .term(pe_117_term)
     );
     dual_pe pe_118(
         .clock(pe_118_clock),
         .mode(pe_118_mode),
         .x(pe_118_x),
         .w(pe_118_w),
-        .term(pe_118_term),
-        .mode_q(pe_118_mode_q)
+        .term(pe_118_term)
     );
     dual_pe pe_119(
         .clock(pe_119_clock),
         .mode(pe_119_mode),
         .x(pe_119_x),
         .w(pe_119_w),
-        .term(pe_119_term),
-        .mode_q(pe_119_mode_q)
+        .term(pe_119_term)
     );
     dual_pe pe_120(
         .clock(pe_120_clock),
         .mode(pe_120_mode),
         .x(pe_120_x),
         .w(pe_120_w),
-        .term(pe_120_term),
-        .mode_q(pe_120_mode_q)
+        .term(pe_120_term)
     );
     dual_pe pe_121(
         .clock(pe_121_clock),
         .mode(pe_121_mode),
         .x(pe_121_x),
         .w(pe_121_w),
-        .term(pe_121_term),
-        .mode_q(pe_121_mode_q)
+        .term(pe_121_term)
     );
     dual_pe pe_122(
         .clock(pe_122_clock),
         .mode(pe_122_mode),
         .x(pe_122_x),
         .w(pe_122_w),
-        .term(pe_122_term),
-        .mode_q(pe_122_mode_q)
+        .term(pe_122_term)
     );
     dual_pe pe_123(
         .clock(pe_123_clock),
         .mode(pe_123_mode),
         .x(pe_123_x),
         .w(pe_123_w),
-        .term(pe_123_term),
-        .mode_q(pe_123_mode_q)
+        .term(pe_123_term)
     );
     dual_pe pe_124(
         .clock(pe_124_clock),
         .mode(pe_124_mode),
         .x(pe_124_x),
         .w(pe_124_w),
-        .term(pe_124_term),
-        .mode_q(pe_124_mode_q)
+        .term(pe_124_term)
     );
     dual_pe pe_125(
         .clock(pe_125_clock),
         .mode(pe_125_mode),
         .x(pe_125_x),
         .w(pe_125_w),
-        .term(pe_125_term),
-        .mode_q(pe_125_mode_q)
+        .term(pe_125_term)
     );
     dual_pe pe_126(
         .clock(pe_126_clock),
         .mode(pe_126_mode),
         .x(pe_126_x),
         .w(pe_126_w),
-        .term(pe_126_term),
-        .mode_q(pe_126_mode_q)
+        .term(pe_126_term)
     );
     dual_pe pe_127(
         .clock(pe_127_clock),
         .mode(pe_127_mode),
         .x(pe_127_x),
         .w(pe_127_w),
-        .term(pe_127_term),
-        .mode_q(pe_127_mode_q)
+        .term(pe_127_term)
     );
     dual_pe pe_128(
         .clock(pe_128_clock),
         .mode(pe_128_mode),
         .x(pe_128_x),
         .w(pe_128_w),
-        .term(pe_128_term),
-        .mode_q(pe_128_mode_q)
+        .term(pe_128_term)
     );
     dual_pe pe_129(
         .clock(pe_129_clock),
         .mode(pe_129_mode),
         .x(pe_129_x),
         .w(pe_129_w),
-        .term(pe_129_term),
-        .mode_q(pe_129_mode_q)
+        .term(pe_129_term)
     );
     dual_pe pe_130(
         .clock(pe_130_clock),
         .mode(pe_130_mode),
         .x(pe_130_x),
         .w(pe_130_w),
-        .term(pe_130_term),
-        .mode_q(pe_130_mode_q)
+        .term(pe_130_term)
     );
     dual_pe pe_131(
         .clock(pe_131_clock),
         .mode(pe_131_mode),
         .x(pe_131_x),
         .w(pe_131_w),
-        .term(pe_131_term),
-        .mode_q(pe_131_mode_q)
+        .term(pe_131_term)
     );
     dual_pe pe_132(
         .clock(pe_132_clock),
         .mode(pe_132_mode),
         .x(pe_132_x),
         .w(pe_132_w),
-        .term(pe_132_term),
-        .mode_q(pe_132_mode_q)
+        .term(pe_132_term)
     );
     dual_pe pe_133(
         .clock(pe_133_clock),
         .mode(pe_133_mode),
         .x(pe_133_x),
         .w(pe_133_w),
-        .term(pe_133_term),
-        .mode_q(pe_133_mode_q)
+        .term(pe_133_term)
     );
     dual_pe pe_134(
         .clock(pe_134_clock),
         .mode(pe_134_mode),
         .x(pe_134_x),
         .w(pe_134_w),
-        .term(pe_134_term),
-        .mode_q(pe_134_mode_q)
+        .term(pe_134_term)
     );
     dual_pe pe_135(
         .clock(pe_135_clock),
         .mode(pe_135_mode),
         .x(pe_135_x),
         .w(pe_135_w),
-        .term(pe_135_term),
-        .mode_q(pe_135_mode_q)
+        .term(pe_135_term)
     );
     dual_pe pe_136(
         .clock(pe_136_clock),
         .mode(pe_136_mode),
         .x(pe_136_x),
         .w(pe_136_w),
-        .term(pe_136_term),
-        .mode_q(pe_136_mode_q)
+        .term(pe_136_term)
     );
     dual_pe pe_137(
         .clock(pe_137_clock),
         .mode(pe_137_mode),
         .x(pe_137_x),
         .w(pe_137_w),
-        .term(pe_137_term),
-        .mode_q(pe_137_mode_q)
+        .term(pe_137_term)
     );
     dual_pe pe_138(
         .clock(pe_138_clock),
         .mode(pe_138_mode),
         .x(pe_138_x),
         .w(pe_138_w),
-        .term(pe_138_term),
-        .mode_q(pe_138_mode_q)
+        .term(pe_138_term)
     );
     dual_pe pe_139(
         .clock(pe_139_clock),
         .mode(pe_139_mode),
         .x(pe_139_x),
         .w(pe_139_w),
-        .term(pe_139_term),
-        .mode_q(pe_139_mode_q)
+        .term(pe_139_term)
     );
     dual_pe pe_140(
         .clock(pe_140_clock),
         .mode(pe_140_mode),
         .x(pe_140_x),
         .w(pe_140_w),
-        .term(pe_140_term),
-        .mode_q(pe_140_mode_q)
+        .term(pe_140_term)
     );
     dual_pe pe_141(
         .clock(pe_141_clock),
         .mode(pe_141_mode),
         .x(pe_141_x),
         .w(pe_141_w),
-        .term(pe_141_term),
-        .mode_q(pe_141_mode_q)
+        .term(pe_141_term)
     );
     dual_pe pe_142(
         .clock(pe_142_clock),
         .mode(pe_142_mode),
         .x(pe_142_x),
         .w(pe_142_w),
-        .term(pe_142_term),
-        .mode_q(pe_142_mode_q)
+        .term(pe_142_term)
     );
     dual_pe pe_143(
         .clock(pe_143_clock),
         .mode(pe_143_mode),
         .x(pe_143_x),
         .w(pe_143_w),
-        .term(pe_143_term),
-        .mode_q(pe_143_mode_q)
+        .term(pe_143_term)
     );
     dual_pe pe_144(
         .clock(pe_144_clock),
         .mode(pe_144_mode),
         .x(pe_144_x),
         .w(pe_144_w),
-        .term(pe_144_term),
-        .mode_q(pe_144_mode_q)
+        .term(pe_144_term)
     );
     dual_pe pe_145(
         .clock(pe_145_clock),
         .mode(pe_145_mode),
         .x(pe_145_x),
         .w(pe_145_w),
-        .term(pe_145_term),
-        .mode_q(pe_145_mode_q)
+        .term(pe_145_term)
     );
     dual_pe pe_146(
         .clock(pe_146_clock),
         .mode(pe_146_mode),
         .x(pe_146_x),
         .w(pe_146_w),
-        .term(pe_146_term),
-        .mode_q(pe_146_mode_q)
+        .term(pe_146_term)
     );
     dual_pe pe_147(
         .clock(pe_147_clock),
         .mode(pe_147_mode),
         .x(pe_147_x),
         .w(pe_147_w),
-        .term(pe_147_term),
-        .mode_q(pe_147_mode_q)
+        .term(pe_147_term)
     );
     dual_pe pe_148(
         .clock(pe_148_clock),
         .mode(pe_148_mode),
         .x(pe_148_x),
         .w(pe_148_w),
-        .term(pe_148_term),
-        .mode_q(pe_148_mode_q)
+        .term(pe_148_term)
     );
     dual_pe pe_149(
         .clock(pe_149_clock),
         .mode(pe_149_mode),
         .x(pe_149_x),
         .w(pe_149_w),
-        .term(pe_149_term),
-        .mode_q(pe_149_mode_q)
+        .term(pe_149_term)
     );
     dual_pe pe_150(
         .clock(pe_150_clock),
         .mode(pe_150_mode),
         .x(pe_150_x),
         .w(pe_150_w),
-        .term(pe_150_term),
-        .mode_q(pe_150_mode_q)
+        .term(pe_150_term)
     );
     dual_pe pe_151(
         .clock(pe_151_clock),
         .mode(pe_151_mode),
         .x(pe_151_x),
         .w(pe_151_w),
-        .term(pe_151_term),
-        .mode_q(pe_151_mode_q)
+        .term(pe_151_term)
     );
     dual_pe pe_152(
         .clock(pe_152_clock),
         .mode(pe_152_mode),
         .x(pe_152_x),
         .w(pe_152_w),
-        .term(pe_152_term),
-        .mode_q(pe_152_mode_q)
+        .term(pe_152_term)
     );
     dual_pe pe_153(
         .clock(pe_153_clock),
         .mode(pe_153_mode),
         .x(pe_153_x),
         .w(pe_153_w),
-        .term(pe_153_term),
-        .mode_q(pe_153_mode_q)
+        .term(pe_153_term)
     );
     dual_pe pe_154(
         .clock(pe_154_clock),
         .mode(pe_154_mode),
         .x(pe_154_x),
         .w(pe_154_w),
-        .term(pe_154_term),
-        .mode_q(pe_154_mode_q)
+        .term(pe_154_term)
     );
     dual_pe pe_155(
         .clock(pe_155_clock),
         .mode(pe_155_mode),
         .x(pe_155_x),
         .w(pe_155_w),
-        .term(pe_155_term),
-        .mode_q(pe_155_mode_q)
+        .term(pe_155_term)
     );
     dual_pe pe_156(
         .clock(pe_156_clock),
         .mode(pe_156_mode),
         .x(pe_156_x),
         .w(pe_156_w),
-        .term(pe_156_term),
-        .mode_q(pe_156_mode_q)
+        .term(pe_156_term)
     );
     dual_pe pe_157(
         .clock(pe_157_clock),
         .mode(pe_157_mode),
         .x(pe_157_x),
         .w(pe_157_w),
-        .term(pe_157_term),
-        .mode_q(pe_157_mode_q)
+        .term(pe_157_term)
     );
     dual_pe pe_158(
         .clock(pe_158_clock),
         .mode(pe_158_mode),
         .x(pe_158_x),
         .w(pe_158_w),
-        .term(pe_158_term),
-        .mode_q(pe_158_mode_q)
+        .term(pe_158_term)
     );
     dual_pe pe_159(
         .clock(pe_159_clock),
         .mode(pe_159_mode),
         .x(pe_159_x),
         .w(pe_159_w),
-        .term(pe_159_term),
-        .mode_q(pe_159_mode_q)
+        .term(pe_159_term)
     );
     dual_pe pe_160(
         .clock(pe_160_clock),
         .mode(pe_160_mode),
         .x(pe_160_x),
         .w(pe_160_w),
-        .term(pe_160_term),
-        .mode_q(pe_160_mode_q)
+        .term(pe_160_term)
     );
     dual_pe pe_161(
         .clock(pe_161_clock),
         .mode(pe_161_mode),
         .x(pe_161_x),
         .w(pe_161_w),
-        .term(pe_161_term),
-        .mode_q(pe_161_mode_q)
+        .term(pe_161_term)
     );
     dual_pe pe_162(
         .clock(pe_162_clock),
         .mode(pe_162_mode),
         .x(pe_162_x),
         .w(pe_162_w),
-        .term(pe_162_term),
-        .mode_q(pe_162_mode_q)
+        .term(pe_162_term)
     );
     dual_pe pe_163(
         .clock(pe_163_clock),
         .mode(pe_163_mode),
         .x(pe_163_x),
         .w(pe_163_w),
-        .term(pe_163_term),
-        .mode_q(pe_163_mode_q)
+        .term(pe_163_term)
     );
     dual_pe pe_164(
         .clock(pe_164_clock),
         .mode(pe_164_mode),
         .x(pe_164_x),
         .w(pe_164_w),
-        .term(pe_164_term),
-        .mode_q(pe_164_mode_q)
+        .term(pe_164_term)
     );
     dual_pe pe_165(
         .clock(pe_165_clock),
         .mode(pe_165_mode),
         .x(pe_165_x),
         .w(pe_165_w),
-        .term(pe_165_term),
-        .mode_q(pe_165_mode_q)
+        .term(pe_165_term)
     );
     dual_pe pe_166(
         .clock(pe_166_clock),
         .mode(pe_166_mode),
         .x(pe_166_x),
         .w(pe_166_w),
-        .term(pe_166_term),
-        .mode_q(pe_166_mode_q)
+        .term(pe_166_term)
     );
     dual_pe pe_167(
         .clock(pe_167_clock),
         .mode(pe_167_mode),
         .x(pe_167_x),
         .w(pe_167_w),
-        .term(pe_167_term),
-        .mode_q(pe_167_mode_q)
+        .term(pe_167_term)
     );
     dual_pe pe_168(
         .clock(pe_168_clock),
         .mode(pe_168_mode),
         .x(pe_168_x),
         .w(pe_168_w),
-        .term(pe_168_term),
-        .mode_q(pe_168_mode_q)
+        .term(pe_168_term)
     );
     dual_pe pe_169(
         .clock(pe_169_clock),
         .mode(pe_169_mode),
         .x(pe_169_x),
         .w(pe_169_w),
-        .term(pe_169_term),
-        .mode_q(pe_169_mode_q)
+        .term(pe_169_term)
     );
     dual_pe pe_170(
         .clock(pe_170_clock),
         .mode(pe_170_mode),
         .x(pe_170_x),
         .w(pe_170_w),
-        .term(pe_170_term),
-        .mode_q(pe_170_mode_q)
+        .term(pe_170_term)
     );
     dual_pe pe_171(
         .clock(pe_171_clock),
         .mode(pe_171_mode),
         .x(pe_171_x),
         .w(pe_171_w),
-        .term(pe_171_term),
-        .mode_q(pe_171_mode_q)
+        .term(pe_171_term)
     );
     dual_pe pe_172(
         .clock(pe_172_clock),
         .mode(pe_172_mode),
         .x(pe_172_x),
         .w(pe_172_w),
-        .term(pe_172_term),
-        .mode_q(pe_172_mode_q)
+        .term(pe_172_term)
     );
     dual_pe pe_173(
         .clock(pe_173_clock),
         .mode(pe_173_mode),
         .x(pe_173_x),
         .w(pe_173_w),
-        .term(pe_173_term),
-        .mode_q(pe_173_mode_q)
+        .term(pe_173_term)
     );
     dual_pe pe_174(
         .clock(pe_174_clock),
         .mode(pe_174_mode),
         .x(pe_174_x),
         .w(pe_174_w),
-        .term(pe_174_term),
-        .mode_q(pe_174_mode_q)
+        .term(pe_174_term)
     );
     dual_pe pe_175(
         .clock(pe_175_clock),
         .mode(pe_175_mode),
         .x(pe_175_x),
         .w(pe_175_w),
-        .term(pe_175_term),
-        .mode_q(pe_175_mode_q)
+        .term(pe_175_term)
     );
     dual_pe pe_176(
         .clock(pe_176_clock),
         .mode(pe_176_mode),
         .x(pe_176_x),
         .w(pe_176_w),
-        .term(pe_176_term),
-        .mode_q(pe_176_mode_q)
+        .term(pe_176_term)
     );
     dual_pe pe_177(
         .clock(pe_177_clock),
         .mode(pe_177_mode),
         .x(pe_177_x),
         .w(pe_177_w),
-        .term(pe_177_term),
-        .mode_q(pe_177_mode_q)
+        .term(pe_177_term)
     );
     dual_pe pe_178(
         .clock(pe_178_clock),
         .mode(pe_178_mode),
         .x(pe_178_x),
         .w(pe_178_w),
-        .term(pe_178_term),
-        .mode_q(pe_178_mode_q)
+        .term(pe_178_term)
     );
     dual_pe pe_179(
         .clock(pe_179_clock),
         .mode(pe_179_mode),
         .x(pe_179_x),
         .w(pe_179_w),
-        .term(pe_179_term),
-        .mode_q(pe_179_mode_q)
+        .term(pe_179_term)
     );
     dual_pe pe_180(
         .clock(pe_180_clock),
         .mode(pe_180_mode),
         .x(pe_180_x),
         .w(pe_180_w),
-        .term(pe_180_term),
-        .mode_q(pe_180_mode_q)
+        .term(pe_180_term)
     );
     dual_pe pe_181(
         .clock(pe_181_clock),
         .mode(pe_181_mode),
         .x(pe_181_x),
         .w(pe_181_w),
-        .term(pe_181_term),
-        .mode_q(pe_181_mode_q)
+        .term(pe_181_term)
     );
     dual_pe pe_182(
         .clock(pe_182_clock),
         .mode(pe_182_mode),
         .x(pe_182_x),
         .w(pe_182_w),
-        .term(pe_182_term),
-        .mode_q(pe_182_mode_q)
+        .term(pe_182_term)
     );
     dual_pe pe_183(
         .clock(pe_183_clock),
         .mode(pe_183_mode),
         .x(pe_183_x),
         .w(pe_183_w),
-        .term(pe_183_term),
-        .mode_q(pe_183_mode_q)
+        .term(pe_183_term)
     );
     dual_pe pe_184(
         .clock(pe_184_clock),
         .mode(pe_184_mode),
         .x(pe_184_x),
         .w(pe_184_w),
-        .term(pe_184_term),
-        .mode_q(pe_184_mode_q)
+        .term(pe_184_term)
     );
     dual_pe pe_185(
         .clock(pe_185_clock),
         .mode(pe_185_mode),
         .x(pe_185_x),
         .w(pe_185_w),
-        .term(pe_185_term),
-        .mode_q(pe_185_mode_q)
+        .term(pe_185_term)
     );
     dual_pe pe_186(
         .clock(pe_186_clock),
         .mode(pe_186_mode),
         .x(pe_186_x),
         .w(pe_186_w),
-        .term(pe_186_term),
-        .mode_q(pe_186_mode_q)
+        .term(pe_186_term)
     );
     dual_pe pe_187(
         .clock(pe_187_clock),
         .mode(pe_187_mode),
         .x(pe_187_x),
         .w(pe_187_w),
-        .term(pe_187_term),
-        .mode_q(pe_187_mode_q)
+        .term(pe_187_term)
     );
     dual_pe pe_188(
         .clock(pe_188_clock),
         .mode(pe_188_mode),
         .x(pe_188_x),
         .w(pe_188_w),
-        .term(pe_188_term),
-        .mode_q(pe_188_mode_q)
+        .term(pe_188_term)
     );
     dual_pe pe_189(
         .clock(pe_189_clock),
         .mode(pe_189_mode),
         .x(pe_189_x),
         .w(pe_189_w),
-        .term(pe_189_term),
-        .mode_q(pe_189_mode_q)
+        .term(pe_189_term)
     );
     dual_pe pe_190(
         .clock(pe_190_clock),
         .mode(pe_190_mode),
         .x(pe_190_x),
         .w(pe_190_w),
-        .term(pe_190_term),
-        .mode_q(pe_190_mode_q)
+        .term(pe_190_term)
     );
     dual_pe pe_191(
         .clock(pe_191_clock),
         .mode(pe_191_mode),
         .x(pe_191_x),
         .w(pe_191_w),
-        .term(pe_191_term),
-        .mode_q(pe_191_mode_q)
+        .term(pe_191_term)
     );
     dual_pe pe_192(
         .clock(pe_192_clock),
         .mode(pe_192_mode),
         .x(pe_192_x),
         .w(pe_192_w),
-        .term(pe_192_term),
-        .mode_q(pe_192_mode_q)
+        .term(pe_192_term)
     );
     dual_pe pe_193(
         .clock(pe_193_clock),
         .mode(pe_193_mode),
         .x(pe_193_x),
         .w(pe_193_w),
-        .term(pe_193_term),
-        .mode_q(pe_193_mode_q)
+        .term(pe_193_term)
     );
     dual_pe pe_194(
         .clock(pe_194_clock),
         .mode(pe_194_mode),
         .x(pe_194_x),
         .w(pe_194_w),
-        .term(pe_194_term),
-        .mode_q(pe_194_mode_q)
+        .term(pe_194_term)
     );
     dual_pe pe_195(
         .clock(pe_195_clock),
         .mode(pe_195_mode),
         .x(pe_195_x),
         .w(pe_195_w),
-        .term(pe_195_term),
-        .mode_q(pe_195_mode_q)
+        .term(pe_195_term)
     );
     dual_pe pe_196(
         .clock(pe_196_clock),
         .mode(pe_196_mode),
         .x(pe_196_x),
         .w(pe_196_w),
-        .term(pe_196_term),
-        .mode_q(pe_196_mode_q)
+        .term(pe_196_term)
     );
     dual_pe pe_197(
         .clock(pe_197_clock),
         .mode(pe_197_mode),
         .x(pe_197_x),
         .w(pe_197_w),
-        .term(pe_197_term),
-        .mode_q(pe_197_mode_q)
+        .term(pe_197_term)
     );
     dual_pe pe_198(
         .clock(pe_198_clock),
         .mode(pe_198_mode),
         .x(pe_198_x),
         .w(pe_198_w),
-        .term(pe_198_term),
-        .mode_q(pe_198_mode_q)
+        .term(pe_198_term)
     );
     dual_pe pe_199(
         .clock(pe_199_clock),
         .mode(pe_199_mode),
         .x(pe_199_x),
         .w(pe_199_w),
-        .term(pe_199_term),
-        .mode_q(pe_199_mode_q)
+        .term(pe_199_term)
     );
     dual_pe pe_200(
         .clock(pe_200_clock),
         .mode(pe_200_mode),
         .x(pe_200_x),
         .w(pe_200_w),
-        .term(pe_200_term),
-        .mode_q(pe_200_mode_q)
+        .term(pe_200_term)
     );
     dual_pe pe_201(
         .clock(pe_201_clock),
         .mode(pe_201_mode),
         .x(pe_201_x),
         .w(pe_201_w),
-        .term(pe_201_term),
-        .mode_q(pe_201_mode_q)
+        .term(pe_201_term)
     );
     dual_pe pe_202(
         .clock(pe_202_clock),
         .mode(pe_202_mode),
         .x(pe_202_x),
         .w(pe_202_w),
-        .term(pe_202_term),
-        .mode_q(pe_202_mode_q)
+        .term(pe_202_term)
     );
     dual_pe pe_203(
         .clock(pe_203_clock),
         .mode(pe_203_mode),
         .x(pe_203_x),
         .w(pe_203_w),
-        .term(pe_203_term),
-        .mode_q(pe_203_mode_q)
+        .term(pe_203_term)
     );
     dual_pe pe_204(
         .clock(pe_204_clock),
         .mode(pe_204_mode),
         .x(pe_204_x),
         .w(pe_204_w),
-        .term(pe_204_term),
-        .mode_q(pe_204_mode_q)
+        .term(pe_204_term)
     );
     dual_pe pe_205(
         .clock(pe_205_clock),
         .mode(pe_205_mode),
         .x(pe_205_x),
         .w(pe_205_w),
-        .term(pe_205_term),
-        .mode_q(pe_205_mode_q)
+        .term(pe_205_term)
     );
     dual_pe pe_206(
         .clock(pe_206_clock),
         .mode(pe_206_mode),
         .x(pe_206_x),
         .w(pe_206_w),
-        .term(pe_206_term),
-        .mode_q(pe_206_mode_q)
+        .term(pe_206_term)
     );
     dual_pe pe_207(
         .clock(pe_207_clock),
         .mode(pe_207_mode),
         .x(pe_207_x),
         .w(pe_207_w),
-        .term(pe_207_term),
-        .mode_q(pe_207_mode_q)
+        .term(pe_207_term)
     );
     dual_pe pe_208(
         .clock(pe_208_clock),
         .mode(pe_208_mode),
         .x(pe_208_x),
         .w(pe_208_w),
-        .term(pe_208_term),
-        .mode_q(pe_208_mode_q)
+        .term(pe_208_term)
     );
     dual_pe pe_209(
         .clock(pe_209_clock),
         .mode(pe_209_mode),
         .x(pe_209_x),
         .w(pe_209_w),
-        .term(pe_209_term),
-        .mode_q(pe_209_mode_q)
+        .term(pe_209_term)
     );
     dual_pe pe_210(
         .clock(pe_210_clock),
         .mode(pe_210_mode),
         .x(pe_210_x),
         .w(pe_210_w),
-        .term(pe_210_term),
-        .mode_q(pe_210_mode_q)
+        .term(pe_210_term)
     );
     dual_pe pe_211(
         .clock(pe_211_clock),
         .mode(pe_211_mode),
         .x(pe_211_x),
         .w(pe_211_w),
-        .term(pe_211_term),
-        .mode_q(pe_211_mode_q)
+        .term(pe_211_term)
     );
     dual_pe pe_212(
         .clock(pe_212_clock),
         .mode(pe_212_mode),
         .x(pe_212_x),
         .w(pe_212_w),
-        .term(pe_212_term),
-        .mode_q(pe_212_mode_q)
+        .term(pe_212_term)
     );
     dual_pe pe_213(
         .clock(pe_213_clock),
         .mode(pe_213_mode),
         .x(pe_213_x),
         .w(pe_213_w),
-        .term(pe_213_term),
-        .mode_q(pe_213_mode_q)
+        .term(pe_213_term)
     );
     dual_pe pe_214(
         .clock(pe_214_clock),
         .mode(pe_214_mode),
         .x(pe_214_x),
         .w(pe_214_w),
-        .term(pe_214_term),
-        .mode_q(pe_214_mode_q)
+        .term(pe_214_term)
     );
     dual_pe pe_215(
         .clock(pe_215_clock),
         .mode(pe_215_mode),
         .x(pe_215_x),
         .w(pe_215_w),
-        .term(pe_215_term),
-        .mode_q(pe_215_mode_q)
+        .term(pe_215_term)
     );
     dual_pe pe_216(
         .clock(pe_216_clock),
         .mode(pe_216_mode),
         .x(pe_216_x),
         .w(pe_216_w),
-        .term(pe_216_term),
-        .mode_q(pe_216_mode_q)
+        .term(pe_216_term)
     );
     dual_pe pe_217(
         .clock(pe_217_clock),
         .mode(pe_217_mode),
         .x(pe_217_x),
         .w(pe_217_w),
-        .term(pe_217_term),
-        .mode_q(pe_217_mode_q)
+        .term(pe_217_term)
     );
     dual_pe pe_218(
         .clock(pe_218_clock),
         .mode(pe_218_mode),
         .x(pe_218_x),
         .w(pe_218_w),
-        .term(pe_218_term),
-        .mode_q(pe_218_mode_q)
+        .term(pe_218_term)
     );
     dual_pe pe_219(
         .clock(pe_219_clock),
         .mode(pe_219_mode),
         .x(pe_219_x),
         .w(pe_219_w),
-        .term(pe_219_term),
-        .mode_q(pe_219_mode_q)
+        .term(pe_219_term)
     );
     dual_pe pe_220(
         .clock(pe_220_clock),
         .mode(pe_220_mode),
         .x(pe_220_x),
         .w(pe_220_w),
-        .term(pe_220_term),
-        .mode_q(pe_220_mode_q)
+        .term(pe_220_term)
     );
     dual_pe pe_221(
         .clock(pe_221_clock),
         .mode(pe_221_mode),
         .x(pe_221_x),
         .w(pe_221_w),
-        .term(pe_221_term),
-        .mode_q(pe_221_mode_q)
+        .term(pe_221_term)
     );
     dual_pe pe_222(
         .clock(pe_222_clock),
         .mode(pe_222_mode),
         .x(pe_222_x),
         .w(pe_222_w),
-        .term(pe_222_term),
-        .mode_q(pe_222_mode_q)
+        .term(pe_222_term)
     );
     dual_pe pe_223(
         .clock(pe_223_clock),
         .mode(pe_223_mode),
         .x(pe_223_x),
         .w(pe_223_w),
-        .term(pe_223_term),
-        .mode_q(pe_223_mode_q)
+        .term(pe_223_term)
     );
     dual_pe pe_224(
         .clock(pe_224_clock),
         .mode(pe_224_mode),
         .x(pe_224_x),
         .w(pe_224_w),
-        .term(pe_224_term),
-        .mode_q(pe_224_mode_q)
+        .term(pe_224_term)
     );
     dual_pe pe_225(
         .clock(pe_225_clock),
         .mode(pe_225_mode),
         .x(pe_225_x),
         .w(pe_225_w),
-        .term(pe_225_term),
-        .mode_q(pe_225_mode_q)
+        .term(pe_225_term)
     );
     dual_pe pe_226(
         .clock(pe_226_clock),
         .mode(pe_226_mode),
         .x(pe_226_x),
         .w(pe_226_w),
-        .term(pe_226_term),
-        .mode_q(pe_226_mode_q)
+        .term(pe_226_term)
     );
     dual_pe pe_227(
         .clock(pe_227_clock),
         .mode(pe_227_mode),
         .x(pe_227_x),
         .w(pe_227_w),
-        .term(pe_227_term),
-        .mode_q(pe_227_mode_q)
+        .term(pe_227_term)
     );
     dual_pe pe_228(
         .clock(pe_228_clock),
         .mode(pe_228_mode),
         .x(pe_228_x),
         .w(pe_228_w),
-        .term(pe_228_term),
-        .mode_q(pe_228_mode_q)
+        .term(pe_228_term)
     );
     dual_pe pe_229(
         .clock(pe_229_clock),
         .mode(pe_229_mode),
         .x(pe_229_x),
         .w(pe_229_w),
-        .term(pe_229_term),
-        .mode_q(pe_229_mode_q)
+        .term(pe_229_term)
     );
     dual_pe pe_230(
         .clock(pe_230_clock),
         .mode(pe_230_mode),
         .x(pe_230_x),
         .w(pe_230_w),
-        .term(pe_230_term),
-        .mode_q(pe_230_mode_q)
+        .term(pe_230_term)
     );
     dual_pe pe_231(
         .clock(pe_231_clock),
         .mode(pe_231_mode),
         .x(pe_231_x),
         .w(pe_231_w),
-        .term(pe_231_term),
-        .mode_q(pe_231_mode_q)
+        .term(pe_231_term)
     );
     dual_pe pe_232(
         .clock(pe_232_clock),
         .mode(pe_232_mode),
         .x(pe_232_x),
         .w(pe_232_w),
-        .term(pe_232_term),
-        .mode_q(pe_232_mode_q)
+        .term(pe_232_term)
     );
     dual_pe pe_233(
         .clock(pe_233_clock),
         .mode(pe_233_mode),
         .x(pe_233_x),
         .w(pe_233_w),
-        .term(pe_233_term),
-        .mode_q(pe_233_mode_q)
+        .term(pe_233_term)
     );
     dual_pe pe_234(
         .clock(pe_234_clock),
         .mode(pe_234_mode),
         .x(pe_234_x),
         .w(pe_234_w),
-        .term(pe_234_term),
-        .mode_q(pe_234_mode_q)
+        .term(pe_234_term)
     );
     dual_pe pe_235(
         .clock(pe_235_clock),
         .mode(pe_235_mode),
         .x(pe_235_x),
         .w(pe_235_w),
-        .term(pe_235_term),
-        .mode_q(pe_235_mode_q)
+        .term(pe_235_term)
     );
     dual_pe pe_236(
         .clock(pe_236_clock),
         .mode(pe_236_mode),
         .x(pe_236_x),
         .w(pe_236_w),
-        .term(pe_236_term),
-        .mode_q(pe_236_mode_q)
+        .term(pe_236_term)
     );
     dual_pe pe_237(
         .clock(pe_237_clock),
         .mode(pe_237_mode),
         .x(pe_237_x),
         .w(pe_237_w),
-        .term(pe_237_term),
-        .mode_q(pe_237_mode_q)
+        .term(pe_237_term)
     );
     dual_pe pe_238(
         .clock(pe_238_clock),
         .mode(pe_238_mode),
         .x(pe_238_x),
         .w(pe_238_w),
-        .term(pe_238_term),
-        .mode_q(pe_238_mode_q)
+        .term(pe_238_term)
     );
     dual_pe pe_239(
         .clock(pe_239_clock),
         .mode(pe_239_mode),
         .x(pe_239_x),
         .w(pe_239_w),
-        .term(pe_239_term),
-        .mode_q(pe_239_mode_q)
+        .term(pe_239_term)
     );
     dual_pe pe_240(
         .clock(pe_240_clock),
         .mode(pe_240_mode),
         .x(pe_240_x),
         .w(pe_240_w),
-        .term(pe_240_term),
-        .mode_q(pe_240_mode_q)
+        .term(pe_240_term)
     );
     dual_pe pe_241(
         .clock(pe_241_clock),
         .mode(pe_241_mode),
         .x(pe_241_x),
         .w(pe_241_w),
-        .term(pe_241_term),
-        .mode_q(pe_241_mode_q)
+        .term(pe_241_term)
     );
     dual_pe pe_242(
         .clock(pe_242_clock),
         .mode(pe_242_mode),
         .x(pe_242_x),
         .w(pe_242_w),
-        .term(pe_242_term),
-        .mode_q(pe_242_mode_q)
+        .term(pe_242_term)
     );
     dual_pe pe_243(
         .clock(pe_243_clock),
         .mode(pe_243_mode),
         .x(pe_243_x),
         .w(pe_243_w),
-        .term(pe_243_term),
-        .mode_q(pe_243_mode_q)
+        .term(pe_243_term)
     );
     dual_pe pe_244(
         .clock(pe_244_clock),
         .mode(pe_244_mode),
         .x(pe_244_x),
         .w(pe_244_w),
-        .term(pe_244_term),
-        .mode_q(pe_244_mode_q)
+        .term(pe_244_term)
     );
     dual_pe pe_245(
         .clock(pe_245_clock),
         .mode(pe_245_mode),
         .x(pe_245_x),
         .w(pe_245_w),
-        .term(pe_245_term),
-        .mode_q(pe_245_mode_q)
+        .term(pe_245_term)
     );
     dual_pe pe_246(
         .clock(pe_246_clock),
         .mode(pe_246_mode),
         .x(pe_246_x),
         .w(pe_246_w),
-        .term(pe_246_term),
-        .mode_q(pe_246_mode_q)
+        .term(pe_246_term)
     );
     dual_pe pe_247(
         .clock(pe_247_clock),
         .mode(pe_247_mode),
         .x(pe_247_x),
         .w(pe_247_w),
-        .term(pe_247_term),
-        .mode_q(pe_247_mode_q)
+        .term(pe_247_term)
     );
     dual_pe pe_248(
         .clock(pe_248_clock),
         .mode(pe_248_mode),
         .x(pe_248_x),
         .w(pe_248_w),
-        .term(pe_248_term),
-        .mode_q(pe_248_mode_q)
+        .term(pe_248_term)
     );
     dual_pe pe_249(
         .clock(pe_249_clock),
         .mode(pe_249_mode),
         .x(pe_249_x),
         .w(pe_249_w),
-        .term(pe_249_term),
-        .mode_q(pe_249_mode_q)
+        .term(pe_249_term)
     );
     dual_pe pe_250(
         .clock(pe_250_clock),
         .mode(pe_250_mode),
         .x(pe_250_x),
         .w(pe_250_w),
-        .term(pe_250_term),
-        .mode_q(pe_250_mode_q)
+        .term(pe_250_term)
     );
     dual_pe pe_251(
         .clock(pe_251_clock),
         .mode(pe_251_mode),
         .x(pe_251_x),
         .w(pe_251_w),
-        .term(pe_251_term),
-        .mode_q(pe_251_mode_q)
+        .term(pe_251_term)
     );
     dual_pe pe_252(
         .clock(pe_252_clock),
         .mode(pe_252_mode),
         .x(pe_252_x),
         .w(pe_252_w),
-        .term(pe_252_term),
-        .mode_q(pe_252_mode_q)
+        .term(pe_252_term)
     );
     dual_pe pe_253(
         .clock(pe_253_clock),
         .mode(pe_253_mode),
         .x(pe_253_x),
         .w(pe_253_w),
-        .term(pe_253_term),
-        .mode_q(pe_253_mode_q)
+        .term(pe_253_term)
     );
     dual_pe pe_254(
         .clock(pe_254_clock),
         .mode(pe_254_mode),
         .x(pe_254_x),
         .w(pe_254_w),
-        .term(pe_254_term),
-        .mode_q(pe_254_mode_q)
+        .term(pe_254_term)
     );
     dual_pe pe_255(
         .clock(pe_255_clock),
         .mode(pe_255_mode),
         .x(pe_255_x),
         .w(pe_255_w),
-        .term(pe_255_term),
-        .mode_q(pe_255_mode_q)
+        .term(pe_255_term)
     );
     dff_1 en_d(
         .d(en_d_d),
@@ -4624,6 +4120,8 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         clear_d_clock = clock;
         en_d_d = en;
         clear_d_d = clear;
+        mode_d_clock = clock;
+        mode_d_d = mode;
         pe_0_clock = clock;
         pe_0_x = x_0;
         pe_0_w = w_0;
@@ -4724,7 +4222,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_0_clear = clear_d_q;
         row_acc_0_sum = node_0;
         row_acc_0_negate = negate;
-        row_acc_0_negate = pe_0_mode_q;
+        row_acc_0_negate = mode_d_q;
         acc_0 = row_acc_0_acc;
         pe_16_clock = clock;
         pe_16_x = x_0;
@@ -4826,7 +4324,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_1_clear = clear_d_q;
         row_acc_1_sum = node_31;
         row_acc_1_negate = negate;
-        row_acc_1_negate = pe_16_mode_q;
+        row_acc_1_negate = mode_d_q;
         acc_1 = row_acc_1_acc;
         pe_32_clock = clock;
         pe_32_x = x_0;
@@ -4928,7 +4426,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_2_clear = clear_d_q;
         row_acc_2_sum = node_62;
         row_acc_2_negate = negate;
-        row_acc_2_negate = pe_32_mode_q;
+        row_acc_2_negate = mode_d_q;
         acc_2 = row_acc_2_acc;
         pe_48_clock = clock;
         pe_48_x = x_0;
@@ -5030,7 +4528,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_3_clear = clear_d_q;
         row_acc_3_sum = node_93;
         row_acc_3_negate = negate;
-        row_acc_3_negate = pe_48_mode_q;
+        row_acc_3_negate = mode_d_q;
         acc_3 = row_acc_3_acc;
         pe_64_clock = clock;
         pe_64_x = x_0;
@@ -5132,7 +4630,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_4_clear = clear_d_q;
         row_acc_4_sum = node_124;
         row_acc_4_negate = negate;
-        row_acc_4_negate = pe_64_mode_q;
+        row_acc_4_negate = mode_d_q;
         acc_4 = row_acc_4_acc;
         pe_80_clock = clock;
         pe_80_x = x_0;
@@ -5234,7 +4732,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_5_clear = clear_d_q;
         row_acc_5_sum = node_155;
         row_acc_5_negate = negate;
-        row_acc_5_negate = pe_80_mode_q;
+        row_acc_5_negate = mode_d_q;
         acc_5 = row_acc_5_acc;
         pe_96_clock = clock;
         pe_96_x = x_0;
@@ -5336,7 +4834,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_6_clear = clear_d_q;
         row_acc_6_sum = node_186;
         row_acc_6_negate = negate;
-        row_acc_6_negate = pe_96_mode_q;
+        row_acc_6_negate = mode_d_q;
         acc_6 = row_acc_6_acc;
         pe_112_clock = clock;
         pe_112_x = x_0;
@@ -5438,7 +4936,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_7_clear = clear_d_q;
         row_acc_7_sum = node_217;
         row_acc_7_negate = negate;
-        row_acc_7_negate = pe_112_mode_q;
+        row_acc_7_negate = mode_d_q;
         acc_7 = row_acc_7_acc;
         pe_128_clock = clock;
         pe_128_x = x_0;
@@ -5540,7 +5038,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_8_clear = clear_d_q;
         row_acc_8_sum = node_248;
         row_acc_8_negate = negate;
-        row_acc_8_negate = pe_128_mode_q;
+        row_acc_8_negate = mode_d_q;
         acc_8 = row_acc_8_acc;
         pe_144_clock = clock;
         pe_144_x = x_0;
@@ -5642,7 +5140,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_9_clear = clear_d_q;
         row_acc_9_sum = node_279;
         row_acc_9_negate = negate;
-        row_acc_9_negate = pe_144_mode_q;
+        row_acc_9_negate = mode_d_q;
         acc_9 = row_acc_9_acc;
         pe_160_clock = clock;
         pe_160_x = x_0;
@@ -5744,7 +5242,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_10_clear = clear_d_q;
         row_acc_10_sum = node_310;
         row_acc_10_negate = negate;
-        row_acc_10_negate = pe_160_mode_q;
+        row_acc_10_negate = mode_d_q;
         acc_10 = row_acc_10_acc;
         pe_176_clock = clock;
         pe_176_x = x_0;
@@ -5846,7 +5344,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_11_clear = clear_d_q;
         row_acc_11_sum = node_341;
         row_acc_11_negate = negate;
-        row_acc_11_negate = pe_176_mode_q;
+        row_acc_11_negate = mode_d_q;
         acc_11 = row_acc_11_acc;
         pe_192_clock = clock;
         pe_192_x = x_0;
@@ -5948,7 +5446,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_12_clear = clear_d_q;
         row_acc_12_sum = node_372;
         row_acc_12_negate = negate;
-        row_acc_12_negate = pe_192_mode_q;
+        row_acc_12_negate = mode_d_q;
         acc_12 = row_acc_12_acc;
         pe_208_clock = clock;
         pe_208_x = x_0;
@@ -6050,7 +5548,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_13_clear = clear_d_q;
         row_acc_13_sum = node_403;
         row_acc_13_negate = negate;
-        row_acc_13_negate = pe_208_mode_q;
+        row_acc_13_negate = mode_d_q;
         acc_13 = row_acc_13_acc;
         pe_224_clock = clock;
         pe_224_x = x_0;
@@ -6152,7 +5650,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_14_clear = clear_d_q;
         row_acc_14_sum = node_434;
         row_acc_14_negate = negate;
-        row_acc_14_negate = pe_224_mode_q;
+        row_acc_14_negate = mode_d_q;
         acc_14 = row_acc_14_acc;
         pe_240_clock = clock;
         pe_240_x = x_0;
@@ -6254,7 +5752,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_15_clear = clear_d_q;
         row_acc_15_sum = node_465;
         row_acc_15_negate = negate;
-        row_acc_15_negate = pe_240_mode_q;
+        row_acc_15_negate = mode_d_q;
         acc_15 = row_acc_15_acc;
     end
 endmodule // dual_array

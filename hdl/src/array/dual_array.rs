@@ -10,5 +10,5 @@ use rust_hdl_widgets::prelude::*;
 
 pe_array!(
     /// `rows` x `cols` dual-mode PEs with a reduction tree and accumulator per row.
-    DualArray, DualPe, signed_terms: true, negate: false, mode: mode => mode_q
+    DualArray, DualPe, signed_terms: true, negate: false, mode: mode => mode_d
 );

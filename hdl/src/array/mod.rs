@@ -42,6 +42,8 @@ macro_rules! pe_array {
             $(
                 /// This cycle's layer kind: 0 shift, 1 adder.
                 pub $mode: Signal<In, Bit>,
+                /// The mode delayed to the registered terms.
+                $mode_q: DFF<Bit>,
             )?
             /// Start a new sum with this cycle's terms.
             pub clear: Signal<In, Bit>,
@@ -88,7 +90,7 @@ macro_rules! pe_array {
                 Self {
                     clock: Default::default(),
                     en: Default::default(),
-                    $($mode: Default::default(),)?
+                    $($mode: Default::default(), $mode_q: Default::default(),)?
                     clear: Default::default(),
                     x: (0..cols).map(|_| Default::default()).collect(),
                     w: (0..rows * cols).map(|_| Default::default()).collect(),
@@ -125,6 +127,10 @@ macro_rules! pe_array {
                 self.clear_d.clock.next = self.clock.val();
                 self.en_d.d.next = self.en.val();
                 self.clear_d.d.next = self.clear.val();
+                $(
+                    self.$mode_q.clock.next = self.clock.val();
+                    self.$mode_q.d.next = self.$mode.val();
+                )?
                 // rust-hdl resolves only loop variables inside `[...]`: bind the sizes as
                 // one-iteration loops.
                 for ncols in self._cols..(self._cols + 1) {
@@ -157,8 +163,7 @@ macro_rules! pe_array {
                                 self.row_acc[r].sum.next = self.node[r * nn].val();
                                 self.row_acc[r].negate.next = self.negate.val();
                                 $(
-                                    // The row's PEs register the mode with their terms.
-                                    self.row_acc[r].negate.next = self.pe[r * ncols].$mode_q.val();
+                                    self.row_acc[r].negate.next = self.$mode_q.q.val();
                                 )?
                                 self.acc[r].next = self.row_acc[r].acc.val();
                             }

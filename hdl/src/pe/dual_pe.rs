@@ -4,7 +4,7 @@
 //!
 //! Ports: `x` is `D` bits (activation and adder codes share the width), `w` is `D` bits, `term` is
 //! `TS` bits: the `T = D + pmax + 1`-bit term sign-extended (a magnitude below `2^D` is a positive
-//! `T`-bit value). `mode_q` is `mode` registered with the term, so the row knows which sum it holds.
+//! `T`-bit value).
 
 use super::{extension_mask, sign_bit, Pe};
 use rust_hdl_core::prelude::*;
@@ -23,8 +23,6 @@ pub struct DualPe<const D: usize, const WW: usize, const T: usize, const TS: usi
     pub w: Signal<In, Bits<WW>>,
     /// The term, one cycle after `x` and `w`.
     pub term: Signal<Out, Bits<TS>>,
-    /// `mode`, one cycle later.
-    pub mode_q: Signal<Out, Bit>,
     /// Sign bit of a code.
     code_sign: Constant<Bits<D>>,
     /// Bits of a term above a code.
@@ -53,8 +51,6 @@ pub struct DualPe<const D: usize, const WW: usize, const T: usize, const TS: usi
     x_below_w: Signal<Local, Bit>,
     /// The registered term.
     term_reg: DFF<Bits<T>>,
-    /// The registered mode.
-    mode_reg: DFF<Bit>,
 }
 
 impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Pe for DualPe<D, WW, T, TS> {
@@ -69,7 +65,6 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Pe for Du
             x: Default::default(),
             w: Default::default(),
             term: Default::default(),
-            mode_q: Default::default(),
             code_sign: Constant::new(sign_bit::<D>()),
             code_ext: Constant::new(extension_mask::<D, T>()),
             w_neg: Constant::new(bits::<WW>(1 << (wb - 1))),
@@ -84,7 +79,6 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Pe for Du
             diff: Default::default(),
             x_below_w: Default::default(),
             term_reg: Default::default(),
-            mode_reg: Default::default(),
         }
     }
 }
@@ -95,8 +89,6 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Logic
     #[hdl_gen]
     fn update(&mut self) {
         self.term_reg.clock.next = self.clock.val();
-        self.mode_reg.clock.next = self.clock.val();
-        self.mode_reg.d.next = self.mode.val();
         // Shift path.
         self.x_wide.next = bit_cast::<T, D>(self.x.val());
         if (self.x.val() & self.code_sign.val()).any() {
@@ -130,6 +122,5 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Logic
         if (self.term_reg.q.val() & self.term_sign.val()).any() {
             self.term.next = bit_cast::<TS, T>(self.term_reg.q.val()) | self.term_ext.val();
         }
-        self.mode_q.next = self.mode_reg.q.val();
     }
 }
