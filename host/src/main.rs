@@ -1,6 +1,7 @@
 //! The `shiftadd` command.
 
 mod data;
+mod train_cmd;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -75,6 +76,10 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train a built-in architecture (quantisation-aware, float) and export its integer model.
+    Train(train_cmd::TrainArgs),
+    /// Fixed-point accuracy of a trained model exported at narrower activation and adder formats.
+    Precision(train_cmd::PrecisionArgs),
     /// Print reference-model inference throughput (random calibrated weights, random images).
     Bench {
         /// Built-in architecture.
@@ -187,6 +192,8 @@ fn run(cli: Cli) -> Result<()> {
             images,
             threads,
         } => bench(&arch, &p, images, threads)?,
+        Cmd::Train(a) => train_cmd::train(a)?,
+        Cmd::Precision(a) => train_cmd::precision(a)?,
     }
     Ok(())
 }
