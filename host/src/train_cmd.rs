@@ -45,7 +45,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     batch: usize,
     /// Peak learning rate (Adam, cosine decay).
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 5e-3)]
     lr: f32,
     /// Learning-rate factor of the latent shift exponents and signs.
     #[arg(long, default_value_t = 5.0)]
@@ -334,7 +334,7 @@ fn card(c: &CardFacts) -> String {
     if a.batch != 128 {
         cmd += &format!(" --batch {}", a.batch);
     }
-    if a.lr != 2e-3 {
+    if a.lr != 5e-3 {
         cmd += &format!(" --lr {}", a.lr);
     }
     if a.shift_lr_scale != 5.0 {

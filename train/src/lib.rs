@@ -66,7 +66,7 @@ impl Default for TrainOptions {
         TrainOptions {
             epochs: 10,
             batch: 128,
-            lr: 2e-3,
+            lr: 5e-3,
             shift_lr_scale: 5.0,
             eta: 0.1,
             flip: true,

@@ -18,10 +18,7 @@ fn conv(
     name: &str,
     input: &str,
     kind: ConvKind,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
+    [cout, k, stride, pad]: [usize; 4],
     output: ConvOutput,
 ) -> Node {
     Node {
@@ -54,15 +51,18 @@ fn float_graph() -> Graph {
         },
         classes: 3,
         nodes: vec![
-            conv("c1", "input", ConvKind::Mult, 4, 3, 1, 1, post(true, None)),
+            conv(
+                "c1",
+                "input",
+                ConvKind::Mult,
+                [4, 3, 1, 1],
+                post(true, None),
+            ),
             conv(
                 "c2",
                 "c1",
                 ConvKind::Mult,
-                4,
-                3,
-                1,
-                1,
+                [4, 3, 1, 1],
                 post(true, Some("c1")),
             ),
             Node {
@@ -70,7 +70,13 @@ fn float_graph() -> Graph {
                 input: "c2".into(),
                 op: Op::MaxPool { k: 2 },
             },
-            conv("c3", "pool", ConvKind::Mult, 4, 3, 2, 1, post(false, None)),
+            conv(
+                "c3",
+                "pool",
+                ConvKind::Mult,
+                [4, 3, 2, 1],
+                post(false, None),
+            ),
             Node {
                 name: "avg".into(),
                 input: "c3".into(),
@@ -81,7 +87,13 @@ fn float_graph() -> Graph {
                 input: "avg".into(),
                 op: Op::Flatten,
             },
-            conv("fc", "flat", ConvKind::Mult, 3, 1, 1, 0, ConvOutput::Logits),
+            conv(
+                "fc",
+                "flat",
+                ConvKind::Mult,
+                [3, 1, 1, 0],
+                ConvOutput::Logits,
+            ),
         ],
     }
 }
@@ -117,8 +129,8 @@ fn float_layers_match_finite_differences() {
     let eps = 1e-3f32;
     let mut checked = 0;
     let mut off = Vec::new();
-    for k in 0..net.params.len() {
-        for i in (0..net.params[k].data.len()).step_by(5) {
+    for (k, gk) in grads.iter().enumerate() {
+        for i in (0..gk.len()).step_by(5) {
             let orig = net.params[k].data[i];
             net.params[k].data[i] = orig + eps;
             let lp = loss(&mut net, &input, n, &r);
@@ -126,7 +138,7 @@ fn float_layers_match_finite_differences() {
             let lm = loss(&mut net, &input, n, &r);
             net.params[k].data[i] = orig;
             let num = (lp - lm) / (2.0 * eps as f64);
-            let ana = grads[k][i] as f64;
+            let ana = gk[i] as f64;
             // A perturbation can cross a ReLU or max-pooling kink; those few are tolerated.
             if (num - ana).abs() > 2e-2 * (1.0 + num.abs()) {
                 off.push(format!(
@@ -336,7 +348,7 @@ fn shift_layer_gradients_follow_its_linear_backward() {
                 input: "input".into(),
                 op: Op::Flatten,
             },
-            conv("fc", "flat", kind, 5, 1, 1, 0, ConvOutput::Logits),
+            conv("fc", "flat", kind, [5, 1, 1, 0], ConvOutput::Logits),
         ],
     };
     let f = presets::seed().formats;
