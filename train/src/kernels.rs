@@ -13,6 +13,21 @@ pub fn out_hw(g: &ConvGeom) -> (usize, usize) {
     )
 }
 
+/// Range of output columns `ox` whose input column `ox * stride + kx - pad` lies inside `0..w`.
+fn valid_cols(ow: usize, w: usize, kx: usize, stride: usize, pad: usize) -> (usize, usize) {
+    let lo = if pad > kx {
+        (pad - kx).div_ceil(stride)
+    } else {
+        0
+    };
+    let hi = if w + pad > kx {
+        ((w + pad - kx - 1) / stride + 1).min(ow)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
 /// Columns of `ns` samples `x` (`[ns][cin][h][w]`) into `cols` (`[taps][ns * oh * ow]`); padded
 /// taps are zero, which is also the adder layer's padding rule (`|0 - w|`).
 pub fn im2col(x: &[f32], ns: usize, g: &ConvGeom, cols: &mut [f32]) {
@@ -26,6 +41,7 @@ pub fn im2col(x: &[f32], ns: usize, g: &ConvGeom, cols: &mut [f32]) {
             for kx in 0..g.kw {
                 let t = (ci * g.kh + ky) * g.kw + kx;
                 let row = &mut cols[t * j_len..(t + 1) * j_len];
+                let (lo, hi) = valid_cols(ow, g.w, kx, g.stride, g.pad);
                 for s in 0..ns {
                     let plane = &x[s * in_len + ci * g.h * g.w..][..g.h * g.w];
                     for oy in 0..oh {
@@ -36,13 +52,15 @@ pub fn im2col(x: &[f32], ns: usize, g: &ConvGeom, cols: &mut [f32]) {
                             continue;
                         }
                         let src = &plane[y as usize * g.w..][..g.w];
-                        for (ox, d) in dst.iter_mut().enumerate() {
-                            let xx = (ox * g.stride + kx) as isize - g.pad as isize;
-                            *d = if xx < 0 || xx >= g.w as isize {
-                                0.0
-                            } else {
-                                src[xx as usize]
-                            };
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        if g.stride == 1 {
+                            let x0 = lo + kx - g.pad;
+                            dst[lo..hi].copy_from_slice(&src[x0..x0 + hi - lo]);
+                        } else {
+                            for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+                                *d = src[ox * g.stride + kx - g.pad];
+                            }
                         }
                     }
                 }
@@ -62,6 +80,7 @@ pub fn col2im(gcols: &[f32], ns: usize, g: &ConvGeom, gx: &mut [f32]) {
             for kx in 0..g.kw {
                 let t = (ci * g.kh + ky) * g.kw + kx;
                 let row = &gcols[t * j_len..(t + 1) * j_len];
+                let (lo, hi) = valid_cols(ow, g.w, kx, g.stride, g.pad);
                 for s in 0..ns {
                     let plane = &mut gx[s * in_len + ci * g.h * g.w..][..g.h * g.w];
                     for oy in 0..oh {
@@ -71,10 +90,14 @@ pub fn col2im(gcols: &[f32], ns: usize, g: &ConvGeom, gx: &mut [f32]) {
                         }
                         let src = &row[s * p + oy * ow..][..ow];
                         let dst = &mut plane[y as usize * g.w..][..g.w];
-                        for (ox, v) in src.iter().enumerate() {
-                            let xx = (ox * g.stride + kx) as isize - g.pad as isize;
-                            if xx >= 0 && (xx as usize) < g.w {
-                                dst[xx as usize] += v;
+                        if g.stride == 1 {
+                            let x0 = lo + kx - g.pad;
+                            for (d, v) in dst[x0..x0 + hi - lo].iter_mut().zip(&src[lo..hi]) {
+                                *d += v;
+                            }
+                        } else {
+                            for (ox, v) in src.iter().enumerate().take(hi).skip(lo) {
+                                dst[ox * g.stride + kx - g.pad] += v;
                             }
                         }
                     }
@@ -115,17 +138,27 @@ pub fn sum(a: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + c.remainder().iter().sum::<f32>()
 }
 
+/// Taps are processed in blocks of four so that each output row is loaded and stored once per
+/// block rather than once per tap.
+const TB: usize = 4;
+
 /// Linear convolution (shift and multiply layers): `out[co] = sum_t w[co, t] * cols[t]`.
 pub fn linear_fwd(w: &[f32], cols: &[f32], taps: usize, out: &mut [f32]) {
     let j_len = cols.len() / taps;
+    let row = |t: usize| &cols[t * j_len..(t + 1) * j_len];
     for (co, o) in out.chunks_exact_mut(j_len).enumerate() {
         o.fill(0.0);
         let wr = &w[co * taps..(co + 1) * taps];
-        for (t, &wt) in wr.iter().enumerate() {
-            if wt == 0.0 {
-                continue;
+        let full = taps / TB * TB;
+        for t in (0..full).step_by(TB) {
+            let (w0, w1, w2, w3) = (wr[t], wr[t + 1], wr[t + 2], wr[t + 3]);
+            let (c0, c1, c2, c3) = (row(t), row(t + 1), row(t + 2), row(t + 3));
+            for j in 0..j_len {
+                o[j] += w0 * c0[j] + w1 * c1[j] + w2 * c2[j] + w3 * c3[j];
             }
-            let c = &cols[t * j_len..(t + 1) * j_len];
+        }
+        for t in full..taps {
+            let (wt, c) = (wr[t], row(t));
             for (o, c) in o.iter_mut().zip(c) {
                 *o += wt * c;
             }
@@ -136,11 +169,23 @@ pub fn linear_fwd(w: &[f32], cols: &[f32], taps: usize, out: &mut [f32]) {
 /// Adder convolution: `out[co] = -sum_t |cols[t] - w[co, t]|`.
 pub fn adder_fwd(w: &[f32], cols: &[f32], taps: usize, out: &mut [f32]) {
     let j_len = cols.len() / taps;
+    let row = |t: usize| &cols[t * j_len..(t + 1) * j_len];
     for (co, o) in out.chunks_exact_mut(j_len).enumerate() {
         o.fill(0.0);
         let wr = &w[co * taps..(co + 1) * taps];
-        for (t, &wt) in wr.iter().enumerate() {
-            let c = &cols[t * j_len..(t + 1) * j_len];
+        let full = taps / TB * TB;
+        for t in (0..full).step_by(TB) {
+            let (w0, w1, w2, w3) = (wr[t], wr[t + 1], wr[t + 2], wr[t + 3]);
+            let (c0, c1, c2, c3) = (row(t), row(t + 1), row(t + 2), row(t + 3));
+            for j in 0..j_len {
+                o[j] -= (c0[j] - w0).abs()
+                    + (c1[j] - w1).abs()
+                    + (c2[j] - w2).abs()
+                    + (c3[j] - w3).abs();
+            }
+        }
+        for t in full..taps {
+            let (wt, c) = (wr[t], row(t));
             for (o, c) in o.iter_mut().zip(c) {
                 *o -= (c - wt).abs();
             }
@@ -159,24 +204,30 @@ pub fn linear_bwd(
 ) {
     let j_len = cols.len() / taps;
     let cout = g.len() / j_len;
+    let grow = |co: usize| &g[co * j_len..(co + 1) * j_len];
     for co in 0..cout {
-        let gr = &g[co * j_len..(co + 1) * j_len];
+        let gr = grow(co);
         for t in 0..taps {
             gw[co * taps + t] += dot(gr, &cols[t * j_len..(t + 1) * j_len]);
         }
     }
     if let Some(gcols) = gcols {
+        let full = cout / TB * TB;
         for t in 0..taps {
-            let row = &mut gcols[t * j_len..(t + 1) * j_len];
-            row.fill(0.0);
-            for co in 0..cout {
-                let wt = w[co * taps + t];
-                if wt == 0.0 {
-                    continue;
+            let r = &mut gcols[t * j_len..(t + 1) * j_len];
+            r.fill(0.0);
+            let wt = |co: usize| w[co * taps + t];
+            for co in (0..full).step_by(TB) {
+                let (w0, w1, w2, w3) = (wt(co), wt(co + 1), wt(co + 2), wt(co + 3));
+                let (g0, g1, g2, g3) = (grow(co), grow(co + 1), grow(co + 2), grow(co + 3));
+                for j in 0..j_len {
+                    r[j] += w0 * g0[j] + w1 * g1[j] + w2 * g2[j] + w3 * g3[j];
                 }
-                let gr = &g[co * j_len..(co + 1) * j_len];
-                for (r, gv) in row.iter_mut().zip(gr) {
-                    *r += wt * gv;
+            }
+            for co in full..cout {
+                let (w0, g0) = (wt(co), grow(co));
+                for (r, gv) in r.iter_mut().zip(g0) {
+                    *r += w0 * gv;
                 }
             }
         }
@@ -196,8 +247,9 @@ pub fn adder_bwd(
 ) {
     let j_len = cols.len() / taps;
     let cout = g.len() / j_len;
+    let grow = |co: usize| &g[co * j_len..(co + 1) * j_len];
     for co in 0..cout {
-        let gr = &g[co * j_len..(co + 1) * j_len];
+        let gr = grow(co);
         let gs = sum(gr);
         for t in 0..taps {
             // sum_j g_j (x_j - w) = sum_j g_j x_j - w sum_j g_j
@@ -206,15 +258,28 @@ pub fn adder_bwd(
         }
     }
     if let Some(gcols) = gcols {
+        let ht = |v: f32| v.clamp(-1.0, 1.0);
+        let full = cout / TB * TB;
         for t in 0..taps {
-            let row = &mut gcols[t * j_len..(t + 1) * j_len];
-            row.fill(0.0);
+            let r = &mut gcols[t * j_len..(t + 1) * j_len];
+            r.fill(0.0);
             let c = &cols[t * j_len..(t + 1) * j_len];
-            for co in 0..cout {
-                let wt = w[co * taps + t];
-                let gr = &g[co * j_len..(co + 1) * j_len];
-                for ((r, gv), x) in row.iter_mut().zip(gr).zip(c) {
-                    *r += gv * (wt - x).clamp(-1.0, 1.0);
+            let wt = |co: usize| w[co * taps + t];
+            for co in (0..full).step_by(TB) {
+                let (w0, w1, w2, w3) = (wt(co), wt(co + 1), wt(co + 2), wt(co + 3));
+                let (g0, g1, g2, g3) = (grow(co), grow(co + 1), grow(co + 2), grow(co + 3));
+                for j in 0..j_len {
+                    let x = c[j];
+                    r[j] += g0[j] * ht(w0 - x)
+                        + g1[j] * ht(w1 - x)
+                        + g2[j] * ht(w2 - x)
+                        + g3[j] * ht(w3 - x);
+                }
+            }
+            for co in full..cout {
+                let (w0, g0) = (wt(co), grow(co));
+                for ((r, gv), x) in r.iter_mut().zip(g0).zip(c) {
+                    *r += gv * ht(w0 - x);
                 }
             }
         }

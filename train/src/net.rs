@@ -344,6 +344,8 @@ pub struct ConvCache {
     pub xhat: Vec<f32>,
     /// `1 / std` per channel (training batch norm).
     pub inv_std: Vec<f32>,
+    /// Columns of every chunk (training).
+    pub cols: Option<Vec<Vec<f32>>>,
 }
 
 /// Outputs of every node for a batch, and what backward needs.
@@ -367,18 +369,19 @@ impl Tape {
     }
 }
 
-/// Runs `f` over the fixed chunks of a batch laid out as `[n][len]`.
-fn chunked<F>(out: &mut [f32], len: usize, f: F)
-where
-    F: Fn(usize, &mut [f32]) + Sync + Send,
-{
-    out.par_chunks_mut(CHUNK * len)
-        .enumerate()
-        .for_each(|(k, o)| f(k * CHUNK, o));
-}
-
 /// Raw convolution output `v` (`[n][cout][oh*ow]`) of a batch.
 pub fn conv_forward(c: &ConvNode, w_eff: &[f32], x: &[f32], n: usize) -> Vec<f32> {
+    conv_forward_cols(c, w_eff, x, n, false).0
+}
+
+/// [`conv_forward`], also returning each chunk's columns when `keep` (for the backward pass).
+pub fn conv_forward_cols(
+    c: &ConvNode,
+    w_eff: &[f32],
+    x: &[f32],
+    n: usize,
+    keep: bool,
+) -> (Vec<f32>, Option<Vec<Vec<f32>>>) {
     let g = &c.g;
     let (oh, ow) = kernels::out_hw(g);
     let p = oh * ow;
@@ -386,24 +389,32 @@ pub fn conv_forward(c: &ConvNode, w_eff: &[f32], x: &[f32], n: usize) -> Vec<f32
     let out_len = g.cout * p;
     let taps = g.taps();
     let mut v = vec![0f32; n * out_len];
-    chunked(&mut v, out_len, |s0, vc| {
-        let ns = vc.len() / out_len;
-        let xc = &x[s0 * in_len..(s0 + ns) * in_len];
-        let j_len = ns * p;
-        let mut cols = vec![0f32; taps * j_len];
-        kernels::im2col(xc, ns, g, &mut cols);
-        let mut tmp = vec![0f32; g.cout * j_len];
-        match c.kind {
-            ConvKind::Adder => kernels::adder_fwd(w_eff, &cols, taps, &mut tmp),
-            _ => kernels::linear_fwd(w_eff, &cols, taps, &mut tmp),
-        }
-        for co in 0..g.cout {
-            for s in 0..ns {
-                vc[s * out_len + co * p..][..p].copy_from_slice(&tmp[co * j_len + s * p..][..p]);
+    let cols: Vec<Option<Vec<f32>>> = v
+        .par_chunks_mut(CHUNK * out_len)
+        .enumerate()
+        .map(|(k, vc)| {
+            let s0 = k * CHUNK;
+            let ns = vc.len() / out_len;
+            let xc = &x[s0 * in_len..(s0 + ns) * in_len];
+            let j_len = ns * p;
+            let mut cols = vec![0f32; taps * j_len];
+            kernels::im2col(xc, ns, g, &mut cols);
+            let mut tmp = vec![0f32; g.cout * j_len];
+            match c.kind {
+                ConvKind::Adder => kernels::adder_fwd(w_eff, &cols, taps, &mut tmp),
+                _ => kernels::linear_fwd(w_eff, &cols, taps, &mut tmp),
             }
-        }
-    });
-    v
+            for co in 0..g.cout {
+                for s in 0..ns {
+                    vc[s * out_len + co * p..][..p]
+                        .copy_from_slice(&tmp[co * j_len + s * p..][..p]);
+                }
+            }
+            keep.then_some(cols)
+        })
+        .collect();
+    let cols = keep.then(|| cols.into_iter().map(|c| c.expect("kept")).collect());
+    (v, cols)
 }
 
 /// Backward of [`conv_forward`]: the weight gradient (raw AdderNet gradient for adder layers,
@@ -412,6 +423,19 @@ pub fn conv_backward(
     c: &ConvNode,
     w_eff: &[f32],
     x: &[f32],
+    gv: &[f32],
+    n: usize,
+    want_gx: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    conv_backward_cols(c, w_eff, x, None, gv, n, want_gx)
+}
+
+/// [`conv_backward`] with the forward pass' columns when kept.
+pub fn conv_backward_cols(
+    c: &ConvNode,
+    w_eff: &[f32],
+    x: &[f32],
+    kept: Option<&[Vec<f32>]>,
     gv: &[f32],
     n: usize,
     want_gx: bool,
@@ -427,10 +451,18 @@ pub fn conv_backward(
     let work = |k: usize, gxc: Option<&mut [f32]>| -> Vec<f32> {
         let s0 = k * CHUNK;
         let ns = CHUNK.min(n - s0);
-        let xc = &x[s0 * in_len..(s0 + ns) * in_len];
         let j_len = ns * p;
-        let mut cols = vec![0f32; taps * j_len];
-        kernels::im2col(xc, ns, g, &mut cols);
+        let own;
+        let cols: &[f32] = match kept {
+            Some(all) => &all[k],
+            None => {
+                let xc = &x[s0 * in_len..(s0 + ns) * in_len];
+                let mut c = vec![0f32; taps * j_len];
+                kernels::im2col(xc, ns, g, &mut c);
+                own = c;
+                &own
+            }
+        };
         let mut gt = vec![0f32; g.cout * j_len];
         for co in 0..g.cout {
             for s in 0..ns {
@@ -442,9 +474,9 @@ pub fn conv_backward(
         let mut gcols = gxc.as_ref().map(|_| vec![0f32; taps * j_len]);
         match c.kind {
             ConvKind::Adder => {
-                kernels::adder_bwd(w_eff, &cols, &gt, taps, &mut gw, gcols.as_deref_mut())
+                kernels::adder_bwd(w_eff, cols, &gt, taps, &mut gw, gcols.as_deref_mut())
             }
-            _ => kernels::linear_bwd(w_eff, &cols, &gt, taps, &mut gw, gcols.as_deref_mut()),
+            _ => kernels::linear_bwd(w_eff, cols, &gt, taps, &mut gw, gcols.as_deref_mut()),
         }
         if let (Some(gxc), Some(gcols)) = (gxc, gcols) {
             kernels::col2im(&gcols, ns, g, gxc);
@@ -581,10 +613,12 @@ impl Net {
                     let adder_in = cn.kind == ConvKind::Adder && info.in_domain != Domain::Adder;
                     let x_eff: Option<Vec<f32>> =
                         adder_in.then(|| x.iter().map(|v| grid.add_round(*v)).collect());
-                    let v = conv_forward(cn, &w_eff, x_eff.as_deref().unwrap_or(x), n);
+                    let (v, cols) =
+                        conv_forward_cols(cn, &w_eff, x_eff.as_deref().unwrap_or(x), n, train);
                     let mut cc = ConvCache {
                         x_eff,
                         w_eff,
+                        cols,
                         ..Default::default()
                     };
                     let p = v.len() / (n * cn.g.cout);
@@ -773,7 +807,15 @@ impl Net {
                         (None, None) => &tape.input,
                         (None, Some(s)) => &tape.outs[s],
                     };
-                    let (gw, gx) = conv_backward(cn, &cache.w_eff, x, &gv, n, info.src.is_some());
+                    let (gw, gx) = conv_backward_cols(
+                        cn,
+                        &cache.w_eff,
+                        x,
+                        cache.cols.as_deref(),
+                        &gv,
+                        n,
+                        info.src.is_some(),
+                    );
                     match cn.kind {
                         ConvKind::Mult => grads[cn.w] = gw,
                         ConvKind::Adder => {
