@@ -439,4 +439,10 @@ fn committed_trained_models_classify_the_subset() {
         let acc = v["accuracy"].as_f64().unwrap();
         assert!(acc >= 0.85, "{dir}: accuracy {acc} on the committed subset");
     }
+    // The default model of `infer` is the trained ShiftAddNet.
+    let o = ok(&["infer", "--limit", "10"]);
+    assert!(
+        o.contains("fmnist-shiftadd") && o.contains("lenet-shiftadd"),
+        "{o}"
+    );
 }

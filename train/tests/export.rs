@@ -63,3 +63,30 @@ fn exported_models_match_the_float_forward_pass() {
         }
     }
 }
+
+#[test]
+fn training_is_determined_by_the_seed_whatever_the_threads() {
+    let cfg = presets::seed();
+    let data = random_images(40, 5);
+    let graph = archs::by_name("lenet-shiftadd").unwrap();
+    let run = |threads: usize, seed: u64| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut net = Net::new(&graph, cfg.formats, seed).unwrap();
+            let opts = TrainOptions {
+                epochs: 1,
+                batch: 20,
+                seed,
+                ..Default::default()
+            };
+            train(&mut net, &data, &opts, |_| {}).unwrap();
+            net.params.into_iter().map(|p| p.data).collect::<Vec<_>>()
+        })
+    };
+    let a = run(1, 9);
+    assert!(a == run(2, 9), "one and two threads differ");
+    assert!(a != run(2, 10), "the seed has no effect");
+}
