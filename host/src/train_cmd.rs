@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 use shiftadd_sim::net::Model;
-use shiftadd_sim::spec::{presets, Formats};
+use shiftadd_sim::spec::{presets, AccelConfig, Formats};
 use shiftadd_sim::{archs, model};
 use shiftadd_train::{checkpoint, export, net::Net, Images, TrainOptions};
 use std::io::Write;
@@ -417,21 +417,30 @@ pub fn precision(a: PrecisionArgs) -> Result<()> {
         ds.count,
         a.data.display()
     );
-    println!(
-        "| activations | adder codes | fixed-point accuracy | saturated activations per image |"
-    );
-    println!("|---|---|---|---|");
+    println!("| formats | activations | adder codes | shift weights | fixed-point accuracy | saturated values per image |");
+    println!("|---|---|---|---|---|---|");
     let seed = presets::seed();
-    for (ab, af, db, df) in SWEEP {
-        let mut cfg = seed.clone();
-        cfg.formats = Formats {
-            act_bits: ab,
-            act_frac: af,
-            add_bits: db,
-            add_frac: df,
-            ..seed.formats
-        };
-        let m = export::to_model(&net, &cfg).map_err(|e| anyhow!(e))?;
+    let mut points: Vec<(String, AccelConfig)> = SWEEP
+        .iter()
+        .map(|&(ab, af, db, df)| {
+            let mut cfg = seed.clone();
+            cfg.formats = Formats {
+                act_bits: ab,
+                act_frac: af,
+                add_bits: db,
+                add_frac: df,
+                ..seed.formats
+            };
+            (format!("act {ab}, add {db}"), cfg)
+        })
+        .collect();
+    // The narrow presets as a whole: narrower shift weights and post-processing widths too.
+    for p in [presets::lean16(), presets::lean8()] {
+        points.push((format!("preset `{}`", p.name), p));
+    }
+    for (label, cfg) in points {
+        let f = cfg.formats;
+        let m = export::to_model(&net, &cfg).map_err(|e| anyhow!("{label}: {e}"))?;
         let runner = m.runner()?;
         let (ok, sat): (usize, u64) = {
             use rayon::prelude::*;
@@ -445,7 +454,13 @@ pub fn precision(a: PrecisionArgs) -> Result<()> {
                 .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1))
         };
         println!(
-            "| {ab} bits, {af} fractional | {db} bits, {df} fractional | {:.2}% | {:.1} |",
+            "| {label} | {} bits, {} fractional | {} bits, {} fractional | {} bits (pmax {}) | {:.2}% | {:.1} |",
+            f.act_bits,
+            f.act_frac,
+            f.add_bits,
+            f.add_frac,
+            f.shift_wb,
+            f.pmax(),
             100.0 * ok as f64 / ds.count.max(1) as f64,
             sat as f64 / ds.count.max(1) as f64
         );

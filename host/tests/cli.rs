@@ -359,10 +359,10 @@ fn train_writes_a_model_that_infer_and_precision_accept() {
         "--limit",
         "20",
     ]);
-    // Header, separator and one row per format of the sweep.
+    // Header, separator, one row per format of the sweep and one per narrow preset.
     assert_eq!(
         prec.lines().filter(|l| l.starts_with('|')).count(),
-        9,
+        11,
         "{prec}"
     );
 }
