@@ -157,8 +157,8 @@ pub fn linear_fwd(w: &[f32], cols: &[f32], taps: usize, out: &mut [f32]) {
                 o[j] += w0 * c0[j] + w1 * c1[j] + w2 * c2[j] + w3 * c3[j];
             }
         }
-        for t in full..taps {
-            let (wt, c) = (wr[t], row(t));
+        for (t, &wt) in wr.iter().enumerate().skip(full) {
+            let c = row(t);
             for (o, c) in o.iter_mut().zip(c) {
                 *o += wt * c;
             }
@@ -184,8 +184,8 @@ pub fn adder_fwd(w: &[f32], cols: &[f32], taps: usize, out: &mut [f32]) {
                     + (c3[j] - w3).abs();
             }
         }
-        for t in full..taps {
-            let (wt, c) = (wr[t], row(t));
+        for (t, &wt) in wr.iter().enumerate().skip(full) {
+            let c = row(t);
             for (o, c) in o.iter_mut().zip(c) {
                 *o -= (c - wt).abs();
             }
