@@ -2,6 +2,7 @@
 
 mod data;
 mod rtl_cmd;
+mod train_cmd;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -96,6 +97,10 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train a built-in architecture (quantisation-aware, float) and export its integer model.
+    Train(train_cmd::TrainArgs),
+    /// Fixed-point accuracy of a trained model exported at narrower activation and adder formats.
+    Precision(train_cmd::PrecisionArgs),
     /// Print reference-model inference throughput (random calibrated weights, random images).
     Bench {
         /// Built-in architecture.
@@ -210,6 +215,8 @@ fn run(cli: Cli) -> Result<()> {
             images,
             threads,
         } => bench(&arch, &p, images, threads)?,
+        Cmd::Train(a) => train_cmd::train(a)?,
+        Cmd::Precision(a) => train_cmd::precision(a)?,
     }
     Ok(())
 }

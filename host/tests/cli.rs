@@ -279,3 +279,138 @@ fn infer_refuses_labels_outside_the_classes() {
     ]);
     assert!(err.contains("label 10 of image 0"), "{err}");
 }
+
+#[test]
+fn train_writes_a_model_that_infer_and_precision_accept() {
+    let out = tmp("trained-lenet-shiftadd");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = ok(&[
+        "train",
+        "--arch",
+        "lenet-shiftadd",
+        "--data",
+        "data/fashion-mnist-1000",
+        "--epochs",
+        "1",
+        "--limit",
+        "256",
+        "--test-limit",
+        "64",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.contains("images/s"), "{o}");
+    assert!(o.contains("fixed point"), "{o}");
+    for f in ["model.safetensors", "float.safetensors", "CARD.md"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let card = std::fs::read_to_string(out.join("CARD.md")).unwrap();
+    assert!(card.contains("fixed-point accuracy"), "{card}");
+    let inf = ok(&[
+        "infer",
+        "--model",
+        out.to_str().unwrap(),
+        "--limit",
+        "20",
+        "--preset",
+        "seed",
+    ]);
+    assert!(inf.contains("accuracy"), "{inf}");
+    let prec = ok(&[
+        "precision",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        "data/fashion-mnist-1000",
+        "--limit",
+        "20",
+    ]);
+    // Header, separator, one row per format of the sweep and one per narrow preset.
+    assert_eq!(
+        prec.lines().filter(|l| l.starts_with('|')).count(),
+        11,
+        "{prec}"
+    );
+}
+
+#[test]
+fn train_refuses_bad_input_naming_it() {
+    let out = tmp("never-written");
+    let o = out.to_str().unwrap();
+    let e = fails(&[
+        "train",
+        "--arch",
+        "lenet-nope",
+        "--data",
+        "data/fashion-mnist-1000",
+        "--out",
+        o,
+    ]);
+    assert!(e.contains("--arch") && e.contains("lenet-nope"), "{e}");
+    let e = fails(&[
+        "train",
+        "--arch",
+        "lenet-mult",
+        "--data",
+        "data/no-such-set",
+        "--out",
+        o,
+    ]);
+    assert!(e.contains("data/no-such-set"), "{e}");
+    let e = fails(&[
+        "train",
+        "--arch",
+        "lenet-mult",
+        "--data",
+        "data/fashion-mnist-1000",
+        "--epochs",
+        "0",
+        "--out",
+        o,
+    ]);
+    assert!(e.contains("--epochs"), "{e}");
+    let e = fails(&[
+        "train",
+        "--arch",
+        "resnet20-mult",
+        "--data",
+        "data/fashion-mnist-1000",
+        "--limit",
+        "4",
+        "--out",
+        o,
+    ]);
+    assert!(
+        e.contains("resnet20-mult") && e.contains("[1, 28, 28]"),
+        "{e}"
+    );
+    let e = fails(&["precision", "--model", "models/no-such-model"]);
+    assert!(e.contains("models/no-such-model"), "{e}");
+    assert!(!out.exists());
+}
+
+/// The committed trained models load, pass the parameter check and classify the committed subset.
+#[test]
+fn committed_trained_models_classify_the_subset() {
+    for fam in ["shiftadd", "mult", "shift", "adder"] {
+        let dir = format!("models/fmnist-{fam}");
+        assert!(
+            root().join(&dir).join("CARD.md").is_file(),
+            "{dir}/CARD.md missing"
+        );
+        let json = tmp(&format!("fmnist-{fam}.json"));
+        ok(&["infer", "--model", &dir, "--json", json.to_str().unwrap()]);
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(v["images"], 1000);
+        let acc = v["accuracy"].as_f64().unwrap();
+        assert!(acc >= 0.85, "{dir}: accuracy {acc} on the committed subset");
+    }
+    // The default model of `infer` is the trained ShiftAddNet.
+    let o = ok(&["infer", "--limit", "10"]);
+    assert!(
+        o.contains("fmnist-shiftadd") && o.contains("lenet-shiftadd"),
+        "{o}"
+    );
+}

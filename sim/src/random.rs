@@ -155,11 +155,25 @@ fn calibrate(
         a.push(inv);
         b.push(-mean * inv);
     }
+    fold_batch_norm(&a, &b, f_v, cfg, cfg.post_s_max.min(24))
+}
+
+/// Folds a per-channel affine step `z = a_c * v + b_c` (batch norm with `a = gamma/sqrt(var+eps)`,
+/// `b = beta - a*mean`) of a raw value with `f_v` fractional bits into `M_c`, `B_c`, `S`
+/// (numerics.md), taking the largest `S <= s_cap` whose `M_c` and `B_c` all fit the config's
+/// post-processing widths.
+pub fn fold_batch_norm(
+    a: &[f64],
+    b: &[f64],
+    f_v: u32,
+    cfg: &AccelConfig,
+    s_cap: u32,
+) -> Result<PostParams, String> {
     let act_frac = cfg.formats.act_frac as i32;
     let m_of = |s: i32, x: f64| rne_code_from_f64(x, act_frac - f_v as i32 + s, cfg.post_m_bits);
     let b_of = |s: i32, x: f64| rne_code_from_f64(x, act_frac + s, cfg.post_b_bits);
     // The largest S whose M_c and B_c all fit without saturating.
-    let mut s = cfg.post_s_max.min(24) as i32;
+    let mut s = s_cap.min(cfg.post_s_max) as i32;
     let saturates = |s: i32| a.iter().any(|x| m_of(s, *x).1) || b.iter().any(|x| b_of(s, *x).1);
     while s > 0 && saturates(s) {
         s -= 1;
