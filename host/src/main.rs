@@ -1,6 +1,7 @@
 //! The `shiftadd` command.
 
 mod data;
+mod report_cmd;
 mod rtl_cmd;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -58,6 +59,9 @@ enum Cmd {
         #[arg(long)]
         work: Option<PathBuf>,
     },
+    /// Per-layer operations, estimated cycles, buffer accesses and energy of a network, beside its
+    /// multiply, DeepShift and AdderNet twins (table, --json, --svg).
+    Report(report_cmd::ReportArgs),
     /// Evaluate one layer test vector (shared/spec/vectors.md) through the reference model.
     EvalLayer {
         /// The vector file (JSON).
@@ -170,6 +174,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Gen { cfg, out } => rtl_cmd::gen(&cfg, &out)?,
         Cmd::Synth { cfg, json, work } => rtl_cmd::synth(&cfg, json.as_deref(), work.as_deref())?,
+        Cmd::Report(args) => report_cmd::report(&args)?,
         Cmd::EvalLayer { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("{}: cannot read", file.display()))?;
