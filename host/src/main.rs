@@ -1,6 +1,8 @@
 //! The `shiftadd` command.
 
+mod constraints_cmd;
 mod data;
+mod report_cmd;
 mod rtl_cmd;
 mod train_cmd;
 
@@ -59,6 +61,18 @@ enum Cmd {
         #[arg(long)]
         work: Option<PathBuf>,
     },
+    /// Write a config's board constraints (XDC or PCF) and implementation scripts (Vivado Tcl or
+    /// Yosys/nextpnr) under OUT/<board>/<config>/.
+    Constraints {
+        #[command(flatten)]
+        cfg: rtl_cmd::ConfigArgs,
+        /// Output folder (the repository's is `constraints`).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Per-layer operations, estimated cycles, buffer accesses and energy of a network, beside its
+    /// multiply, DeepShift and AdderNet twins (table, --json, --svg).
+    Report(report_cmd::ReportArgs),
     /// Evaluate one layer test vector (shared/spec/vectors.md) through the reference model.
     EvalLayer {
         /// The vector file (JSON).
@@ -175,6 +189,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Gen { cfg, out } => rtl_cmd::gen(&cfg, &out)?,
         Cmd::Synth { cfg, json, work } => rtl_cmd::synth(&cfg, json.as_deref(), work.as_deref())?,
+        Cmd::Constraints { cfg, out } => constraints_cmd::constraints(&cfg, &out)?,
+        Cmd::Report(args) => report_cmd::report(&args)?,
         Cmd::EvalLayer { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("{}: cannot read", file.display()))?;

@@ -1,11 +1,13 @@
 //! shiftadd-sim: the software side of shiftadd. The accelerator configuration and its presets
 //! (`spec`), the integer contract's primitives (`numerics`), bit-exact layers (`layers`), network
 //! graphs, model files and the reference inference (`net`, `archs`, `model`), layer test vectors
-//! (`vectors`) and random calibrated models for benchmarks and tests (`random`).
+//! (`vectors`), random calibrated models for benchmarks and tests (`random`), and the energy model
+//! with its analytic cycle estimate (`energy`).
 //!
 //! "sim" here means the software models; RTL simulation lives in the `shiftadd-tb` crate.
 
 pub mod archs;
+pub mod energy;
 pub mod layers;
 pub mod model;
 pub mod net;

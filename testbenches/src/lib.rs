@@ -1,7 +1,8 @@
 //! shiftadd-tb: the external tools around the emitted RTL: locating simulators and synthesis
 //! tools (naming the package that installs a missing one), and Yosys/nextpnr resource and timing
-//! runs ([`synth`]).
+//! runs ([`synth`]), board constraints and implementation scripts ([`constraints`]).
 
+pub mod constraints;
 pub mod synth;
 
 use std::path::PathBuf;
