@@ -53,6 +53,8 @@ pub struct ArrayInfo {
     pub kind: String,
     /// Top module name.
     pub module: String,
+    /// Name of the PE module the array instantiates.
+    pub pe_module: String,
     /// Output channels.
     pub rows: usize,
     /// Input channels.
@@ -127,6 +129,12 @@ pub fn array_module(kind: ArrayKind) -> String {
     format!("{}_array", kind.name())
 }
 
+/// PE module name of an array kind: the emitter names it `<kind>_<field>` after the array's
+/// `pe` field.
+pub fn pe_module(kind: ArrayKind) -> String {
+    format!("{}_pe", kind.name())
+}
+
 struct EmitArray {
     kind: ArrayKind,
     rows: usize,
@@ -191,18 +199,19 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
     let mut modules: BTreeMap<String, String> = BTreeMap::new();
     let mut arrays = Vec::new();
     // Arrays are independent: emit them in parallel, keep the config's order.
+    let kinds = array_kinds(cfg);
     let emitted: Vec<Result<(ArrayWidths, crate::emit::EmittedDesign), GenError>> =
         std::thread::scope(|scope| {
-            let handles: Vec<_> = array_kinds(cfg)
-                .into_iter()
-                .map(|kind| scope.spawn(move || emit_array(cfg, kind)))
+            let handles: Vec<_> = kinds
+                .iter()
+                .map(|&kind| scope.spawn(move || emit_array(cfg, kind)))
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("the emitter does not panic"))
                 .collect()
         });
-    for (kind, result) in array_kinds(cfg).into_iter().zip(emitted) {
+    for (kind, result) in kinds.into_iter().zip(emitted) {
         let (w, design) = result?;
         for m in design.modules {
             match modules.get(&m.name) {
@@ -215,6 +224,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
         arrays.push(ArrayInfo {
             kind: kind.name().into(),
             module: design.top,
+            pe_module: pe_module(kind),
             rows: cfg.rows as usize,
             cols: cfg.cols as usize,
             x_bits: w.xw,

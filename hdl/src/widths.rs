@@ -22,6 +22,17 @@ pub enum ArrayKind {
 }
 
 impl ArrayKind {
+    /// Every kind.
+    pub const ALL: [ArrayKind; 4] = [
+        ArrayKind::Shift,
+        ArrayKind::Adder,
+        ArrayKind::Mac,
+        ArrayKind::Dual,
+    ];
+    /// The kind named `name` (as [`ArrayKind::name`] spells it).
+    pub fn from_name(name: &str) -> Option<ArrayKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
     /// Module and file name stem.
     pub fn name(&self) -> &'static str {
         match self {
@@ -145,7 +156,8 @@ macro_rules! supported_list {
 
 macro_rules! dispatch_arms {
     ($(($kind:ident, $ty:ident, $xw:literal, $ww:literal, $t:literal, $ts:literal, $acc:literal)),*) => {
-        fn dispatch_inner<V: ArrayVisitor>(kind: ArrayKind, w: ArrayWidths, v: V) -> Option<V::Out> {
+        /// Runs `v` on the array type of `kind` at widths `w`; `None` when `w` is not compiled in.
+        pub fn dispatch<V: ArrayVisitor>(kind: ArrayKind, w: ArrayWidths, v: V) -> Option<V::Out> {
             $(
                 if kind == ArrayKind::$kind
                     && (w.xw, w.ww, w.t, w.ts, w.acc) == ($xw, $ww, $t, $ts, $acc)
@@ -162,11 +174,6 @@ macro_rules! dispatch_arms {
 pub const SUPPORTED: &[(ArrayKind, ArrayWidths)] = width_sets!(supported_list);
 
 width_sets!(dispatch_arms);
-
-/// Runs `v` on the array type of `kind` at widths `w`; `None` when `w` is not compiled in.
-pub fn dispatch<V: ArrayVisitor>(kind: ArrayKind, w: ArrayWidths, v: V) -> Option<V::Out> {
-    dispatch_inner(kind, w, v)
-}
 
 /// A config whose widths the generator cannot emit.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -53,12 +53,17 @@ fn naive(
     out
 }
 
+/// Clocks `$array` through `$cycles`; `$before(array, k)` sets any further inputs of cycle `k`.
 macro_rules! run_array {
-    ($array:expr, $xw:expr, $ww:expr, $acc:expr, $cycles:expr) => {{
+    ($array:expr, $xw:expr, $acc:expr, $cycles:expr) => {
+        run_array!($array, $xw, $acc, $cycles, |_, _| {})
+    };
+    ($array:expr, $xw:expr, $acc:expr, $cycles:expr, $before:expr) => {{
         let a = &mut $array;
         a.connect_all();
         let mut outs = Vec::new();
-        for c in $cycles.iter() {
+        for (k, c) in $cycles.iter().enumerate() {
+            $before(&mut *a, k);
             for (j, x) in c.x.iter().enumerate() {
                 a.x[j].next = bits(pattern(*x, $xw));
             }
@@ -149,7 +154,6 @@ fn shift_arrays_match_the_naive_model() {
         let got = run_array!(
             ShiftArray::<8, 3, 11, 17, 21>::new(rows, cols, 2),
             8,
-            3,
             21,
             cyc
         );
@@ -168,13 +172,7 @@ fn shift_arrays_match_the_naive_model() {
         |r| extreme_or_random(r, 32),
         |r| shift_code(r, 5),
     );
-    let got = run_array!(
-        ShiftArray::<32, 5, 47, 53, 58>::new(1, 64, 14),
-        32,
-        5,
-        58,
-        cyc
-    );
+    let got = run_array!(ShiftArray::<32, 5, 47, 53, 58>::new(1, 64, 14), 32, 58, cyc);
     assert_eq!(got, naive(1, 64, &cyc, shift_term(5), false));
 }
 
@@ -194,7 +192,6 @@ fn adder_arrays_match_the_naive_model() {
         let got = run_array!(
             AdderArray::<8, 8, 8, 15, 19>::new(rows, cols, 0),
             8,
-            8,
             19,
             cyc
         );
@@ -209,13 +206,7 @@ fn adder_arrays_match_the_naive_model() {
         |r| extreme_or_random(r, 32),
         |r| pattern(extreme_or_random(r, 32), 32),
     );
-    let got = run_array!(
-        AdderArray::<32, 32, 32, 39, 44>::new(2, 64, 0),
-        32,
-        32,
-        44,
-        cyc
-    );
+    let got = run_array!(AdderArray::<32, 32, 32, 39, 44>::new(2, 64, 0), 32, 44, cyc);
     assert_eq!(got, naive(2, 64, &cyc, term32, true));
 }
 
@@ -232,13 +223,7 @@ fn mac_arrays_match_the_naive_model() {
             |r| extreme_or_random(r, 8),
             |r| pattern(extreme_or_random(r, 8), 8),
         );
-        let got = run_array!(
-            MacArray::<8, 8, 16, 22, 26>::new(rows, cols, 0),
-            8,
-            8,
-            26,
-            cyc
-        );
+        let got = run_array!(MacArray::<8, 8, 16, 22, 26>::new(rows, cols, 0), 8, 26, cyc);
         assert_eq!(got, naive(rows, cols, &cyc, term, false), "{rows}x{cols}");
     }
     let cyc = stimulus(
@@ -249,7 +234,7 @@ fn mac_arrays_match_the_naive_model() {
         |r| extreme_or_random(r, 32),
         |r| pattern(extreme_or_random(r, 8), 8),
     );
-    let got = run_array!(MacArray::<32, 8, 40, 46, 51>::new(1, 64, 0), 32, 8, 51, cyc);
+    let got = run_array!(MacArray::<32, 8, 40, 46, 51>::new(1, 64, 0), 32, 51, cyc);
     assert_eq!(got, naive(1, 64, &cyc, term, false));
 }
 
@@ -283,31 +268,13 @@ fn dual_arrays_match_the_naive_model_in_both_modes() {
             });
             modes.push(mode);
         }
-        let mut array = DualArray::<8, 8, 11, 17, 21>::new(rows, cols, 2);
-        array.connect_all();
-        let mut got = Vec::new();
-        for (c, m) in cycles.iter().zip(&modes) {
-            array.mode.next = *m;
-            for (j, x) in c.x.iter().enumerate() {
-                array.x[j].next = bits(pattern(*x, 8));
-            }
-            for (i, w) in c.w.iter().enumerate() {
-                array.w[i].next = bits(*w);
-            }
-            array.en.next = c.en;
-            array.clear.next = c.clear;
-            array.clock.next = false.into();
-            assert!(simulate(&mut array, 1000));
-            array.clock.next = true.into();
-            assert!(simulate(&mut array, 1000));
-            got.push(
-                array
-                    .acc
-                    .iter()
-                    .map(|s| i128::from(signed(s.val().to_u64(), 21)))
-                    .collect::<Vec<_>>(),
-            );
-        }
+        let got = run_array!(
+            DualArray::<8, 8, 11, 17, 21>::new(rows, cols, 2),
+            8,
+            21,
+            cycles,
+            |a: &mut DualArray<8, 8, 11, 17, 21>, k: usize| a.mode.next = modes[k]
+        );
         // The naive model per mode: the result after edge k belongs to the mode of the run that
         // stimulus k - 1 was part of.
         let shift = naive(rows, cols, &cycles, shift_term(3), false);

@@ -18,12 +18,7 @@ fn with(cfg: AccelConfig, rows: u32, cols: u32, kinds: PeKinds) -> AccelConfig {
 #[test]
 fn every_preset_and_kind_has_compiled_widths() {
     for p in presets::all() {
-        for kind in [
-            ArrayKind::Shift,
-            ArrayKind::Adder,
-            ArrayKind::Mac,
-            ArrayKind::Dual,
-        ] {
+        for kind in ArrayKind::ALL {
             let w = checked_widths(&p, kind)
                 .unwrap_or_else(|e| panic!("preset {} needs a width set: {e}", p.name));
             // Widths from numerics.md, written out independently of `array_widths`.

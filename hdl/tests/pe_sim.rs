@@ -47,7 +47,7 @@ fn code_range(bits: usize) -> std::ops::RangeInclusive<i64> {
 
 /// Presents `x`, `w`, gives one rising edge and returns the registered term.
 macro_rules! step {
-    ($pe:expr, $xw:expr, $ww:expr, $x:expr, $w:expr) => {{
+    ($pe:expr, $xw:expr, $x:expr, $w:expr) => {{
         let pe = &mut $pe;
         pe.x.next = bits(pattern($x, $xw));
         pe.w.next = bits($w);
@@ -75,7 +75,7 @@ fn check_shift<const A: usize, const WB: usize, const T: usize, const TS: usize>
 ) {
     let pmax = (1u32 << (WB - 1)) - 2;
     let code = encode_shift_weight(ShiftWeight { s, m }, WB as u32);
-    let term = step!(*pe, A, WB, x, u64::from(code));
+    let term = step!(*pe, A, x, u64::from(code));
     let want = shift_ref(x, s, m, pmax);
     assert_eq!(
         signed(term, TS),
@@ -104,7 +104,7 @@ fn mac_pe<const A: usize, const W: usize, const T: usize, const TS: usize>() -> 
 }
 
 fn check_adder<const D: usize, const TS: usize>(pe: &mut AdderPe<D, D, D, TS>, x: i64, w: i64) {
-    let term = step!(*pe, D, D, x, pattern(w, D));
+    let term = step!(*pe, D, x, pattern(w, D));
     let y = adder_conv(&scalar(x), &one_tap(), &[w as i32]).data[0];
     assert_eq!(y, -(x - w).abs(), "reference model vs naive formula");
     // The PE holds the magnitude; the row negates once.
@@ -116,7 +116,7 @@ fn check_mac<const A: usize, const W: usize, const T: usize, const TS: usize>(
     x: i64,
     w: i64,
 ) {
-    let term = step!(*pe, A, W, x, pattern(w, W));
+    let term = step!(*pe, A, x, pattern(w, W));
     let y = mult_conv(&scalar(x), &one_tap(), &[w as i32]).data[0];
     assert_eq!(i128::from(y), i128::from(x) * i128::from(w));
     assert_eq!(signed(term, TS), y, "multiply PE x={x} w={w}");
@@ -145,7 +145,7 @@ fn check_dual<const D: usize, const T: usize, const TS: usize>(
         wb,
     );
     pe.mode.next = false;
-    let term = step!(*pe, D, D, x, u64::from(code));
+    let term = step!(*pe, D, x, u64::from(code));
     let want = shift_ref(x, shift.0, shift.1, pmax);
     assert_eq!(
         signed(term, TS),
@@ -153,7 +153,7 @@ fn check_dual<const D: usize, const T: usize, const TS: usize>(
         "dual PE, shift mode, x={x} {shift:?}"
     );
     pe.mode.next = true;
-    let term = step!(*pe, D, D, x, pattern(w, D));
+    let term = step!(*pe, D, x, pattern(w, D));
     let y = adder_conv(&scalar(x), &one_tap(), &[w as i32]).data[0];
     assert_eq!(signed(term, TS), -y, "dual PE, adder mode, x={x} w={w}");
 }

@@ -4,10 +4,10 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use serde::Serialize;
-use shiftadd_hdl::generate::{array_module, generate, write_rtl, GeneratedRtl};
+use shiftadd_hdl::generate::{generate, write_rtl, GeneratedRtl};
 use shiftadd_hdl::widths::ArrayKind;
 use shiftadd_sim::spec::{presets, AccelConfig, PeKinds};
-use shiftadd_tb::synth::{nextpnr_fmax, yosys_synth, Resources, Target, HX8K_LCS};
+use shiftadd_tb::synth::{nextpnr_fmax, yosys_synth, yosys_version, Resources, Target, HX8K_LCS};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -129,19 +129,6 @@ struct SynthReport<'a> {
     rows: &'a [SynthRow],
 }
 
-fn yosys_version() -> String {
-    std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// The PE module of an array kind.
-pub fn pe_module(kind: ArrayKind) -> String {
-    format!("{}_pe", kind.name())
-}
-
 /// Synthesises every array of `cfg` and its PE for both targets (multiply ones also for 7-series
 /// without DSP blocks), and places the iCE40 arrays that fit. `work` receives the Verilog and the tool logs.
 pub fn synth_rows(cfg: &AccelConfig, rtl: &GeneratedRtl, work: &Path) -> Result<Vec<SynthRow>> {
@@ -149,16 +136,9 @@ pub fn synth_rows(cfg: &AccelConfig, rtl: &GeneratedRtl, work: &Path) -> Result<
     write_rtl(rtl, &rtl_dir)?;
     let mut rows = Vec::new();
     for a in &rtl.manifest.arrays {
-        let kind = [
-            ArrayKind::Shift,
-            ArrayKind::Adder,
-            ArrayKind::Mac,
-            ArrayKind::Dual,
-        ]
-        .into_iter()
-        .find(|k| array_module(*k) == a.module)
-        .ok_or_else(|| anyhow!("manifest: unknown array module `{}`", a.module))?;
-        for (module, scope) in [(pe_module(kind), "pe"), (a.module.clone(), "array")] {
+        let kind = ArrayKind::from_name(&a.kind)
+            .ok_or_else(|| anyhow!("manifest: unknown array kind `{}`", a.kind))?;
+        for (module, scope) in [(a.pe_module.clone(), "pe"), (a.module.clone(), "array")] {
             let mut targets = vec![Target::Xc7, Target::Ice40];
             if kind == ArrayKind::Mac {
                 targets.push(Target::Xc7NoDsp);

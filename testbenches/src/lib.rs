@@ -40,6 +40,16 @@ pub const TOOLS: [Tool; 5] = [
     },
 ];
 
+/// Finds the tool whose executable is `exe` (one of [`TOOLS`]) on `PATH`, or says which command
+/// installs it.
+pub fn locate_exe(exe: &str) -> Result<PathBuf, String> {
+    let t = TOOLS
+        .iter()
+        .find(|t| t.exe == exe)
+        .unwrap_or_else(|| panic!("`{exe}` is not one of the known tools"));
+    locate(t)
+}
+
 /// Finds `tool` on `PATH`, or says which command installs it.
 pub fn locate(tool: &Tool) -> Result<PathBuf, String> {
     let path = std::env::var_os("PATH").unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Resource and timing figures without a vendor licence: Yosys (`synth_xilinx` for 7-series,
 //! `synth_ice40`) and nextpnr-ice40 for Fmax where the design fits an iCE40 HX8K.
 
-use crate::{locate, TOOLS};
+use crate::locate_exe;
 use serde::Serialize;
 use shiftadd_hdl::emit::{Port, PortDir};
 use std::collections::BTreeMap;
@@ -100,9 +100,13 @@ fn run(cmd: &mut Command, what: &str, log: &Path) -> Result<String, String> {
     Ok(text)
 }
 
-fn tool(exe: &str) -> Result<PathBuf, String> {
-    let t = TOOLS.iter().find(|t| t.exe == exe).expect("a known tool");
-    locate(t)
+/// `yosys -V`, or empty when Yosys is missing.
+pub fn yosys_version() -> String {
+    locate_exe("yosys")
+        .ok()
+        .and_then(|y| Command::new(y).arg("-V").output().ok())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Synthesises `top` from the Verilog files in `dir` for `target`; work files go to `work`.
@@ -113,7 +117,7 @@ pub fn yosys_synth(
     target: Target,
     work: &Path,
 ) -> Result<Resources, String> {
-    let yosys = tool("yosys")?;
+    let yosys = locate_exe("yosys")?;
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let files = verilog_files(dir)?;
     let stat = work.join(format!("{top}.{}.stat.json", target.name()));
@@ -207,8 +211,8 @@ pub fn nextpnr_fmax(
     target_mhz: u32,
     work: &Path,
 ) -> Result<f64, String> {
-    let yosys = tool("yosys")?;
-    let nextpnr = tool("nextpnr-ice40")?;
+    let yosys = locate_exe("yosys")?;
+    let nextpnr = locate_exe("nextpnr-ice40")?;
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let harness = work.join(format!("{top}_harness.v"));
     std::fs::write(&harness, pin_harness(top, ports))

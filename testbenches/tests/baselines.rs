@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use shiftadd_hdl::generate::{generate, write_rtl};
 use shiftadd_sim::spec::{presets, AccelConfig};
-use shiftadd_tb::synth::{yosys_synth, Target};
+use shiftadd_tb::synth::{yosys_synth, yosys_version, Target};
 use std::path::{Path, PathBuf};
 
 /// Allowed relative change of LUTs and carry cells, and of flip-flops; DSP and BRAM are exact.
@@ -53,7 +53,7 @@ fn measure() -> Vec<Row> {
         let dir = work.join("rtl");
         write_rtl(&rtl, &dir).unwrap();
         for a in &rtl.manifest.arrays {
-            for module in [format!("{}_pe", a.kind), a.module.clone()] {
+            for module in [a.pe_module.clone(), a.module.clone()] {
                 for target in [Target::Xc7, Target::Ice40] {
                     let r = yosys_synth(&dir, &module, target, &work)
                         .unwrap_or_else(|e| panic!("{}/{module}: {e}", p.name));
@@ -73,14 +73,6 @@ fn measure() -> Vec<Row> {
         }
     }
     rows
-}
-
-fn yosys_version() -> String {
-    let o = std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// Within `tol` of `base` (relative), with at least one cell of slack.

@@ -5,14 +5,13 @@
 
 use shiftadd_hdl::generate::{generate, write_rtl, Manifest};
 use shiftadd_sim::spec::{presets, AccelConfig, PeKinds};
+use shiftadd_tb::locate_exe;
 use shiftadd_tb::synth::{verilog_files, yosys_synth, Target};
-use shiftadd_tb::{locate, TOOLS};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn tool(exe: &str) -> PathBuf {
-    let t = TOOLS.iter().find(|t| t.exe == exe).unwrap();
-    locate(t).unwrap_or_else(|e| panic!("{e}"))
+    locate_exe(exe).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn committed(preset: &str) -> PathBuf {
@@ -87,7 +86,7 @@ fn rtl_folders() -> Vec<(String, PathBuf)> {
 fn verilator_lint_is_clean_for_every_preset_and_kind() {
     for (p, dir) in rtl_folders() {
         for a in manifest(&dir).arrays {
-            for top in [a.module.clone(), format!("{}_pe", a.kind)] {
+            for top in [a.module.clone(), a.pe_module.clone()] {
                 lint(&dir, &top).unwrap_or_else(|e| panic!("{p}/{top}: lint: {e}"));
             }
         }
@@ -124,7 +123,7 @@ fn synth_all(dir: &Path, name: &str) -> Vec<(String, Target, u64)> {
     let work = work_dir(&format!("yosys-{name}"));
     let mut out = Vec::new();
     for a in manifest(dir).arrays {
-        for module in [format!("{}_pe", a.kind), a.module.clone()] {
+        for module in [a.pe_module.clone(), a.module.clone()] {
             for target in [Target::Xc7, Target::Ice40] {
                 let r = yosys_synth(dir, &module, target, &work)
                     .unwrap_or_else(|e| panic!("{name}/{module}: {e}"));
