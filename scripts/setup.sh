@@ -2,7 +2,7 @@
 # Installs what shiftadd's commands and tests need on a Debian machine with a Rust toolchain:
 # the simulators and FPGA tools of the later test tiers, and the Fashion-MNIST data set.
 set -euo pipefail
-packages=(verilator yosys iverilog nextpnr-ice40 fpga-icestorm tcl dataset-fashion-mnist)
+packages=(g++ verilator yosys iverilog nextpnr-ice40 fpga-icestorm tcl dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,7 @@ pub mod array;
 pub mod emit;
 pub mod generate;
 pub mod pe;
+pub mod rhdl_sim;
 pub mod widths;
 
 #[cfg(test)]

@@ -117,6 +117,13 @@ pub fn tree_bits_needed(w: &ArrayWidths, kind: ArrayKind, cols: usize) -> usize 
 pub trait ArrayBlock: rust_hdl_core::prelude::Block {
     /// A `rows` x `cols` array; `pmax` is the shift range (ignored by other kinds).
     fn build(rows: usize, cols: usize, pmax: u32) -> Self;
+    /// Sets the inputs of one cycle for rust-hdl's simulator: control bits (`mode` only where
+    /// the array has it), operands per column and weights per PE, as port bit patterns.
+    fn set_inputs(&mut self, en: bool, clear: bool, mode: bool, x: &[u64], w: &[u64]);
+    /// Sets the clock.
+    fn set_clock(&mut self, high: bool);
+    /// Row `r`'s accumulator output as a bit pattern.
+    fn acc_bits(&self, r: usize) -> u64;
 }
 
 /// Something done with an array block of statically known widths.

@@ -1,6 +1,7 @@
 //! The `shiftadd` command.
 
 mod constraints_cmd;
+mod cosim_cmd;
 mod data;
 mod report_cmd;
 mod rtl_cmd;
@@ -73,6 +74,13 @@ enum Cmd {
     /// Per-layer operations, estimated cycles, buffer accesses and energy of a network, beside its
     /// multiply, DeepShift and AdderNet twins (table, --json, --svg).
     Report(report_cmd::ReportArgs),
+    /// Co-simulate emitted Verilog against the reference model (Verilator or Icarus): PEs,
+    /// arrays cycle by cycle, or whole layers on an array; shrinks the first failing case and
+    /// writes waveforms of it. Exit status 0 only when every case agrees.
+    Cosim(cosim_cmd::CosimArgs),
+    /// Simulated cycles per second of a preset's array: Verilator with bulk stepping (alone and
+    /// with the reference comparison), rust-hdl's simulator and Icarus on the same stimulus.
+    BenchCosim(cosim_cmd::BenchArgs),
     /// Evaluate one layer test vector (shared/spec/vectors.md) through the reference model.
     EvalLayer {
         /// The vector file (JSON).
@@ -140,7 +148,7 @@ fn main() {
 }
 
 /// A relative default path, looked up in the working directory and then in the source tree.
-fn locate_default(p: &Path) -> PathBuf {
+pub(crate) fn locate_default(p: &Path) -> PathBuf {
     if p.is_absolute() || p.exists() {
         return p.to_path_buf();
     }
@@ -231,6 +239,12 @@ fn run(cli: Cli) -> Result<()> {
             images,
             threads,
         } => bench(&arch, &p, images, threads)?,
+        Cmd::Cosim(a) => {
+            if !cosim_cmd::run(&a)? {
+                std::process::exit(1);
+            }
+        }
+        Cmd::BenchCosim(a) => cosim_cmd::bench(&a)?,
         Cmd::Train(a) => train_cmd::train(a)?,
         Cmd::Precision(a) => train_cmd::precision(a)?,
     }

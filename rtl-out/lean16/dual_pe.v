@@ -26,6 +26,7 @@ module dual_pe(clock,mode,x,w,term);
     reg [22:0] shifted;
     reg [15:0] diff;
     reg x_below_w;
+    reg [15:0] magnitude;
     dff_23 term_reg(
         .d(term_reg_d),
         .q(term_reg_q),
@@ -45,11 +46,12 @@ module dual_pe(clock,mode,x,w,term);
         if (|(x & code_sign) != |(((w) & 16'hffff) & code_sign)) begin
             x_below_w = |(x & code_sign);
         end
+        magnitude = diff;
+        if (x_below_w) begin
+            magnitude = ((32'h0) & 16'hffff) - diff;
+        end
         if (mode) begin
-            term_reg_d = ((diff) & 23'h7fffff);
-            if (x_below_w) begin
-                term_reg_d = ((((32'h0) & 16'hffff) - diff) & 23'h7fffff);
-            end
+            term_reg_d = ((magnitude) & 23'h7fffff);
         end
         else begin
             term_reg_d = shifted;

@@ -1173,8 +1173,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_0_en = en_d_q;
         row_acc_0_clear = clear_d_q;
         row_acc_0_sum = node_0;
-        row_acc_0_negate = negate;
-        row_acc_0_negate = mode_d_q;
+        row_acc_0_negate = negate | mode_d_q;
         acc_0 = row_acc_0_acc;
         pe_8_clock = clock;
         pe_8_x = x_0;
@@ -1227,8 +1226,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_1_en = en_d_q;
         row_acc_1_clear = clear_d_q;
         row_acc_1_sum = node_15;
-        row_acc_1_negate = negate;
-        row_acc_1_negate = mode_d_q;
+        row_acc_1_negate = negate | mode_d_q;
         acc_1 = row_acc_1_acc;
         pe_16_clock = clock;
         pe_16_x = x_0;
@@ -1281,8 +1279,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_2_en = en_d_q;
         row_acc_2_clear = clear_d_q;
         row_acc_2_sum = node_30;
-        row_acc_2_negate = negate;
-        row_acc_2_negate = mode_d_q;
+        row_acc_2_negate = negate | mode_d_q;
         acc_2 = row_acc_2_acc;
         pe_24_clock = clock;
         pe_24_x = x_0;
@@ -1335,8 +1332,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_3_en = en_d_q;
         row_acc_3_clear = clear_d_q;
         row_acc_3_sum = node_45;
-        row_acc_3_negate = negate;
-        row_acc_3_negate = mode_d_q;
+        row_acc_3_negate = negate | mode_d_q;
         acc_3 = row_acc_3_acc;
         pe_32_clock = clock;
         pe_32_x = x_0;
@@ -1389,8 +1385,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_4_en = en_d_q;
         row_acc_4_clear = clear_d_q;
         row_acc_4_sum = node_60;
-        row_acc_4_negate = negate;
-        row_acc_4_negate = mode_d_q;
+        row_acc_4_negate = negate | mode_d_q;
         acc_4 = row_acc_4_acc;
         pe_40_clock = clock;
         pe_40_x = x_0;
@@ -1443,8 +1438,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_5_en = en_d_q;
         row_acc_5_clear = clear_d_q;
         row_acc_5_sum = node_75;
-        row_acc_5_negate = negate;
-        row_acc_5_negate = mode_d_q;
+        row_acc_5_negate = negate | mode_d_q;
         acc_5 = row_acc_5_acc;
         pe_48_clock = clock;
         pe_48_x = x_0;
@@ -1497,8 +1491,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_6_en = en_d_q;
         row_acc_6_clear = clear_d_q;
         row_acc_6_sum = node_90;
-        row_acc_6_negate = negate;
-        row_acc_6_negate = mode_d_q;
+        row_acc_6_negate = negate | mode_d_q;
         acc_6 = row_acc_6_acc;
         pe_56_clock = clock;
         pe_56_x = x_0;
@@ -1551,8 +1544,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,w_0,w_1,w_
         row_acc_7_en = en_d_q;
         row_acc_7_clear = clear_d_q;
         row_acc_7_sum = node_105;
-        row_acc_7_negate = negate;
-        row_acc_7_negate = mode_d_q;
+        row_acc_7_negate = negate | mode_d_q;
         acc_7 = row_acc_7_acc;
     end
 endmodule // dual_array

@@ -26,6 +26,7 @@ module dual_pe(clock,mode,x,w,term);
     reg [10:0] shifted;
     reg [7:0] diff;
     reg x_below_w;
+    reg [7:0] magnitude;
     dff_11 term_reg(
         .d(term_reg_d),
         .q(term_reg_q),
@@ -45,11 +46,12 @@ module dual_pe(clock,mode,x,w,term);
         if (|(x & code_sign) != |(((w) & 8'hff) & code_sign)) begin
             x_below_w = |(x & code_sign);
         end
+        magnitude = diff;
+        if (x_below_w) begin
+            magnitude = ((32'h0) & 8'hff) - diff;
+        end
         if (mode) begin
-            term_reg_d = ((diff) & 11'h7ff);
-            if (x_below_w) begin
-                term_reg_d = ((((32'h0) & 8'hff) - diff) & 11'h7ff);
-            end
+            term_reg_d = ((magnitude) & 11'h7ff);
         end
         else begin
             term_reg_d = shifted;

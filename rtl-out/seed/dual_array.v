@@ -4221,8 +4221,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_0_en = en_d_q;
         row_acc_0_clear = clear_d_q;
         row_acc_0_sum = node_0;
-        row_acc_0_negate = negate;
-        row_acc_0_negate = mode_d_q;
+        row_acc_0_negate = negate | mode_d_q;
         acc_0 = row_acc_0_acc;
         pe_16_clock = clock;
         pe_16_x = x_0;
@@ -4323,8 +4322,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_1_en = en_d_q;
         row_acc_1_clear = clear_d_q;
         row_acc_1_sum = node_31;
-        row_acc_1_negate = negate;
-        row_acc_1_negate = mode_d_q;
+        row_acc_1_negate = negate | mode_d_q;
         acc_1 = row_acc_1_acc;
         pe_32_clock = clock;
         pe_32_x = x_0;
@@ -4425,8 +4423,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_2_en = en_d_q;
         row_acc_2_clear = clear_d_q;
         row_acc_2_sum = node_62;
-        row_acc_2_negate = negate;
-        row_acc_2_negate = mode_d_q;
+        row_acc_2_negate = negate | mode_d_q;
         acc_2 = row_acc_2_acc;
         pe_48_clock = clock;
         pe_48_x = x_0;
@@ -4527,8 +4524,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_3_en = en_d_q;
         row_acc_3_clear = clear_d_q;
         row_acc_3_sum = node_93;
-        row_acc_3_negate = negate;
-        row_acc_3_negate = mode_d_q;
+        row_acc_3_negate = negate | mode_d_q;
         acc_3 = row_acc_3_acc;
         pe_64_clock = clock;
         pe_64_x = x_0;
@@ -4629,8 +4625,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_4_en = en_d_q;
         row_acc_4_clear = clear_d_q;
         row_acc_4_sum = node_124;
-        row_acc_4_negate = negate;
-        row_acc_4_negate = mode_d_q;
+        row_acc_4_negate = negate | mode_d_q;
         acc_4 = row_acc_4_acc;
         pe_80_clock = clock;
         pe_80_x = x_0;
@@ -4731,8 +4726,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_5_en = en_d_q;
         row_acc_5_clear = clear_d_q;
         row_acc_5_sum = node_155;
-        row_acc_5_negate = negate;
-        row_acc_5_negate = mode_d_q;
+        row_acc_5_negate = negate | mode_d_q;
         acc_5 = row_acc_5_acc;
         pe_96_clock = clock;
         pe_96_x = x_0;
@@ -4833,8 +4827,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_6_en = en_d_q;
         row_acc_6_clear = clear_d_q;
         row_acc_6_sum = node_186;
-        row_acc_6_negate = negate;
-        row_acc_6_negate = mode_d_q;
+        row_acc_6_negate = negate | mode_d_q;
         acc_6 = row_acc_6_acc;
         pe_112_clock = clock;
         pe_112_x = x_0;
@@ -4935,8 +4928,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_7_en = en_d_q;
         row_acc_7_clear = clear_d_q;
         row_acc_7_sum = node_217;
-        row_acc_7_negate = negate;
-        row_acc_7_negate = mode_d_q;
+        row_acc_7_negate = negate | mode_d_q;
         acc_7 = row_acc_7_acc;
         pe_128_clock = clock;
         pe_128_x = x_0;
@@ -5037,8 +5029,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_8_en = en_d_q;
         row_acc_8_clear = clear_d_q;
         row_acc_8_sum = node_248;
-        row_acc_8_negate = negate;
-        row_acc_8_negate = mode_d_q;
+        row_acc_8_negate = negate | mode_d_q;
         acc_8 = row_acc_8_acc;
         pe_144_clock = clock;
         pe_144_x = x_0;
@@ -5139,8 +5130,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_9_en = en_d_q;
         row_acc_9_clear = clear_d_q;
         row_acc_9_sum = node_279;
-        row_acc_9_negate = negate;
-        row_acc_9_negate = mode_d_q;
+        row_acc_9_negate = negate | mode_d_q;
         acc_9 = row_acc_9_acc;
         pe_160_clock = clock;
         pe_160_x = x_0;
@@ -5241,8 +5231,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_10_en = en_d_q;
         row_acc_10_clear = clear_d_q;
         row_acc_10_sum = node_310;
-        row_acc_10_negate = negate;
-        row_acc_10_negate = mode_d_q;
+        row_acc_10_negate = negate | mode_d_q;
         acc_10 = row_acc_10_acc;
         pe_176_clock = clock;
         pe_176_x = x_0;
@@ -5343,8 +5332,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_11_en = en_d_q;
         row_acc_11_clear = clear_d_q;
         row_acc_11_sum = node_341;
-        row_acc_11_negate = negate;
-        row_acc_11_negate = mode_d_q;
+        row_acc_11_negate = negate | mode_d_q;
         acc_11 = row_acc_11_acc;
         pe_192_clock = clock;
         pe_192_x = x_0;
@@ -5445,8 +5433,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_12_en = en_d_q;
         row_acc_12_clear = clear_d_q;
         row_acc_12_sum = node_372;
-        row_acc_12_negate = negate;
-        row_acc_12_negate = mode_d_q;
+        row_acc_12_negate = negate | mode_d_q;
         acc_12 = row_acc_12_acc;
         pe_208_clock = clock;
         pe_208_x = x_0;
@@ -5547,8 +5534,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_13_en = en_d_q;
         row_acc_13_clear = clear_d_q;
         row_acc_13_sum = node_403;
-        row_acc_13_negate = negate;
-        row_acc_13_negate = mode_d_q;
+        row_acc_13_negate = negate | mode_d_q;
         acc_13 = row_acc_13_acc;
         pe_224_clock = clock;
         pe_224_x = x_0;
@@ -5649,8 +5635,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_14_en = en_d_q;
         row_acc_14_clear = clear_d_q;
         row_acc_14_sum = node_434;
-        row_acc_14_negate = negate;
-        row_acc_14_negate = mode_d_q;
+        row_acc_14_negate = negate | mode_d_q;
         acc_14 = row_acc_14_acc;
         pe_240_clock = clock;
         pe_240_x = x_0;
@@ -5751,8 +5736,7 @@ module dual_array(clock,en,mode,clear,x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,x_8,x_9,x_
         row_acc_15_en = en_d_q;
         row_acc_15_clear = clear_d_q;
         row_acc_15_sum = node_465;
-        row_acc_15_negate = negate;
-        row_acc_15_negate = mode_d_q;
+        row_acc_15_negate = negate | mode_d_q;
         acc_15 = row_acc_15_acc;
     end
 endmodule // dual_array

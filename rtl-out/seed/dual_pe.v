@@ -26,6 +26,7 @@ module dual_pe(clock,mode,x,w,term);
     reg [46:0] shifted;
     reg [31:0] diff;
     reg x_below_w;
+    reg [31:0] magnitude;
     dff_47 term_reg(
         .d(term_reg_d),
         .q(term_reg_q),
@@ -45,11 +46,12 @@ module dual_pe(clock,mode,x,w,term);
         if (|(x & code_sign) != |(((w) & 32'hffffffff) & code_sign)) begin
             x_below_w = |(x & code_sign);
         end
+        magnitude = diff;
+        if (x_below_w) begin
+            magnitude = ((32'h0) & 32'hffffffff) - diff;
+        end
         if (mode) begin
-            term_reg_d = ((diff) & 47'h7fffffffffff);
-            if (x_below_w) begin
-                term_reg_d = ((((32'h0) & 32'hffffffff) - diff) & 47'h7fffffffffff);
-            end
+            term_reg_d = ((magnitude) & 47'h7fffffffffff);
         end
         else begin
             term_reg_d = shifted;

@@ -3,7 +3,51 @@
 //! runs ([`synth`]), board constraints and implementation scripts ([`constraints`]).
 
 pub mod constraints;
+pub mod cosim;
+pub mod design;
+pub mod icarus;
+pub mod layer;
+pub mod stimulus;
 pub mod synth;
+pub mod verilator;
+pub mod wave;
+
+/// Why a co-simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CosimError {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {what}")]
+    Io {
+        /// The file or folder.
+        path: String,
+        /// What went wrong.
+        what: String,
+    },
+    /// A Verilog file could not be read.
+    #[error("{file}: {what}")]
+    Verilog {
+        /// The file.
+        file: String,
+        /// What was not understood.
+        what: String,
+    },
+    /// The design is not one the co-simulation can drive.
+    #[error("{0}")]
+    Design(String),
+    /// A tool is missing.
+    #[error("{0}")]
+    Tool(String),
+    /// Verilating, compiling or linking failed.
+    #[error("{what}; full log in {log}:\n{tail}")]
+    Build {
+        /// The failing step.
+        what: String,
+        /// The log file.
+        log: String,
+        /// Its last lines.
+        tail: String,
+    },
+}
 
 use std::path::PathBuf;
 

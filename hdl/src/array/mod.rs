@@ -116,6 +116,24 @@ macro_rules! pe_array {
             fn build(rows: usize, cols: usize, pmax: u32) -> Self {
                 Self::new(rows, cols, pmax)
             }
+            fn set_inputs(&mut self, en: bool, clear: bool, mode: bool, x: &[u64], w: &[u64]) {
+                self.en.next = en;
+                self.clear.next = clear;
+                $(self.$mode.next = mode;)?
+                let _ = mode;
+                for (port, v) in self.x.iter_mut().zip(x) {
+                    port.next = bits(*v);
+                }
+                for (port, v) in self.w.iter_mut().zip(w) {
+                    port.next = bits(*v);
+                }
+            }
+            fn set_clock(&mut self, high: bool) {
+                self.clock.next = high.into();
+            }
+            fn acc_bits(&self, r: usize) -> u64 {
+                self.acc[r].val().to_u64()
+            }
         }
 
         impl<const XW: usize, const WW: usize, const T: usize, const TS: usize, const ACC: usize>
@@ -161,10 +179,12 @@ macro_rules! pe_array {
                                 self.row_acc[r].en.next = self.en_d.q.val();
                                 self.row_acc[r].clear.next = self.clear_d.q.val();
                                 self.row_acc[r].sum.next = self.node[r * nn].val();
-                                self.row_acc[r].negate.next = self.negate.val();
-                                $(
-                                    self.row_acc[r].negate.next = self.$mode_q.q.val();
-                                )?
+                                // One assignment: a default overridden in the same block
+                                // glitches the port, and Icarus then loops forever between
+                                // this block and the row accumulator, whose output glitches
+                                // back (zero-delay oscillation).
+                                self.row_acc[r].negate.next =
+                                    self.negate.val() $(| self.$mode_q.q.val())?;
                                 self.acc[r].next = self.row_acc[r].acc.val();
                             }
                         }

@@ -26,6 +26,9 @@ pub struct AdderPe<const D: usize, const WW: usize, const T: usize, const TS: us
     diff: Signal<Local, Bits<D>>,
     /// `x < w`: with equal operand signs the wrapped difference's sign, else the sign of `x`.
     x_below_w: Signal<Local, Bit>,
+    /// `|x - w|` in `D` bits. Its own signal because Verilog evaluates `0 - diff` inside a cast
+    /// at the width of rust-hdl's 32-bit literal, not at `D` bits; the assignment truncates.
+    magnitude: Signal<Local, Bits<D>>,
     /// The registered term.
     term_reg: DFF<Bits<T>>,
 }
@@ -46,6 +49,7 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Pe
             code_sign: Constant::new(sign_bit::<D>()),
             diff: Default::default(),
             x_below_w: Default::default(),
+            magnitude: Default::default(),
             term_reg: Default::default(),
         }
     }
@@ -64,10 +68,11 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Logic
         {
             self.x_below_w.next = (self.x.val() & self.code_sign.val()).any();
         }
-        self.term_reg.d.next = bit_cast::<T, D>(self.diff.val());
+        self.magnitude.next = self.diff.val();
         if self.x_below_w.val() {
-            self.term_reg.d.next = bit_cast::<T, D>(bits::<D>(0) - self.diff.val());
+            self.magnitude.next = bits::<D>(0) - self.diff.val();
         }
+        self.term_reg.d.next = bit_cast::<T, D>(self.magnitude.val());
         self.term.next = bit_cast::<TS, T>(self.term_reg.q.val());
     }
 }

@@ -49,6 +49,9 @@ pub struct DualPe<const D: usize, const WW: usize, const T: usize, const TS: usi
     diff: Signal<Local, Bits<D>>,
     /// `x < w`.
     x_below_w: Signal<Local, Bit>,
+    /// `|x - w|` in `D` bits. Its own signal because Verilog evaluates `0 - diff` inside a cast
+    /// at the width of rust-hdl's 32-bit literal, not at `D` bits; the assignment truncates.
+    magnitude: Signal<Local, Bits<D>>,
     /// The registered term.
     term_reg: DFF<Bits<T>>,
 }
@@ -78,6 +81,7 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Pe for Du
             shifted: Default::default(),
             diff: Default::default(),
             x_below_w: Default::default(),
+            magnitude: Default::default(),
             term_reg: Default::default(),
         }
     }
@@ -104,11 +108,12 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Logic
         {
             self.x_below_w.next = (self.x.val() & self.code_sign.val()).any();
         }
+        self.magnitude.next = self.diff.val();
+        if self.x_below_w.val() {
+            self.magnitude.next = bits::<D>(0) - self.diff.val();
+        }
         if self.mode.val() {
-            self.term_reg.d.next = bit_cast::<T, D>(self.diff.val());
-            if self.x_below_w.val() {
-                self.term_reg.d.next = bit_cast::<T, D>(bits::<D>(0) - self.diff.val());
-            }
+            self.term_reg.d.next = bit_cast::<T, D>(self.magnitude.val());
         } else {
             self.term_reg.d.next = self.shifted.val();
             if (self.w.val() & self.w_neg.val()).any() {

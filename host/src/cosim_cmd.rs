@@ -1,0 +1,421 @@
+//! `shiftadd cosim` (emitted RTL against the reference model, on Verilator or Icarus) and
+//! `shiftadd bench-cosim` (simulated cycles per second of one array on each simulator).
+
+use anyhow::{anyhow, bail, Result};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use shiftadd_tb::cosim::{
+    cosim, cosim_layers, describe_failure, tagged, Options, Outcome, SimKind,
+};
+use shiftadd_tb::design::{Design, Dut};
+use shiftadd_tb::stimulus::{build_case, case_strategy, Cycle};
+use shiftadd_tb::verilator::cache_dir;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What is co-simulated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// Each array's PE alone.
+    Pe,
+    /// Each array, cycle by cycle.
+    Array,
+    /// Whole convolution layers on each array, the testbench as controller.
+    Layer,
+}
+
+/// Simulator choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimArg {
+    /// Verilator 5 through the generated shim.
+    Verilator,
+    /// Icarus Verilog through a generated testbench.
+    Icarus,
+}
+
+impl From<SimArg> for SimKind {
+    fn from(s: SimArg) -> SimKind {
+        match s {
+            SimArg::Verilator => SimKind::Verilator,
+            SimArg::Icarus => SimKind::Icarus,
+        }
+    }
+}
+
+/// `shiftadd cosim` arguments.
+#[derive(Args, Debug)]
+pub struct CosimArgs {
+    /// Preset whose committed Verilog (rtl-out/<preset>) is simulated.
+    #[arg(long, default_value = "seed")]
+    pub preset: String,
+    /// Any folder of Verilog with a config.json (for example one edited by hand); replaces
+    /// --preset.
+    #[arg(long)]
+    pub rtl: Option<PathBuf>,
+    /// What is driven: pe, array or layer.
+    #[arg(long, value_enum, default_value = "array")]
+    pub level: Level,
+    /// Random cases per module (cycle sequences, or layers at --level layer).
+    #[arg(long, default_value_t = 200)]
+    pub cases: u32,
+    /// Seed of the case generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Longest cycle sequence per case (pe and array levels).
+    #[arg(long, default_value_t = 24)]
+    pub max_cycles: usize,
+    /// Write the RTL waveform of the whole run here and the reference model's next to it
+    /// (`.ref.vcd`); a failing case goes to `.fail.vcd` and `.fail.ref.vcd`.
+    #[arg(long)]
+    pub vcd: Option<PathBuf>,
+    /// Simulator.
+    #[arg(long, value_enum, default_value = "verilator")]
+    pub sim: SimArg,
+    /// Seconds allowed for shrinking a failing case.
+    #[arg(long, default_value_t = 60)]
+    pub shrink_seconds: u64,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn rtl_dir(args: &CosimArgs) -> PathBuf {
+    match &args.rtl {
+        Some(d) => d.clone(),
+        None => crate::locate_default(&Path::new("rtl-out").join(&args.preset)),
+    }
+}
+
+fn outcome_json(o: &Outcome, dut: &Dut, level: Level) -> serde_json::Value {
+    let failure = o.failure.as_ref().map(|f| {
+        json!({
+            "case": f.case_index,
+            "shrink_steps": f.shrink_steps,
+            "cycles": f.case.len(),
+            "cycle": f.mismatch.cycle,
+            "port": f.mismatch.port,
+            "expected": f.mismatch.expected.to_string(),
+            "got": f.mismatch.got.to_string(),
+            "layer": f.layer.as_ref().map(|(l, idx)| json!({"case": l.describe(), "output": idx})),
+            "vcd": f.vcd.display().to_string(),
+            "reference_vcd": f.reference_vcd.display().to_string(),
+            "first_wave_difference": f.wave_diff.as_ref().map(|d| json!({
+                "signal": d.signal, "time_ns": d.time_ns, "reference": d.first, "rtl": d.second
+            })),
+        })
+    });
+    json!({
+        "module": o.top,
+        "kind": dut.kind.name(),
+        "rows": dut.rows,
+        "cols": dut.cols,
+        "level": format!("{level:?}").to_lowercase(),
+        "sim": o.sim.name(),
+        "cases": o.cases,
+        "cycles": o.cycles,
+        "agree": o.failure.is_none(),
+        "build_s": o.build_s,
+        "run_s": o.run_s,
+        "failure": failure,
+    })
+}
+
+/// Runs `shiftadd cosim`; returns whether every case agreed.
+pub fn run(args: &CosimArgs) -> Result<bool> {
+    let dir = rtl_dir(args);
+    let design = Design::load(&dir)?;
+    let duts = match args.level {
+        Level::Pe => design.pes(),
+        Level::Array | Level::Layer => design.arrays(),
+    };
+    if duts.is_empty() {
+        bail!(
+            "{}: no array module (`<kind>_array` for kind shift, adder, mac or dual) in the Verilog",
+            dir.display()
+        );
+    }
+    let sim: SimKind = args.sim.into();
+    let cache = cache_dir();
+    let mut results = Vec::new();
+    let mut failed = 0;
+    let mut cases = 0;
+    for dut in &duts {
+        let vcd = args.vcd.as_ref().map(|v| {
+            if duts.len() > 1 {
+                tagged(v, &dut.top)
+            } else {
+                v.clone()
+            }
+        });
+        let opts = Options {
+            cases: args.cases,
+            seed: args.seed,
+            max_cycles: args.max_cycles,
+            vcd,
+            shrink_time: Duration::from_secs(args.shrink_seconds),
+        };
+        eprintln!(
+            "building {} ({}x{}) for {} (cache {})",
+            dut.top,
+            dut.rows,
+            dut.cols,
+            sim.name(),
+            cache.display()
+        );
+        let o = match args.level {
+            Level::Layer => cosim_layers(&design, dut, sim, &opts, &cache)?,
+            _ => cosim(&design, dut, sim, &opts, &cache)?,
+        };
+        cases += o.cases;
+        println!(
+            "{} ({}x{}, latency {}) on {}: {} {}, {} cycles, {} (build {}{:.1} s, run {:.2} s)",
+            dut.top,
+            dut.rows,
+            dut.cols,
+            dut.latency,
+            sim.name(),
+            o.cases,
+            if args.level == Level::Layer {
+                "layers"
+            } else {
+                "cases"
+            },
+            o.cycles,
+            if o.failure.is_none() {
+                "all agree"
+            } else {
+                "MISMATCH"
+            },
+            if o.cached { "cached, " } else { "" },
+            o.build_s,
+            o.run_s
+        );
+        if let Some((v, r)) = &o.run_vcds {
+            println!(
+                "  waveforms: RTL {} , reference {}",
+                v.display(),
+                r.display()
+            );
+        }
+        if let Some(f) = &o.failure {
+            failed += 1;
+            print!("{}", describe_failure(f, design.cfg.formats.shift_wb));
+        }
+        results.push(outcome_json(&o, dut, args.level));
+    }
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "rtl": dir.display().to_string(),
+            "config": design.cfg.name,
+            "seed": args.seed,
+            "results": results,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    }
+    println!(
+        "cosim: {cases} cases ran on {} module(s) of `{}` ({}, {} level): {}",
+        duts.len(),
+        design.cfg.name,
+        sim.name(),
+        format!("{:?}", args.level).to_lowercase(),
+        if failed == 0 {
+            "all agree".to_string()
+        } else {
+            format!("{failed} module(s) differ from the reference model")
+        }
+    );
+    Ok(failed == 0)
+}
+
+/// `shiftadd bench-cosim` arguments.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Preset whose committed Verilog (rtl-out/<preset>) is simulated.
+    #[arg(long, default_value = "lean16")]
+    pub preset: String,
+    /// Cycles simulated by Verilator.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub cycles: usize,
+    /// Cycles simulated by rust-hdl's simulator and by Icarus (both far slower).
+    #[arg(long, default_value_t = 2_000)]
+    pub slow_cycles: usize,
+    /// Seed of the stimulus.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Random stimulus of `n` cycles for `dut`, drawn like co-simulation cases.
+fn stimulus(dut: &Dut, cfg: &shiftadd_sim::spec::AccelConfig, n: usize, seed: u64) -> Vec<Cycle> {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        Default::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    );
+    let strategy = case_strategy(dut, 64);
+    let mut raw = Vec::new();
+    while raw.len() < n {
+        raw.extend(strategy.new_tree(&mut runner).expect("a case").current());
+    }
+    raw.truncate(n);
+    build_case(&raw, dut, cfg)
+}
+
+fn rate(cycles: usize, s: f64) -> f64 {
+    cycles as f64 / s.max(1e-9)
+}
+
+/// Runs `shiftadd bench-cosim`.
+pub fn bench(args: &BenchArgs) -> Result<()> {
+    use shiftadd_hdl::rhdl_sim::{run_array, ArrayInputs};
+    use shiftadd_tb::cosim::{first_mismatch, Sim};
+    use shiftadd_tb::stimulus::{expected, Driver, Weight};
+    use std::time::Instant;
+
+    let dir = crate::locate_default(&Path::new("rtl-out").join(&args.preset));
+    let design = Design::load(&dir)?;
+    let cfg = &design.cfg;
+    let dut = design
+        .arrays()
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("{}: no array module", dir.display()))?;
+    let cache = cache_dir();
+    let (vsim, layout, _) = Sim::build(SimKind::Verilator, &design, &dut, &cache)?;
+    let driver = Driver::new(&dut, &layout, cfg)?;
+    let block = stimulus(&dut, cfg, 4096, args.seed);
+    let words = driver.inputs(&block);
+    let Sim::Verilator(model) = &vsim else {
+        unreachable!("built for Verilator")
+    };
+    println!(
+        "{} ({}x{}, `{}`), random stimulus of the co-simulation's kind, one thread",
+        dut.top, dut.rows, dut.cols, cfg.name
+    );
+
+    // Verilator, bulk stepping, simulation alone.
+    let mut inst = model.instance(None)?;
+    inst.cycles(&words);
+    let t = Instant::now();
+    let mut done = 0;
+    while done < args.cycles {
+        inst.cycles(&words);
+        done += block.len();
+    }
+    let verilator = rate(done, t.elapsed().as_secs_f64());
+
+    // Verilator with the reference model and the comparison, as `cosim` runs.
+    let t = Instant::now();
+    let mut checked = 0;
+    let exp = expected(&block, &dut, cfg);
+    let ref_s = {
+        let t = Instant::now();
+        let _ = expected(&block, &dut, cfg);
+        t.elapsed().as_secs_f64()
+    };
+    while checked < args.cycles / 10 {
+        let out = model.instance(None)?.cycles(&words);
+        if let Some(m) = first_mismatch(&driver, &out, &exp) {
+            bail!("the benchmark stimulus differs from the reference: {m:?}");
+        }
+        checked += block.len();
+    }
+    let checked_rate = rate(
+        checked,
+        t.elapsed().as_secs_f64() + ref_s * (checked / block.len()) as f64,
+    );
+
+    // rust-hdl's simulator on the first cycles of the same stimulus.
+    let slow = args.slow_cycles.min(block.len());
+    let xw = dut
+        .ports
+        .iter()
+        .find(|p| p.name == "x_0")
+        .map_or(64, |p| p.width);
+    let ww = dut
+        .ports
+        .iter()
+        .find(|p| p.name == "w_0")
+        .map_or(64, |p| p.width);
+    let mask = |v: i64, w: usize| {
+        if w >= 64 {
+            v as u64
+        } else {
+            v as u64 & ((1u64 << w) - 1)
+        }
+    };
+    let rhdl_in: Vec<ArrayInputs> = block[..slow]
+        .iter()
+        .map(|c| ArrayInputs {
+            en: c.en,
+            clear: c.clear,
+            mode: c.op == shiftadd_tb::stimulus::Op::Adder,
+            x: c.x.iter().map(|&v| mask(v, xw)).collect(),
+            w: c.w
+                .iter()
+                .map(|w| match w {
+                    Weight::Shift(sw) => u64::from(shiftadd_sim::numerics::encode_shift_weight(
+                        *sw,
+                        cfg.formats.shift_wb,
+                    )),
+                    Weight::Code(v) => mask(*v, ww),
+                })
+                .collect(),
+        })
+        .collect();
+    let t = Instant::now();
+    let rhdl_out = run_array(cfg, dut.kind, &rhdl_in)?;
+    let rhdl = rate(slow, t.elapsed().as_secs_f64());
+    let vout = model
+        .instance(None)?
+        .cycles(&words[..slow * driver.input_words]);
+    let agree = (0..slow).all(|i| {
+        (0..dut.rows)
+            .all(|r| rhdl_out[i][r] == vout[i * driver.output_words + layout.output_offsets[r]])
+    });
+
+    // Icarus on the same cycles (process start and file exchange included).
+    let (isim, _, _) = Sim::build(SimKind::Icarus, &design, &dut, &cache)?;
+    let t = Instant::now();
+    let iout = isim.run(&words[..slow * driver.input_words], None)?;
+    let icarus = rate(slow, t.elapsed().as_secs_f64());
+    let iagree = iout == vout;
+
+    println!("{:<44} {:>14} {:>10}", "simulator", "cycles/s", "ratio");
+    println!(
+        "{:<44} {:>14.0} {:>10}",
+        format!("Verilator {}, bulk stepping ({done} cycles)", "5"),
+        verilator,
+        "1"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>10.3}",
+        format!("Verilator + reference model + compare ({checked})"),
+        checked_rate,
+        checked_rate / verilator
+    );
+    println!(
+        "{:<44} {:>14.0} {:>10.5}",
+        format!("rust-hdl simulator ({slow} cycles)"),
+        rhdl,
+        rhdl / verilator
+    );
+    println!(
+        "{:<44} {:>14.0} {:>10.5}",
+        format!("Icarus Verilog ({slow} cycles)"),
+        icarus,
+        icarus / verilator
+    );
+    println!(
+        "outputs of the {slow} common cycles: rust-hdl {} Verilator, Icarus {} Verilator",
+        if agree { "=" } else { "!=" },
+        if iagree { "=" } else { "!=" }
+    );
+    if !agree || !iagree {
+        bail!("the simulators disagree on the benchmark stimulus");
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! `shiftadd cosim` and `shiftadd bench-cosim` end to end: exit status, the closing line, a
+//! hand-edited folder that must fail with a shrunk case and waveforms, JSON, refusals.
+
+mod common;
+use common::{fails, ok, root, shiftadd, tmp};
+
+fn last_line(s: &str) -> &str {
+    s.lines().last().unwrap_or("")
+}
+
+#[test]
+fn committed_preset_agrees_at_every_level() {
+    for level in ["pe", "array", "layer"] {
+        let out = ok(&[
+            "cosim", "--preset", "lean8", "--level", level, "--cases", "20",
+        ]);
+        assert_eq!(
+            last_line(&out),
+            format!("cosim: 20 cases ran on 1 module(s) of `lean8` (verilator, {level} level): all agree")
+        );
+    }
+    let out = ok(&[
+        "cosim", "--preset", "lean8", "--sim", "icarus", "--cases", "5",
+    ]);
+    assert!(
+        last_line(&out).contains("(icarus, array level): all agree"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_edited_folder_fails_with_a_shrunk_case_and_waveforms() {
+    let dir = tmp("cosim-edited");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(root().join("rtl-out").join("lean8")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    let pe = dir.join("dual_pe.v");
+    let text = std::fs::read_to_string(&pe).unwrap();
+    std::fs::write(
+        &pe,
+        text.replace("x_wide << (pmax - m)", "x_wide >> (pmax - m)"),
+    )
+    .unwrap();
+    let vcd = dir.join("wave.vcd");
+    let json = dir.join("cosim.json");
+    let o = shiftadd(&[
+        "cosim",
+        "--rtl",
+        dir.to_str().unwrap(),
+        "--level",
+        "pe",
+        "--cases",
+        "50",
+        "--vcd",
+        vcd.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("MISMATCH"), "{out}");
+    assert!(out.contains("first mismatch in case"), "{out}");
+    assert!(out.contains("output `term`"), "{out}");
+    assert!(out.contains("waveforms differ first at"), "{out}");
+    assert!(dir.join("wave.fail.vcd").is_file() && dir.join("wave.fail.ref.vcd").is_file());
+    assert!(dir.join("wave.vcd").is_file() && dir.join("wave.ref.vcd").is_file());
+    assert!(
+        last_line(&out).ends_with("1 module(s) differ from the reference model"),
+        "{out}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &doc["results"][0];
+    assert_eq!(r["agree"], false);
+    assert_eq!(r["failure"]["port"], "term");
+    assert_eq!(r["cases"], 50);
+}
+
+#[test]
+fn refusals_name_the_problem() {
+    let err = fails(&["cosim", "--rtl", "/nonexistent-shiftadd-dir"]);
+    assert!(
+        err.contains("/nonexistent-shiftadd-dir/config.json"),
+        "{err}"
+    );
+    let dir = tmp("cosim-empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        root().join("rtl-out").join("lean8").join("config.json"),
+        dir.join("config.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("other.v"),
+        "module other(input clock); endmodule\n",
+    )
+    .unwrap();
+    let err = fails(&["cosim", "--rtl", dir.to_str().unwrap()]);
+    assert!(err.contains("no array module"), "{err}");
+}
+
+#[test]
+fn bench_prints_the_simulators_side_by_side() {
+    let out = ok(&[
+        "bench-cosim",
+        "--preset",
+        "lean8",
+        "--cycles",
+        "20000",
+        "--slow-cycles",
+        "100",
+    ]);
+    for what in [
+        "Verilator 5, bulk stepping",
+        "rust-hdl simulator",
+        "Icarus Verilog",
+    ] {
+        assert!(out.contains(what), "{out}");
+    }
+    assert!(
+        out.contains("rust-hdl = Verilator, Icarus = Verilator"),
+        "{out}"
+    );
+}

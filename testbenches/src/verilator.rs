@@ -1,0 +1,707 @@
+//! Verilator models built at run time and loaded in-process: `verilator --cc` output plus a
+//! generated C++ shim with a bulk `cycles` call, compiled with g++ into a shared library. The
+//! Verilator runtime is built once per Verilator and compiler version, each model once per
+//! content (Verilog, top, ports, flags); both are cached by SHA-256 under [`cache_dir`].
+//!
+//! Cycle protocol of the shim, one call for many cycles: for each cycle, the clock falls and the
+//! inputs change together (eval, waveform sample at `10 i`), then the clock rises (eval, sample
+//! at `10 i + 5`) and the outputs are read. Inputs are therefore settled before every rising
+//! edge, which rust-hdl's clock forwarding through combinational blocks needs.
+
+use crate::{locate_exe, CosimError};
+use shiftadd_hdl::emit::{Port, PortDir};
+use shiftadd_hdl::generate::sha256_hex;
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_void, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// Changes whenever the shim or the build flags change, so that old cache entries are not used.
+const SHIM_VERSION: &str = "shiftadd-shim-3";
+const CXXFLAGS: &[&str] = &[
+    "-std=c++17",
+    "-fPIC",
+    "-O2",
+    "-faligned-new",
+    "-DVM_TRACE=1",
+    "-DVM_TRACE_VCD=1",
+    "-DVM_COVERAGE=0",
+    "-DVM_SC=0",
+    "-Wno-unused-result",
+];
+const VERILATOR_FLAGS: &[&str] = &[
+    "--cc",
+    "--trace",
+    "-O3",
+    "--x-assign",
+    "fast",
+    "--x-initial",
+    "fast",
+    "--noassert",
+    "-Wno-fatal",
+    "-Wno-lint",
+    "-Wno-style",
+];
+const RUNTIME_SOURCES: &[&str] = &[
+    "verilated.cpp",
+    "verilated_threads.cpp",
+    "verilated_vcd_c.cpp",
+];
+
+/// Where compiled runtimes and models are kept: `$SHIFTADD_CACHE`, else
+/// `$XDG_CACHE_HOME/shiftadd`, else `~/.cache/shiftadd`, else the system temp folder.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SHIFTADD_CACHE") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("shiftadd");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".cache").join("shiftadd");
+    }
+    std::env::temp_dir().join("shiftadd-cache")
+}
+
+fn tool_err(what: impl Into<String>) -> CosimError {
+    CosimError::Tool(what.into())
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
+    CosimError::Io {
+        path: path.display().to_string(),
+        what: e.to_string(),
+    }
+}
+
+fn output_of(cmd: &mut Command) -> Result<String, CosimError> {
+    let out = cmd
+        .output()
+        .map_err(|e| tool_err(format!("cannot run {cmd:?}: {e}")))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `cmd`; on failure the error carries its output, written to `log` as well.
+fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), CosimError> {
+    let out = cmd
+        .output()
+        .map_err(|e| tool_err(format!("cannot run {cmd:?}: {e}")))?;
+    let text = format!(
+        "$ {cmd:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut prev = std::fs::read_to_string(log).unwrap_or_default();
+    prev.push_str(&text);
+    std::fs::write(log, prev).map_err(|e| io(log, e))?;
+    if !out.status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(CosimError::Build {
+            what: format!("{:?} failed ({})", cmd.get_program(), out.status),
+            log: log.display().to_string(),
+            tail: tail.join("\n"),
+        });
+    }
+    Ok(())
+}
+
+/// Compiles `sources` to objects in `dir`, up to the machine's parallelism at once.
+fn compile_all(
+    sources: &[PathBuf],
+    dir: &Path,
+    includes: &[PathBuf],
+) -> Result<Vec<PathBuf>, CosimError> {
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let objects: Vec<PathBuf> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let stem = s.file_stem().and_then(|x| x.to_str()).unwrap_or("src");
+            dir.join(format!("{i:03}_{stem}.o"))
+        })
+        .collect();
+    let next = Mutex::new(0usize);
+    let first_err: Mutex<Option<CosimError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(sources.len()) {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().expect("job counter");
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                if i >= sources.len() || first_err.lock().expect("error slot").is_some() {
+                    return;
+                }
+                let mut cmd = Command::new("g++");
+                cmd.args(CXXFLAGS);
+                for inc in includes {
+                    cmd.arg("-I").arg(inc);
+                }
+                cmd.arg("-c").arg(&sources[i]).arg("-o").arg(&objects[i]);
+                let log = objects[i].with_extension("log");
+                if let Err(e) = run_logged(&mut cmd, &log) {
+                    first_err.lock().expect("error slot").get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    match first_err.into_inner().expect("error slot") {
+        Some(e) => Err(e),
+        None => Ok(objects),
+    }
+}
+
+/// Builds into a fresh folder and renames it to `dest`, so that a cache entry is either complete
+/// or absent; a concurrent builder that finishes first wins.
+fn build_atomically(
+    dest: &Path,
+    build: impl FnOnce(&Path) -> Result<(), CosimError>,
+) -> Result<(), CosimError> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if dest.is_dir() {
+        return Ok(());
+    }
+    let parent = dest.parent().expect("cache entries live in a folder");
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let tmp = parent.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        dest.file_name().and_then(|n| n.to_str()).unwrap_or("entry")
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    build(&tmp)?;
+    if std::fs::rename(&tmp, dest).is_err() && dest.is_dir() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if !dest.is_dir() {
+        return Err(io(dest, "could not create the cache entry"));
+    }
+    Ok(())
+}
+
+/// The Verilator installation: its root and a key naming it and the compiler.
+#[derive(Clone, Debug)]
+pub struct Toolchain {
+    /// `$VERILATOR_ROOT`.
+    pub root: PathBuf,
+    /// `verilator` executable.
+    pub verilator: PathBuf,
+    /// Hash of the Verilator and g++ versions and the flags.
+    pub key: String,
+    /// `verilator --version`.
+    pub version: String,
+}
+
+impl Toolchain {
+    /// Finds Verilator and g++.
+    pub fn find() -> Result<Toolchain, CosimError> {
+        let verilator = locate_exe("verilator").map_err(tool_err)?;
+        let version = output_of(Command::new(&verilator).arg("--version"))?
+            .trim()
+            .to_string();
+        let root = output_of(Command::new(&verilator).args(["--getenv", "VERILATOR_ROOT"]))?
+            .trim()
+            .to_string();
+        let root = PathBuf::from(root);
+        if !root.join("include").join("verilated.cpp").is_file() {
+            return Err(tool_err(format!(
+                "Verilator's runtime sources are not under `{}/include`; reinstall with: apt-get install -y verilator",
+                root.display()
+            )));
+        }
+        let gxx = output_of(Command::new("g++").arg("--version")).map_err(|_| {
+            tool_err("`g++` not found on PATH; install it with: apt-get install -y g++")
+        })?;
+        let key = sha256_hex(
+            format!(
+                "{SHIM_VERSION}\n{version}\n{}\n{CXXFLAGS:?}\n{VERILATOR_FLAGS:?}",
+                gxx.lines().next().unwrap_or("")
+            )
+            .as_bytes(),
+        );
+        Ok(Toolchain {
+            root,
+            verilator,
+            key,
+            version,
+        })
+    }
+
+    fn includes(&self) -> Vec<PathBuf> {
+        vec![
+            self.root.join("include"),
+            self.root.join("include").join("vltstd"),
+        ]
+    }
+
+    /// The shared Verilator runtime, built on first use.
+    pub fn runtime(&self, cache: &Path) -> Result<PathBuf, CosimError> {
+        let dir = cache.join(format!("runtime-{}", &self.key[..16]));
+        build_atomically(&dir, |tmp| {
+            let sources: Vec<PathBuf> = RUNTIME_SOURCES
+                .iter()
+                .map(|s| self.root.join("include").join(s))
+                .collect();
+            let objects = compile_all(&sources, tmp, &self.includes())?;
+            let mut link = Command::new("g++");
+            link.args(["-shared", "-o"])
+                .arg(tmp.join("libshiftadd_verilated.so"))
+                .args(&objects)
+                .args(["-latomic", "-pthread"]);
+            run_logged(&mut link, &tmp.join("link.log"))?;
+            for o in objects {
+                let _ = std::fs::remove_file(o);
+            }
+            Ok(())
+        })?;
+        Ok(dir.join("libshiftadd_verilated.so"))
+    }
+}
+
+/// Ports as the shim sees them: inputs other than `clock`, then outputs, each taking
+/// `ceil(width / 64)` 64-bit words in the cycle buffers, least significant word first.
+#[derive(Clone, Debug)]
+pub struct PortLayout {
+    /// Inputs driven per cycle (without the clock).
+    pub inputs: Vec<Port>,
+    /// Outputs read per cycle.
+    pub outputs: Vec<Port>,
+    /// First word of each input.
+    pub input_offsets: Vec<usize>,
+    /// First word of each output.
+    pub output_offsets: Vec<usize>,
+    /// Words per cycle of inputs.
+    pub input_words: usize,
+    /// Words per cycle of outputs.
+    pub output_words: usize,
+}
+
+/// 64-bit words a port of `width` bits takes.
+pub fn words(width: usize) -> usize {
+    width.div_ceil(64)
+}
+
+impl PortLayout {
+    /// The layout of `ports`; there must be a one-bit input `clock`.
+    pub fn new(top: &str, ports: &[Port]) -> Result<PortLayout, CosimError> {
+        let bad = |what: String| CosimError::Design(format!("module `{top}`: {what}"));
+        match ports.iter().find(|p| p.name == "clock") {
+            Some(p) if p.dir == PortDir::Input && p.width == 1 => {}
+            _ => return Err(bad("needs a one-bit input `clock`".into())),
+        }
+        for p in ports {
+            let plain = p
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !p.name.contains("__")
+                && !p.name.starts_with('_');
+            if !plain {
+                return Err(bad(format!(
+                    "port `{}`: only names of letters, digits and single inner underscores are supported (Verilator renames others)",
+                    p.name
+                )));
+            }
+        }
+        let inputs: Vec<Port> = ports
+            .iter()
+            .filter(|p| p.dir == PortDir::Input && p.name != "clock")
+            .cloned()
+            .collect();
+        let outputs: Vec<Port> = ports
+            .iter()
+            .filter(|p| p.dir == PortDir::Output)
+            .cloned()
+            .collect();
+        let offsets = |ps: &[Port]| {
+            let mut acc = 0;
+            let offs: Vec<usize> = ps
+                .iter()
+                .map(|p| {
+                    let o = acc;
+                    acc += words(p.width);
+                    o
+                })
+                .collect();
+            (offs, acc)
+        };
+        let (input_offsets, input_words) = offsets(&inputs);
+        let (output_offsets, output_words) = offsets(&outputs);
+        Ok(PortLayout {
+            inputs,
+            outputs,
+            input_offsets,
+            input_words,
+            output_offsets,
+            output_words,
+        })
+    }
+}
+
+fn cxx_mask(width: usize) -> String {
+    if width.is_multiple_of(64) {
+        "~0ULL".into()
+    } else {
+        format!("0x{:x}ULL", (1u64 << (width % 64)) - 1)
+    }
+}
+
+/// Verilator 5.006's name for the clock's previous value in the edge trigger. When the root class
+/// has it, the shim skips the clock-low evaluation of untraced runs: it marks the clock as low and
+/// evaluates once with the new inputs and the rising edge, which halves the evaluations of
+/// combinational logic that depends on the inputs. Traced runs always evaluate both phases.
+const CLOCK_PREV: &str = "__Vtrigrprev__TOP__clock";
+
+/// The C++ shim for `top` with `layout`; `one_eval` uses the [`CLOCK_PREV`] fast path.
+pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool) -> String {
+    let class = format!("V{top}");
+    let mut set = String::new();
+    for (p, &o) in layout.inputs.iter().zip(&layout.input_offsets) {
+        if p.width <= 64 {
+            set.push_str(&format!(
+                "        m->{} = in[{o}] & {};\n",
+                p.name,
+                cxx_mask(p.width)
+            ));
+        } else {
+            for j in 0..p.width.div_ceil(32) {
+                let last = j + 1 == p.width.div_ceil(32) && p.width % 32 != 0;
+                let mask = if last {
+                    format!(" & 0x{:x}U", (1u32 << (p.width % 32)) - 1)
+                } else {
+                    String::new()
+                };
+                set.push_str(&format!(
+                    "        m->{}[{j}] = (uint32_t)(in[{}] >> {}){mask};\n",
+                    p.name,
+                    o + j / 2,
+                    32 * (j % 2)
+                ));
+            }
+        }
+    }
+    let mut get = String::new();
+    for (p, &o) in layout.outputs.iter().zip(&layout.output_offsets) {
+        if p.width <= 64 {
+            get.push_str(&format!("        out[{o}] = (uint64_t)m->{};\n", p.name));
+        } else {
+            for k in 0..words(p.width) {
+                let lo = 2 * k;
+                let hi = if lo + 1 < p.width.div_ceil(32) {
+                    format!(" | ((uint64_t)m->{}[{}] << 32)", p.name, lo + 1)
+                } else {
+                    String::new()
+                };
+                get.push_str(&format!(
+                    "        out[{}] = (uint64_t)m->{}[{lo}]{hi};\n",
+                    o + k,
+                    p.name
+                ));
+            }
+        }
+    }
+    format!(
+        r#"// Generated by shiftadd-tb ({SHIM_VERSION}) for module `{top}`.
+#include "{class}.h"
+#include "{class}___024root.h"
+#include "verilated.h"
+#include "verilated_vcd_c.h"
+#include <cstdint>
+
+struct Shim {{
+    VerilatedContext* ctx;
+    {class}* m;
+    VerilatedVcdC* vcd;
+    uint64_t time;
+    uint64_t step;
+}};
+
+extern "C" {{
+uint64_t shiftadd_shim_words(uint32_t which) {{
+    return which == 0 ? {iw} : {ow};
+}}
+
+void* shiftadd_shim_new(const char* vcd_path) {{
+    Shim* s = new Shim;
+    s->ctx = new VerilatedContext;
+    s->ctx->traceEverOn(true);
+    s->m = new {class}{{s->ctx}};
+    s->vcd = nullptr;
+    s->time = 0;
+    // Waveform time steps per nanosecond, in the model's time precision.
+    s->step = 1;
+    for (int p = s->ctx->timeprecision(); p < -9; ++p) s->step *= 10;
+    if (vcd_path) {{
+        s->vcd = new VerilatedVcdC;
+        s->m->trace(s->vcd, 99);
+        s->vcd->open(vcd_path);
+    }}
+    // Settle with the clock low so that the first rising edge is seen as one.
+    s->m->clock = 0;
+    s->m->eval();
+    return s;
+}}
+
+void shiftadd_shim_delete(void* h) {{
+    Shim* s = (Shim*)h;
+    if (s->vcd) {{
+        s->vcd->close();
+        delete s->vcd;
+    }}
+    s->m->final();
+    delete s->m;
+    delete s->ctx;
+    delete s;
+}}
+
+void shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n) {{
+    Shim* s = (Shim*)h;
+    {class}* m = s->m;
+    if ({one_eval} && !s->vcd) {{
+        for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{
+{set}            m->clock = 1;
+            m->rootp->{CLOCK_PREV} = 0;
+            m->eval();
+            s->time += 10;
+{get}        }}
+        return;
+    }}
+    for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{
+        m->clock = 0;
+{set}        m->eval();
+        if (s->vcd) s->vcd->dump(s->time * s->step);
+        m->clock = 1;
+        m->eval();
+        if (s->vcd) s->vcd->dump((s->time + 5) * s->step);
+        s->time += 10;
+{get}    }}
+    if (s->vcd) s->vcd->flush();
+}}
+}}
+"#,
+        iw = layout.input_words,
+        ow = layout.output_words,
+        one_eval = if one_eval { "true" } else { "false" },
+    )
+}
+
+type NewFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
+type DeleteFn = unsafe extern "C" fn(*mut c_void);
+type CyclesFn = unsafe extern "C" fn(*mut c_void, *const u64, *mut u64, u64);
+type WordsFn = unsafe extern "C" fn(u32) -> u64;
+
+/// A compiled and loaded model; [`Model::instance`] makes independent simulations of it.
+pub struct Model {
+    /// Top module.
+    pub top: String,
+    /// Port layout of the cycle buffers.
+    pub layout: PortLayout,
+    /// The cache entry holding the library and build logs.
+    pub dir: PathBuf,
+    new: NewFn,
+    delete: DeleteFn,
+    cycles: CyclesFn,
+    _lib: libloading::Library,
+}
+
+/// What a model build did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildOutcome {
+    /// Found in the cache.
+    Cached,
+    /// Verilated and compiled now.
+    Built,
+}
+
+impl Model {
+    /// Builds (or finds in `cache`) and loads the model of `top` from `files`.
+    pub fn build(
+        files: &[PathBuf],
+        waivers: Option<&Path>,
+        top: &str,
+        ports: &[Port],
+        cache: &Path,
+    ) -> Result<(Arc<Model>, BuildOutcome), CosimError> {
+        let tc = Toolchain::find()?;
+        let layout = PortLayout::new(top, ports)?;
+        let runtime = tc.runtime(cache)?;
+        let mut keyed = format!("{}\n{top}\n{layout:?}\n", tc.key);
+        let mut contents = BTreeMap::new();
+        for f in files.iter().map(PathBuf::as_path).chain(waivers) {
+            let text = std::fs::read_to_string(f).map_err(|e| io(f, e))?;
+            let name = f
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("file")
+                .to_string();
+            keyed.push_str(&format!("{name}\n{}\n", sha256_hex(text.as_bytes())));
+            contents.insert(name, text);
+        }
+        let dir = cache.join(format!(
+            "model-{top}-{}",
+            &sha256_hex(keyed.as_bytes())[..16]
+        ));
+        let outcome = if dir.is_dir() {
+            BuildOutcome::Cached
+        } else {
+            BuildOutcome::Built
+        };
+        build_atomically(&dir, |tmp| {
+            let src = tmp.join("src");
+            std::fs::create_dir_all(&src).map_err(|e| io(&src, e))?;
+            let mut inputs = Vec::new();
+            for (name, text) in &contents {
+                let p = src.join(name);
+                std::fs::write(&p, text).map_err(|e| io(&p, e))?;
+                inputs.push(p);
+            }
+            let obj = tmp.join("obj");
+            let mut v = Command::new(&tc.verilator);
+            v.args(VERILATOR_FLAGS)
+                .arg("--prefix")
+                .arg(format!("V{top}"))
+                .arg("--top-module")
+                .arg(top)
+                .arg("-Mdir")
+                .arg(&obj)
+                .args(&inputs);
+            run_logged(&mut v, &tmp.join("verilator.log"))?;
+            let root_header = obj.join(format!("V{top}___024root.h"));
+            let root = std::fs::read_to_string(&root_header).map_err(|e| io(&root_header, e))?;
+            let shim = shim_source(top, &layout, root.contains(CLOCK_PREV));
+            let shim_path = obj.join("shiftadd_shim.cpp");
+            std::fs::write(&shim_path, &shim).map_err(|e| io(&shim_path, e))?;
+            let mut sources: Vec<PathBuf> = std::fs::read_dir(&obj)
+                .map_err(|e| io(&obj, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "cpp")
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(&format!("V{top}")))
+                })
+                .collect();
+            sources.sort();
+            sources.push(shim_path);
+            let mut includes = tc.includes();
+            includes.push(obj.clone());
+            let objects = compile_all(&sources, &obj, &includes)?;
+            let mut link = Command::new("g++");
+            link.args(["-shared", "-o"])
+                .arg(tmp.join("model.so"))
+                .args(&objects)
+                .arg(&runtime)
+                .arg(format!(
+                    "-Wl,-rpath,{}",
+                    runtime.parent().expect("runtime folder").display()
+                ))
+                .args(["-latomic", "-pthread"]);
+            run_logged(&mut link, &tmp.join("link.log"))?;
+            let _ = std::fs::remove_dir_all(&obj);
+            let _ = std::fs::remove_dir_all(&src);
+            Ok(())
+        })?;
+        let model = Model::load(&dir, top, layout)?;
+        Ok((Arc::new(model), outcome))
+    }
+
+    fn load(dir: &Path, top: &str, layout: PortLayout) -> Result<Model, CosimError> {
+        let path = dir.join("model.so");
+        // SAFETY: the library is the shim built above for exactly this layout; its initialisers
+        // are Verilator's, which have no preconditions.
+        let lib = unsafe { libloading::Library::new(&path) }.map_err(|e| io(&path, e))?;
+        // SAFETY: the symbols are the shim's `extern "C"` functions with these signatures.
+        let (new, delete, cycles, words_fn) = unsafe {
+            let sym = |name: &[u8]| -> Result<*const c_void, CosimError> {
+                lib.get::<*const c_void>(name)
+                    .map(|s| *s)
+                    .map_err(|e| io(&path, e))
+            };
+            (
+                std::mem::transmute::<*const c_void, NewFn>(sym(b"shiftadd_shim_new")?),
+                std::mem::transmute::<*const c_void, DeleteFn>(sym(b"shiftadd_shim_delete")?),
+                std::mem::transmute::<*const c_void, CyclesFn>(sym(b"shiftadd_shim_cycles")?),
+                std::mem::transmute::<*const c_void, WordsFn>(sym(b"shiftadd_shim_words")?),
+            )
+        };
+        // SAFETY: a pure function of its argument.
+        let (iw, ow) = unsafe { (words_fn(0), words_fn(1)) };
+        if iw as usize != layout.input_words || ow as usize != layout.output_words {
+            return Err(io(
+                &path,
+                "the cached model does not match the ports; delete the cache folder",
+            ));
+        }
+        Ok(Model {
+            top: top.to_string(),
+            layout,
+            dir: dir.to_path_buf(),
+            new,
+            delete,
+            cycles,
+            _lib: lib,
+        })
+    }
+
+    /// A fresh simulation (every register at its initial value), tracing to `vcd` if given.
+    pub fn instance(self: &Arc<Self>, vcd: Option<&Path>) -> Result<Instance, CosimError> {
+        let path = vcd
+            .map(|p| {
+                CString::new(p.as_os_str().as_encoded_bytes())
+                    .map_err(|_| io(p, "a path with a NUL byte"))
+            })
+            .transpose()?;
+        if let Some(p) = vcd
+            .and_then(|p| p.parent())
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(p).map_err(|e| io(p, e))?;
+        }
+        // SAFETY: `new` takes a NUL-terminated path or null and returns an owned handle.
+        let handle = unsafe { (self.new)(path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) };
+        Ok(Instance {
+            model: Arc::clone(self),
+            handle,
+        })
+    }
+}
+
+/// One running simulation of a [`Model`].
+pub struct Instance {
+    model: Arc<Model>,
+    handle: *mut c_void,
+}
+
+// SAFETY: an instance owns its Verilator context and model; nothing is shared between threads.
+unsafe impl Send for Instance {}
+
+impl Instance {
+    /// Runs `inputs.len() / input_words` cycles, returning `output_words` words per cycle.
+    pub fn cycles(&mut self, inputs: &[u64]) -> Vec<u64> {
+        let l = &self.model.layout;
+        assert_eq!(
+            inputs.len() % l.input_words.max(1),
+            0,
+            "whole cycles of inputs"
+        );
+        let n = inputs.len().checked_div(l.input_words).unwrap_or(0);
+        let mut out = vec![0u64; n * l.output_words];
+        // SAFETY: the buffers hold `n` cycles of the shim's word counts, checked at load.
+        unsafe { (self.model.cycles)(self.handle, inputs.as_ptr(), out.as_mut_ptr(), n as u64) };
+        out
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `new` and is deleted once.
+        unsafe { (self.model.delete)(self.handle) }
+    }
+}
