@@ -248,13 +248,7 @@ pub struct BenchArgs {
 /// Random stimulus of `n` cycles for `dut`, drawn like co-simulation cases.
 fn stimulus(dut: &Dut, cfg: &shiftadd_sim::spec::AccelConfig, n: usize, seed: u64) -> Vec<Cycle> {
     use proptest::strategy::{Strategy, ValueTree};
-    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        Default::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
-    );
+    let mut runner = shiftadd_tb::cosim::test_runner(seed);
     let strategy = case_strategy(dut, 64);
     let mut raw = Vec::new();
     while raw.len() < n {

@@ -213,6 +213,131 @@ fn port_values(driver: &Driver, layout: &PortLayout, cycles: &[Cycle]) -> Vec<Ve
         .collect()
 }
 
+/// One simulated DUT with what drives it: the common part of every level.
+struct Bench<'a> {
+    design: &'a Design,
+    dut: &'a Dut,
+    kind: SimKind,
+    sim: Sim,
+    layout: PortLayout,
+    driver: Driver,
+}
+
+impl Bench<'_> {
+    /// Writes the reference waveform of `cycles` to `path` (the RTL's is written by the run).
+    fn reference_wave(&self, path: &Path, cycles: &[Cycle]) -> Result<(), CosimError> {
+        write_reference(
+            path,
+            &self.dut.top,
+            (
+                &self.layout.inputs,
+                &port_values(&self.driver, &self.layout, cycles),
+            ),
+            (
+                &self.layout.outputs,
+                &expected(cycles, self.dut, &self.design.cfg),
+            ),
+        )
+    }
+
+    /// The whole run's waveforms, when asked for: the RTL's at `opts.vcd` (already written by
+    /// the run) and the reference model's beside it.
+    fn run_waves(
+        &self,
+        opts: &Options,
+        cycles: &[Cycle],
+    ) -> Result<Option<(PathBuf, PathBuf)>, CosimError> {
+        let Some(v) = &opts.vcd else {
+            return Ok(None);
+        };
+        let r = tagged(v, "ref");
+        self.reference_wave(&r, cycles)?;
+        Ok(Some((v.clone(), r)))
+    }
+
+    /// Reruns a failing case with waveforms (RTL and reference) and names the first port where
+    /// they differ; returns the RTL's outputs of the rerun and the three results.
+    fn failure_waves(
+        &self,
+        opts: &Options,
+        cycles: &[Cycle],
+        what: &str,
+    ) -> Result<(Vec<u64>, PathBuf, PathBuf, Option<WaveDiff>), CosimError> {
+        let vcd = match &opts.vcd {
+            Some(v) => tagged(v, "fail"),
+            None => std::env::temp_dir().join("shiftadd-cosim").join(format!(
+                "{}-{}-{what}.vcd",
+                self.dut.top,
+                self.kind.name()
+            )),
+        };
+        let reference_vcd = tagged(&vcd, "ref");
+        let out = self.sim.run(&self.driver.inputs(cycles), Some(&vcd))?;
+        self.reference_wave(&reference_vcd, cycles)?;
+        let scope = self.kind.scope(&self.dut.top);
+        let scope: Vec<&str> = scope.iter().map(String::as_str).collect();
+        let diff = first_difference(&reference_vcd, &["TOP", &self.dut.top], &vcd, &scope)?;
+        Ok((out, vcd, reference_vcd, diff))
+    }
+}
+
+/// Shrinks a failing value: simplifies `tree` while `check` still finds a failure, until nothing
+/// simpler fails or `time` runs out. `found` is the failure of `tree.current()`. Returns the
+/// smallest failing value, its failure and the number of successful steps.
+fn shrink<T: ValueTree, R>(
+    tree: &mut T,
+    found: R,
+    time: Duration,
+    mut check: impl FnMut(&T::Value) -> Result<Option<R>, CosimError>,
+) -> Result<(T::Value, R, usize), CosimError> {
+    let mut best = (tree.current(), found);
+    let mut steps = 0;
+    let deadline = Instant::now() + time;
+    if tree.simplify() {
+        while Instant::now() < deadline {
+            let candidate = tree.current();
+            match check(&candidate)? {
+                Some(f) => {
+                    best = (candidate, f);
+                    steps += 1;
+                    if !tree.simplify() {
+                        break;
+                    }
+                }
+                None => {
+                    if !tree.complicate() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok((best.0, best.1, steps))
+}
+
+fn build_bench<'a>(
+    design: &'a Design,
+    dut: &'a Dut,
+    kind: SimKind,
+    cache: &Path,
+) -> Result<(Bench<'a>, bool, f64), CosimError> {
+    let t0 = Instant::now();
+    let (sim, layout, cached) = Sim::build(kind, design, dut, cache)?;
+    let driver = Driver::new(dut, &layout, &design.cfg)?;
+    Ok((
+        Bench {
+            design,
+            dut,
+            kind,
+            sim,
+            layout,
+            driver,
+        },
+        cached,
+        t0.elapsed().as_secs_f64(),
+    ))
+}
+
 /// Co-simulates `dut` of `design` on `kind`.
 pub fn cosim(
     design: &Design,
@@ -222,11 +347,7 @@ pub fn cosim(
     cache: &Path,
 ) -> Result<Outcome, CosimError> {
     let cfg = &design.cfg;
-    let t0 = Instant::now();
-    let (sim, layout, cached) = Sim::build(kind, design, dut, cache)?;
-    let build_s = t0.elapsed().as_secs_f64();
-    let driver = Driver::new(dut, &layout, cfg)?;
-
+    let (b, cached, build_s) = build_bench(design, dut, kind, cache)?;
     let mut runner = test_runner(opts.seed);
     let strategy = case_strategy(dut, opts.max_cycles);
     let mut trees = Vec::with_capacity(opts.cases as usize);
@@ -242,24 +363,9 @@ pub fn cosim(
     let raw: Vec<RawCase> = trees.iter().map(|t| t.current()).collect();
     let lengths: Vec<usize> = raw.iter().map(Vec::len).collect();
     let all = build_case(&raw.concat(), dut, cfg);
-    let inputs = driver.inputs(&all);
-    let outputs = sim.run(&inputs, opts.vcd.as_deref())?;
-    let exp = expected(&all, dut, cfg);
-    let mismatch = first_mismatch(&driver, &outputs, &exp);
+    let outputs = b.sim.run(&b.driver.inputs(&all), opts.vcd.as_deref())?;
+    let mismatch = first_mismatch(&b.driver, &outputs, &expected(&all, dut, cfg));
     let run_s = t1.elapsed().as_secs_f64();
-    let run_vcds = match &opts.vcd {
-        Some(v) => {
-            let r = tagged(v, "ref");
-            write_reference(
-                &r,
-                &dut.top,
-                (&layout.inputs, &port_values(&driver, &layout, &all)),
-                (&layout.outputs, &exp),
-            )?;
-            Some((v.clone(), r))
-        }
-        None => None,
-    };
     let mut outcome = Outcome {
         top: dut.top.clone(),
         sim: kind,
@@ -269,7 +375,7 @@ pub fn cosim(
         build_s,
         run_s,
         failure: None,
-        run_vcds,
+        run_vcds: b.run_waves(opts, &all)?,
     };
     let Some(m) = mismatch else {
         return Ok(outcome);
@@ -287,70 +393,34 @@ pub fn cosim(
     }
     let check = |raw: &RawCase| -> Result<Option<(Vec<Cycle>, Mismatch)>, CosimError> {
         let c = build_case(raw, dut, cfg);
-        let out = sim.run(&driver.inputs(&c), None)?;
-        Ok(first_mismatch(&driver, &out, &expected(&c, dut, cfg)).map(|m| (c, m)))
+        let out = b.sim.run(&b.driver.inputs(&c), None)?;
+        Ok(first_mismatch(&b.driver, &out, &expected(&c, dut, cfg)).map(|m| (c, m)))
     };
     let tree = &mut trees[case_index];
-    let (mut best, steps) = match check(&tree.current())? {
+    let ((cycles, mut mismatch), steps) = match check(&tree.current())? {
         Some(found) => {
-            let mut best = found;
-            let mut steps = 0;
-            let deadline = Instant::now() + opts.shrink_time;
-            if tree.simplify() {
-                while Instant::now() < deadline {
-                    match check(&tree.current())? {
-                        Some(found) => {
-                            best = found;
-                            steps += 1;
-                            if !tree.simplify() {
-                                break;
-                            }
-                        }
-                        None => {
-                            if !tree.complicate() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
+            let (_, best, steps) = shrink(tree, found, opts.shrink_time, check)?;
             (best, steps)
         }
         // It fails only after the cases before it: keep them all.
-        None => {
-            let prefix = build_case(&raw[..=case_index].concat(), dut, cfg);
-            ((prefix, m.clone()), 0)
-        }
+        None => (
+            (
+                build_case(&raw[..=case_index].concat(), dut, cfg),
+                m.clone(),
+            ),
+            0,
+        ),
     };
-    let vcd = match &opts.vcd {
-        Some(v) => tagged(v, "fail"),
-        None => std::env::temp_dir().join("shiftadd-cosim").join(format!(
-            "{}-{}-mismatch.vcd",
-            dut.top,
-            kind.name()
-        )),
-    };
-    let reference_vcd = tagged(&vcd, "ref");
-    let out = sim.run(&driver.inputs(&best.0), Some(&vcd))?;
-    // The waveform run must show the same mismatch.
-    let exp = expected(&best.0, dut, cfg);
-    if let Some(again) = first_mismatch(&driver, &out, &exp) {
-        best.1 = again;
+    let (out, vcd, reference_vcd, wave_diff) = b.failure_waves(opts, &cycles, "mismatch")?;
+    // Report the mismatch as the waveform run shows it.
+    if let Some(again) = first_mismatch(&b.driver, &out, &expected(&cycles, dut, cfg)) {
+        mismatch = again;
     }
-    write_reference(
-        &reference_vcd,
-        &dut.top,
-        (&layout.inputs, &port_values(&driver, &layout, &best.0)),
-        (&layout.outputs, &exp),
-    )?;
-    let scope = kind.scope(&dut.top);
-    let scope: Vec<&str> = scope.iter().map(String::as_str).collect();
-    let wave_diff = first_difference(&reference_vcd, &["TOP", &dut.top], &vcd, &scope)?;
     outcome.failure = Some(Failure {
         case_index,
         shrink_steps: steps,
-        case: best.0,
-        mismatch: best.1,
+        case: cycles,
+        mismatch,
         vcd,
         reference_vcd,
         wave_diff,
@@ -359,7 +429,8 @@ pub fn cosim(
     Ok(outcome)
 }
 
-fn test_runner(seed: u64) -> TestRunner {
+/// proptest's runner with a ChaCha generator seeded by `seed` and no failure files.
+pub fn test_runner(seed: u64) -> TestRunner {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     TestRunner::new_with_rng(
@@ -374,30 +445,29 @@ fn test_runner(seed: u64) -> TestRunner {
 /// A failing layer run: its cycles, the mismatch and the output index `(co, oy, ox)`.
 type LayerMismatch = (Vec<Cycle>, Mismatch, [usize; 3]);
 
-/// The first output of a layer run that differs from the reference model's convolution.
+/// The first output of a layer run that differs from the reference model's convolution: in the
+/// batch `outputs` from cycle `offset` on, or in a run of this layer alone.
 fn layer_mismatch(
+    b: &Bench,
     case: &LayerCase,
-    dut: &Dut,
-    design: &Design,
-    driver: &Driver,
-    sim: &Sim,
     offset: usize,
     outputs: Option<&[u64]>,
 ) -> Result<Option<LayerMismatch>, CosimError> {
-    let data = layer_data(case, &design.cfg);
-    let reference = layer_reference(case, &data, &design.cfg);
-    let (cycles, reads) = schedule(case, &data, dut);
+    let cfg = &b.design.cfg;
+    let data = layer_data(case, cfg);
+    let reference = layer_reference(case, &data, cfg);
+    let (cycles, reads) = schedule(case, &data, b.dut);
     let own;
     let (words, base) = match outputs {
         Some(o) => (o, offset),
         None => {
-            own = sim.run(&driver.inputs(&cycles), None)?;
+            own = b.sim.run(&b.driver.inputs(&cycles), None)?;
             (own.as_slice(), 0)
         }
     };
-    let names = driver.output_names();
+    let names = b.driver.output_names();
     for r in &reads {
-        let got = driver.outputs(words, base + r.cycle)[r.row];
+        let got = b.driver.outputs(words, base + r.cycle)[r.row];
         let exp = i128::from(reference.at(r.co, r.oy, r.ox));
         if got != exp {
             let m = Mismatch {
@@ -428,10 +498,7 @@ pub fn cosim_layers(
         ));
     }
     let cfg = &design.cfg;
-    let t0 = Instant::now();
-    let (sim, layout, cached) = Sim::build(kind, design, dut, cache)?;
-    let build_s = t0.elapsed().as_secs_f64();
-    let driver = Driver::new(dut, &layout, cfg)?;
+    let (b, cached, build_s) = build_bench(design, dut, kind, cache)?;
     let mut runner = test_runner(opts.seed);
     let strategy = layer_strategy(dut, cfg);
     let mut trees = Vec::with_capacity(opts.cases as usize);
@@ -447,40 +514,18 @@ pub fn cosim_layers(
     let mut starts = Vec::new();
     for t in &trees {
         let case = t.current();
-        let data = layer_data(&case, cfg);
         starts.push(all.len());
-        all.extend(schedule(&case, &data, dut).0);
+        all.extend(schedule(&case, &layer_data(&case, cfg), dut).0);
     }
-    let outputs = sim.run(&driver.inputs(&all), opts.vcd.as_deref())?;
+    let outputs = b.sim.run(&b.driver.inputs(&all), opts.vcd.as_deref())?;
     let mut failing = None;
     for (k, t) in trees.iter().enumerate() {
-        if let Some(found) = layer_mismatch(
-            &t.current(),
-            dut,
-            design,
-            &driver,
-            &sim,
-            starts[k],
-            Some(&outputs),
-        )? {
+        if let Some(found) = layer_mismatch(&b, &t.current(), starts[k], Some(&outputs))? {
             failing = Some((k, found));
             break;
         }
     }
     let run_s = t1.elapsed().as_secs_f64();
-    let run_vcds = match &opts.vcd {
-        Some(v) => {
-            let r = tagged(v, "ref");
-            write_reference(
-                &r,
-                &dut.top,
-                (&layout.inputs, &port_values(&driver, &layout, &all)),
-                (&layout.outputs, &expected(&all, dut, cfg)),
-            )?;
-            Some((v.clone(), r))
-        }
-        None => None,
-    };
     let mut outcome = Outcome {
         top: dut.top.clone(),
         sim: kind,
@@ -490,66 +535,24 @@ pub fn cosim_layers(
         build_s,
         run_s,
         failure: None,
-        run_vcds,
+        run_vcds: b.run_waves(opts, &all)?,
     };
-    let Some((case_index, first)) = failing else {
+    let Some((case_index, _)) = failing else {
         return Ok(outcome);
     };
     let tree = &mut trees[case_index];
-    let mut best = (tree.current(), first);
-    let mut steps = 0;
-    match layer_mismatch(&best.0, dut, design, &driver, &sim, 0, None)? {
-        Some(alone) => {
-            best.1 = alone;
-            let deadline = Instant::now() + opts.shrink_time;
-            if tree.simplify() {
-                while Instant::now() < deadline {
-                    let cand = tree.current();
-                    match layer_mismatch(&cand, dut, design, &driver, &sim, 0, None)? {
-                        Some(found) => {
-                            best = (cand, found);
-                            steps += 1;
-                            if !tree.simplify() {
-                                break;
-                            }
-                        }
-                        None => {
-                            if !tree.complicate() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        // Cycle numbers of the batch do not apply to a run of this layer alone.
-        None => {
-            return Err(CosimError::Design(format!(
-                "layer case {case_index} ({}) differs in the batch run but not alone",
-                best.0.describe()
-            )))
-        }
-    }
-    let (layer_case, (cycles, mismatch, index)) = best;
-    let vcd = match &opts.vcd {
-        Some(v) => tagged(v, "fail"),
-        None => std::env::temp_dir().join("shiftadd-cosim").join(format!(
-            "{}-{}-layer-mismatch.vcd",
-            dut.top,
-            kind.name()
-        )),
+    // Cycle numbers of the batch do not apply to a run of this layer alone: start from one.
+    let Some(alone) = layer_mismatch(&b, &tree.current(), 0, None)? else {
+        return Err(CosimError::Design(format!(
+            "layer case {case_index} ({}) differs in the batch run but not alone",
+            tree.current().describe()
+        )));
     };
-    let reference_vcd = tagged(&vcd, "ref");
-    sim.run(&driver.inputs(&cycles), Some(&vcd))?;
-    write_reference(
-        &reference_vcd,
-        &dut.top,
-        (&layout.inputs, &port_values(&driver, &layout, &cycles)),
-        (&layout.outputs, &expected(&cycles, dut, cfg)),
-    )?;
-    let scope = kind.scope(&dut.top);
-    let scope: Vec<&str> = scope.iter().map(String::as_str).collect();
-    let wave_diff = first_difference(&reference_vcd, &["TOP", &dut.top], &vcd, &scope)?;
+    let (layer_case, (cycles, mismatch, index), steps) =
+        shrink(tree, alone, opts.shrink_time, |c| {
+            layer_mismatch(&b, c, 0, None)
+        })?;
+    let (_, vcd, reference_vcd, wave_diff) = b.failure_waves(opts, &cycles, "layer-mismatch")?;
     outcome.failure = Some(Failure {
         case_index,
         shrink_steps: steps,

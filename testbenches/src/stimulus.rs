@@ -474,3 +474,113 @@ pub fn describe(cycles: &[Cycle], shift_wb: u32) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shiftadd_sim::spec::presets;
+
+    #[test]
+    fn raw_values_map_into_their_format() {
+        for bits in [3, 8, 16, 32] {
+            for v in [i64::MIN, -129, -1, 0, 1, 200, i64::MAX] {
+                let c = RawValue::Any(v).code(bits);
+                assert!(c >= min_code(bits) && c <= max_code(bits), "{v} -> {c} ({bits} bits)");
+            }
+            assert_eq!(RawValue::Min.code(bits), -(1i64 << (bits - 1)));
+            assert_eq!(RawValue::Max.code(bits), (1i64 << (bits - 1)) - 1);
+        }
+        // Codes already in the format map to themselves.
+        assert_eq!(RawValue::Any(-5).code(8), -5);
+    }
+
+    fn lone_pe(kind: ArrayKind) -> Dut {
+        Dut {
+            kind,
+            top: "pe".into(),
+            ports: Vec::new(),
+            rows: 1,
+            cols: 1,
+            latency: 1,
+            is_pe: true,
+        }
+    }
+
+    #[test]
+    fn expected_terms_follow_the_contract() {
+        // lean8: pmax = 2. A shift term is s * (x << (pmax - m)); an adder term |x - w|.
+        let cfg = presets::lean8();
+        let shift = Cycle {
+            en: true,
+            clear: false,
+            op: Op::Shift,
+            x: vec![-3],
+            w: vec![Weight::Shift(ShiftWeight { s: -1, m: 1 })],
+        };
+        let adder = Cycle {
+            en: true,
+            clear: false,
+            op: Op::Adder,
+            x: vec![-128],
+            w: vec![Weight::Code(127)],
+        };
+        let out = expected(&[shift, adder], &lone_pe(ArrayKind::Dual), &cfg);
+        assert_eq!(out, vec![vec![6], vec![255]]);
+    }
+
+    #[test]
+    fn arrays_show_sums_one_cycle_late_and_restart_on_clear() {
+        let cfg = presets::lean8();
+        let dut = Dut {
+            rows: 1,
+            cols: 2,
+            is_pe: false,
+            latency: 2,
+            ..lone_pe(ArrayKind::Mac)
+        };
+        let cyc = |en, clear, x: [i64; 2], w: [i64; 2]| Cycle {
+            en,
+            clear,
+            op: Op::Mult,
+            x: x.to_vec(),
+            w: w.iter().map(|&v| Weight::Code(v)).collect(),
+        };
+        let cycles = [
+            cyc(true, true, [2, 3], [5, -1]),  // 10 - 3 = 7
+            cyc(true, false, [1, 1], [1, 1]),  // + 2 = 9
+            cyc(false, false, [9, 9], [9, 9]), // held
+            cyc(true, true, [-4, 0], [4, 7]),  // restart: -16
+            cyc(false, false, [0, 0], [0, 0]),
+        ];
+        let out: Vec<i128> = expected(&cycles, &dut, &cfg).iter().map(|r| r[0]).collect();
+        assert_eq!(out, vec![0, 7, 9, 9, -16]);
+    }
+
+    #[test]
+    fn a_sum_keeps_the_kind_that_started_it() {
+        let cfg = presets::lean8();
+        let dut = Dut {
+            rows: 2,
+            cols: 2,
+            is_pe: false,
+            latency: 2,
+            ..lone_pe(ArrayKind::Dual)
+        };
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        for _ in 0..200 {
+            use proptest::strategy::ValueTree;
+            let raw = case_strategy(&dut, 30)
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            let mut sum = Op::Shift;
+            for c in build_case(&raw, &dut, &cfg) {
+                if c.clear {
+                    sum = c.op;
+                } else if c.en {
+                    assert_eq!(c.op, sum);
+                }
+            }
+        }
+    }
+}
