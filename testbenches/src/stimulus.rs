@@ -485,7 +485,10 @@ mod tests {
         for bits in [3, 8, 16, 32] {
             for v in [i64::MIN, -129, -1, 0, 1, 200, i64::MAX] {
                 let c = RawValue::Any(v).code(bits);
-                assert!(c >= min_code(bits) && c <= max_code(bits), "{v} -> {c} ({bits} bits)");
+                assert!(
+                    c >= min_code(bits) && c <= max_code(bits),
+                    "{v} -> {c} ({bits} bits)"
+                );
             }
             assert_eq!(RawValue::Min.code(bits), -(1i64 << (bits - 1)));
             assert_eq!(RawValue::Max.code(bits), (1i64 << (bits - 1)) - 1);
