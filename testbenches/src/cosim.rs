@@ -265,7 +265,8 @@ impl Bench<'_> {
     ) -> Result<(Vec<u64>, PathBuf, PathBuf, Option<WaveDiff>), CosimError> {
         let vcd = match &opts.vcd {
             Some(v) => tagged(v, "fail"),
-            None => std::env::temp_dir().join("shiftadd-cosim").join(format!(
+            // Waveforms go under `target/`, like every other generated file.
+            None => Path::new("target").join("cosim").join(format!(
                 "{}-{}-{what}.vcd",
                 self.dut.top,
                 self.kind.name()
