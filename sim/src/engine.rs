@@ -1,0 +1,729 @@
+//! The accelerator engine's contract in software: what the host writes (a layer descriptor and
+//! buffer images), where every value lives in the engine's buffers, and the register map. The
+//! engine's RTL implements this contract and the co-simulation holds it to it; the host compiler
+//! builds its programs from it. The controller's schedule and its exact cycle count are in
+//! [`crate::cycles`].
+//!
+//! Buffers (each `act_buf_words` codes: input, output and residual activations; `weight_buf_words`
+//! weights; `post_buf_words` output channels of post-processing parameters):
+//! - activations are split into `cols` banks so that one cycle reads one code per array column:
+//!   channel `c` of a `[C, H, W]` tensor at `base` lives in bank `c % cols`, word
+//!   `base + ((c / cols) * H + y) * W + x`;
+//! - weights are words of `rows * cols` lanes, one lane per PE: the word of output-channel tile
+//!   `t`, input-channel tile `u` and tap `(ky, kx)` is `base + ((t * ci_tiles + u) * kh + ky) * kw
+//!   + kx`, lane `r * cols + c` holding the weight of output channel `t * rows + r` and input
+//!   channel `u * cols + c` (the zero weight past the layer's channels);
+//! - post-processing parameters are words of `rows` lanes, `(M_c, B_c)` of output channel
+//!   `t * rows + r` in lane `r` of word `base + t`.
+//!
+//! The engine needs `rows == cols`, so that an output channel's bank is its input-channel bank
+//! in the next layer.
+
+use crate::net::ConvKind;
+use crate::spec::AccelConfig;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// What a layer computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerOp {
+    /// A convolution of the given kind.
+    Conv(ConvKind),
+    /// Max pooling, window = stride = `kh`.
+    MaxPool,
+    /// Average pooling, window = stride = `kh` (a power of two values).
+    AvgPool,
+}
+
+/// What happens to a convolution's sums (numerics.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// `sat_act(max?(floor_shr(M_c * v + B_c, shift) + R?, 0))`.
+    Post {
+        /// ReLU after the affine step (and the residual).
+        relu: bool,
+        /// Add the residual tensor at `res_base`.
+        residual: bool,
+    },
+    /// `sat_add(rne_shr(v, shift))`: onto the adder grid.
+    Handoff,
+    /// `sat_act(floor_shr(v, shift))`.
+    Round,
+    /// The classifier: the affine step, kept wide, never saturated.
+    Logits {
+        /// ReLU after the affine step.
+        relu: bool,
+    },
+}
+
+/// One layer as the host describes it to the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    /// What the layer computes.
+    pub op: LayerOp,
+    /// Input channels.
+    pub cin: u32,
+    /// Input height.
+    pub h: u32,
+    /// Input width.
+    pub w: u32,
+    /// Output channels (convolutions; pooling keeps `cin`).
+    pub cout: u32,
+    /// Kernel height (pooling window).
+    pub kh: u32,
+    /// Kernel width (pooling window).
+    pub kw: u32,
+    /// Stride (pooling: the window).
+    pub stride: u32,
+    /// Zero padding on every side (convolutions).
+    pub pad: u32,
+    /// Output mode (convolutions).
+    pub output: OutputMode,
+    /// `S` of the affine step, or the shift of the hand-off and rounding.
+    pub shift: u32,
+    /// First word of the input tensor in the input buffer.
+    pub in_base: u32,
+    /// First word of the output tensor in the output buffer.
+    pub out_base: u32,
+    /// First word of the residual tensor in the residual buffer.
+    pub res_base: u32,
+    /// First word of the layer's weights.
+    pub w_base: u32,
+    /// First word of the layer's post-processing parameters.
+    pub post_base: u32,
+}
+
+/// A descriptor the engine of a config cannot run.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("layer descriptor field `{field}` = {value}: {limit}")]
+pub struct DescriptorError {
+    /// The field.
+    pub field: &'static str,
+    /// Its value.
+    pub value: u64,
+    /// The limit it breaks.
+    pub limit: String,
+}
+
+fn tiles(n: u32, size: u32) -> u32 {
+    n.div_ceil(size)
+}
+
+impl Descriptor {
+    /// Output height (0 when empty).
+    pub fn out_h(&self) -> u32 {
+        match self.op {
+            LayerOp::Conv(_) => (self.h + 2 * self.pad)
+                .checked_sub(self.kh)
+                .map_or(0, |d| d / self.stride + 1),
+            _ => self.h / self.kh,
+        }
+    }
+
+    /// Output width (0 when empty).
+    pub fn out_w(&self) -> u32 {
+        match self.op {
+            LayerOp::Conv(_) => (self.w + 2 * self.pad)
+                .checked_sub(self.kw)
+                .map_or(0, |d| d / self.stride + 1),
+            _ => self.w / self.kw,
+        }
+    }
+
+    /// Output channels.
+    pub fn out_c(&self) -> u32 {
+        match self.op {
+            LayerOp::Conv(_) => self.cout,
+            _ => self.cin,
+        }
+    }
+
+    /// Input-channel tiles of `cols` channels.
+    pub fn ci_tiles(&self, cfg: &AccelConfig) -> u32 {
+        tiles(self.cin, cfg.cols)
+    }
+
+    /// Output-channel tiles of `rows` channels.
+    pub fn co_tiles(&self, cfg: &AccelConfig) -> u32 {
+        tiles(self.out_c(), cfg.rows)
+    }
+
+    /// Checks the descriptor against the engine of `cfg`, naming the first field that breaks a
+    /// limit.
+    pub fn check(&self, cfg: &AccelConfig) -> Result<(), DescriptorError> {
+        let err = |field, value: u32, limit: String| DescriptorError {
+            field,
+            value: u64::from(value),
+            limit,
+        };
+        if cfg.rows != cfg.cols {
+            return Err(err(
+                "op",
+                0,
+                format!(
+                    "the engine needs rows = cols (config `{}` has {} x {})",
+                    cfg.name, cfg.rows, cfg.cols
+                ),
+            ));
+        }
+        for (field, v) in [("cin", self.cin), ("h", self.h), ("w", self.w)] {
+            if v == 0 {
+                return Err(err(field, v, "must be at least 1".into()));
+            }
+        }
+        let conv = matches!(self.op, LayerOp::Conv(_));
+        if conv && self.cout == 0 {
+            return Err(err("cout", self.cout, "must be at least 1".into()));
+        }
+        for (field, v) in [("kh", self.kh), ("kw", self.kw)] {
+            if v == 0 || v > cfg.max_kernel {
+                return Err(err(field, v, format!("must be in 1..={}", cfg.max_kernel)));
+            }
+        }
+        if conv {
+            if self.stride == 0 || self.stride > cfg.max_stride {
+                return Err(err(
+                    "stride",
+                    self.stride,
+                    format!("must be in 1..={}", cfg.max_stride),
+                ));
+            }
+            if self.pad > cfg.max_pad {
+                return Err(err(
+                    "pad",
+                    self.pad,
+                    format!("must be at most {}", cfg.max_pad),
+                ));
+            }
+            let taps = u64::from(self.cin) * u64::from(self.kh) * u64::from(self.kw);
+            if taps > u64::from(cfg.max_taps) {
+                return Err(DescriptorError {
+                    field: "cin",
+                    value: u64::from(self.cin),
+                    limit: format!(
+                        "cin * kh * kw = {taps} taps exceeds max_taps = {}",
+                        cfg.max_taps
+                    ),
+                });
+            }
+            let s_max = match self.output {
+                OutputMode::Post { .. } | OutputMode::Logits { .. } => cfg.post_s_max,
+                _ => 63,
+            };
+            if self.shift > s_max {
+                return Err(err("shift", self.shift, format!("must be at most {s_max}")));
+            }
+        } else if self.kh != self.kw || self.stride != self.kh || self.pad != 0 {
+            return Err(err(
+                "stride",
+                self.stride,
+                "pooling takes a square window with stride = window and no padding".into(),
+            ));
+        } else if self.op == LayerOp::AvgPool && !(self.kh * self.kw).is_power_of_two() {
+            return Err(err(
+                "kh",
+                self.kh,
+                "average pooling needs a power-of-two window".into(),
+            ));
+        }
+        if self.out_h() == 0 || self.out_w() == 0 {
+            return Err(err("h", self.h, "the output would be empty".into()));
+        }
+        let bank = cfg.act_buf_words / cfg.cols;
+        let fits = |field, base: u32, c: u32, h: u32, w: u32| {
+            let end = u64::from(base) + act_bank_words(cfg, c, h, w);
+            if end > u64::from(bank) {
+                Err(err(
+                    field,
+                    base,
+                    format!("the tensor ends at word {end}, past the bank depth {bank}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        fits("in_base", self.in_base, self.cin, self.h, self.w)?;
+        fits(
+            "out_base",
+            self.out_base,
+            self.out_c(),
+            self.out_h(),
+            self.out_w(),
+        )?;
+        if matches!(self.output, OutputMode::Post { residual: true, .. }) && conv {
+            fits(
+                "res_base",
+                self.res_base,
+                self.out_c(),
+                self.out_h(),
+                self.out_w(),
+            )?;
+        }
+        if conv {
+            let depth = weight_buf_depth(cfg);
+            let end = u64::from(self.w_base) + weight_words(cfg, self);
+            if end > depth {
+                return Err(err(
+                    "w_base",
+                    self.w_base,
+                    format!("the weights end at word {end}, past the weight buffer depth {depth}"),
+                ));
+            }
+            let end = u64::from(self.post_base) + u64::from(self.co_tiles(cfg));
+            let depth = u64::from(cfg.post_buf_words / cfg.rows);
+            if end > depth {
+                return Err(err(
+                    "post_base",
+                    self.post_base,
+                    format!("the parameters end at word {end}, past the post buffer depth {depth}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Words per activation bank a `[c, h, w]` tensor occupies.
+pub fn act_bank_words(cfg: &AccelConfig, c: u32, h: u32, w: u32) -> u64 {
+    u64::from(tiles(c, cfg.cols)) * u64::from(h) * u64::from(w)
+}
+
+/// Bank and word of value `(c, y, x)` of a tensor of height `h` and width `w` at `base`.
+pub fn act_location(
+    cfg: &AccelConfig,
+    base: u32,
+    h: u32,
+    w: u32,
+    c: u32,
+    y: u32,
+    x: u32,
+) -> (u32, u32) {
+    (c % cfg.cols, base + ((c / cfg.cols) * h + y) * w + x)
+}
+
+/// Words of the weight buffer (each `rows * cols` lanes).
+pub fn weight_buf_depth(cfg: &AccelConfig) -> u64 {
+    u64::from(cfg.weight_buf_words / (cfg.rows * cfg.cols))
+}
+
+/// Weight words a convolution occupies.
+pub fn weight_words(cfg: &AccelConfig, d: &Descriptor) -> u64 {
+    u64::from(d.co_tiles(cfg)) * u64::from(d.ci_tiles(cfg)) * u64::from(d.kh) * u64::from(d.kw)
+}
+
+/// Word and lane of the weight of output channel `co`, input channel `ci`, tap `(ky, kx)`.
+pub fn weight_location(
+    cfg: &AccelConfig,
+    d: &Descriptor,
+    co: u32,
+    ci: u32,
+    ky: u32,
+    kx: u32,
+) -> (u32, u32) {
+    let (t, r) = (co / cfg.rows, co % cfg.rows);
+    let (u, c) = (ci / cfg.cols, ci % cfg.cols);
+    let word = d.w_base + ((t * d.ci_tiles(cfg) + u) * d.kh + ky) * d.kw + kx;
+    (word, r * cfg.cols + c)
+}
+
+/// Access of a register by the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Read only.
+    Ro,
+    /// Read and write.
+    Rw,
+    /// Write only (reads return 0).
+    Wo,
+}
+
+/// One 32-bit register of the host interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Register {
+    /// Name (upper case, as in the C header).
+    pub name: &'static str,
+    /// Byte offset.
+    pub offset: u32,
+    /// Access.
+    pub access: Access,
+    /// Bits used, from bit 0.
+    pub bits: u32,
+    /// What it holds.
+    pub doc: String,
+}
+
+/// Bits needed to hold values `0..=max`.
+fn bits_for(max: u64) -> u32 {
+    (64 - max.leading_zeros()).max(1)
+}
+
+/// Value of the `ID` register: "SA" and the register map version.
+pub const ENGINE_ID: u32 = 0x5341_0001;
+
+/// The host interface of the engine of `cfg`: control, status, the descriptor and the buffer
+/// access port. Field widths follow the config's limits.
+pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
+    let bank = u64::from(cfg.act_buf_words / cfg.cols);
+    let wdepth = weight_buf_depth(cfg);
+    let pdepth = u64::from(cfg.post_buf_words / cfg.rows);
+    let dim = 1 << 16;
+    let mut r = vec![
+        (
+            "ID",
+            Access::Ro,
+            32,
+            format!("{ENGINE_ID:#010x}: \"SA\" and the register map version"),
+        ),
+        (
+            "GEOMETRY",
+            Access::Ro,
+            32,
+            "rows (bits 0-7, minus 1), cols (bits 8-15, minus 1), PE kinds (bits 16-17: 0 shift-add, 1 shift-add dual, 2 mult, 3 all)".into(),
+        ),
+        (
+            "CTRL",
+            Access::Wo,
+            2,
+            "bit 0 START: run the descriptor; bit 1 CLEAR_SAT: zero SAT_COUNT".into(),
+        ),
+        (
+            "STATUS",
+            Access::Ro,
+            2,
+            "bit 0 BUSY, bit 1 DONE (set when a layer ends, cleared by START)".into(),
+        ),
+        (
+            "SAT_COUNT",
+            Access::Ro,
+            32,
+            "values saturated by post-processing, hand-off or rounding since CLEAR_SAT (stops at 2^32 - 1)".into(),
+        ),
+        (
+            "CYCLES",
+            Access::Ro,
+            32,
+            "cycles of the last layer from START to DONE (sim::cycles::layer_cycles)".into(),
+        ),
+        (
+            "OP",
+            Access::Rw,
+            3,
+            "0 shift, 1 adder, 2 mult convolution, 3 max pool, 4 average pool".into(),
+        ),
+        (
+            "OUTPUT",
+            Access::Rw,
+            4,
+            "bits 0-1: 0 post, 1 hand-off, 2 round, 3 logits; bit 2 RELU; bit 3 RESIDUAL".into(),
+        ),
+        (
+            "SHIFT",
+            Access::Rw,
+            6,
+            format!("S of the affine step (at most {}), or the hand-off / rounding shift", cfg.post_s_max),
+        ),
+    ];
+    for (name, doc) in [
+        ("CIN", "input channels"),
+        ("H", "input height"),
+        ("W", "input width"),
+        ("COUT", "output channels"),
+    ] {
+        r.push((name, Access::Rw, bits_for(dim), doc.into()));
+    }
+    for (name, doc, max) in [
+        ("KH", "kernel height", cfg.max_kernel),
+        ("KW", "kernel width", cfg.max_kernel),
+        ("STRIDE", "stride", cfg.max_stride.max(cfg.max_kernel)),
+        ("PAD", "zero padding", cfg.max_pad),
+    ] {
+        r.push((name, Access::Rw, bits_for(u64::from(max)), doc.into()));
+    }
+    for (name, doc, depth) in [
+        ("IN_BASE", "first word of the input tensor (per bank)", bank),
+        (
+            "OUT_BASE",
+            "first word of the output tensor (per bank)",
+            bank,
+        ),
+        (
+            "RES_BASE",
+            "first word of the residual tensor (per bank)",
+            bank,
+        ),
+        ("W_BASE", "first word of the weights", wdepth),
+        (
+            "POST_BASE",
+            "first word of the post-processing parameters",
+            pdepth,
+        ),
+    ] {
+        r.push((
+            name,
+            Access::Rw,
+            bits_for(depth.saturating_sub(1)),
+            doc.into(),
+        ));
+    }
+    r.extend([
+        (
+            "BUF_SEL",
+            Access::Rw,
+            3,
+            "buffer of the access port: 0 input, 1 output, 2 residual activations, 3 weights, 4 post parameters".into(),
+        ),
+        (
+            "BUF_LANE",
+            Access::Rw,
+            bits_for(u64::from(cfg.rows * cfg.cols - 1)),
+            "bank (activations), lane r * cols + c (weights), lane r (post parameters; M then B)".into(),
+        ),
+        (
+            "BUF_ADDR",
+            Access::Rw,
+            bits_for(bank.max(wdepth).max(pdepth).saturating_sub(1)),
+            "word of the access port; incremented after each BUF_DATA_HI access".into(),
+        ),
+        (
+            "BUF_DATA_LO",
+            Access::Rw,
+            32,
+            "bits 0-31 of the value at BUF_SEL / BUF_LANE / BUF_ADDR".into(),
+        ),
+        (
+            "BUF_DATA_HI",
+            Access::Rw,
+            32,
+            "bits 32-63 (sign-extended on read); writing it stores the value".into(),
+        ),
+    ]);
+    r.into_iter()
+        .enumerate()
+        .map(|(i, (name, access, bits, doc))| Register {
+            name,
+            offset: 4 * i as u32,
+            access,
+            bits,
+            doc,
+        })
+        .collect()
+}
+
+/// The register map as Markdown.
+pub fn regmap_markdown(cfg: &AccelConfig) -> String {
+    let mut s = format!(
+        "# Register map of the shiftadd engine, config `{}`\n\nGenerated from the config by shiftadd; do not edit. 32-bit registers, byte offsets. Array {} x {}; activation banks of {} words, {} weight words of {} lanes, {} post-parameter words of {} lanes.\n\n| offset | name | access | bits | contents |\n|---|---|---|---|---|\n",
+        cfg.name,
+        cfg.rows,
+        cfg.cols,
+        cfg.act_buf_words / cfg.cols,
+        weight_buf_depth(cfg),
+        cfg.rows * cfg.cols,
+        cfg.post_buf_words / cfg.rows,
+        cfg.rows
+    );
+    for r in registers(cfg) {
+        s.push_str(&format!(
+            "| `{:#05x}` | `{}` | {:?} | {} | {} |\n",
+            r.offset, r.name, r.access, r.bits, r.doc
+        ));
+    }
+    s
+}
+
+/// The register map as a C header.
+pub fn regmap_header(cfg: &AccelConfig) -> String {
+    let guard = format!(
+        "SHIFTADD_REGS_{}_H",
+        cfg.name.to_uppercase().replace('-', "_")
+    );
+    let mut s = format!(
+        "/* Register map of the shiftadd engine, config `{}`. Generated by shiftadd; do not edit. */\n#ifndef {guard}\n#define {guard}\n\n#define SHIFTADD_ID 0x{ENGINE_ID:08x}u\n#define SHIFTADD_ROWS {}u\n#define SHIFTADD_COLS {}u\n#define SHIFTADD_ACT_BANK_WORDS {}u\n#define SHIFTADD_WEIGHT_WORDS {}u\n#define SHIFTADD_POST_WORDS {}u\n\n",
+        cfg.name,
+        cfg.rows,
+        cfg.cols,
+        cfg.act_buf_words / cfg.cols,
+        weight_buf_depth(cfg),
+        cfg.post_buf_words / cfg.rows
+    );
+    for r in registers(cfg) {
+        s.push_str(&format!(
+            "#define SHIFTADD_{}_OFFSET 0x{:03x}u /* {:?}, {} bits */\n",
+            r.name, r.offset, r.access, r.bits
+        ));
+    }
+    s.push_str(&format!("\n#endif /* {guard} */\n"));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::presets;
+    use std::collections::BTreeSet;
+
+    fn conv(cin: u32, h: u32, cout: u32, k: u32) -> Descriptor {
+        Descriptor {
+            op: LayerOp::Conv(ConvKind::Adder),
+            cin,
+            h,
+            w: h + 1,
+            cout,
+            kh: k,
+            kw: k,
+            stride: 1,
+            pad: 1,
+            output: OutputMode::Post {
+                relu: true,
+                residual: true,
+            },
+            shift: 20,
+            in_base: 0,
+            out_base: 0,
+            res_base: 0,
+            w_base: 0,
+            post_base: 0,
+        }
+    }
+
+    #[test]
+    fn every_activation_has_its_own_place_in_its_bank() {
+        let cfg = presets::lean8();
+        let (c, h, w, base) = (19, 5, 3, 7);
+        let mut seen = BTreeSet::new();
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let (bank, word) = act_location(&cfg, base, h, w, ch, y, x);
+                    assert_eq!(bank, ch % cfg.cols);
+                    assert!(u64::from(word) < u64::from(base) + act_bank_words(&cfg, c, h, w));
+                    assert!(seen.insert((bank, word)), "({ch}, {y}, {x}) shares a place");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_weight_has_its_own_lane() {
+        let cfg = presets::lean8();
+        let d = Descriptor {
+            w_base: 3,
+            ..conv(11, 4, 13, 3)
+        };
+        let mut seen = BTreeSet::new();
+        for co in 0..d.cout {
+            for ci in 0..d.cin {
+                for ky in 0..d.kh {
+                    for kx in 0..d.kw {
+                        let (word, lane) = weight_location(&cfg, &d, co, ci, ky, kx);
+                        assert!(u64::from(word) < 3 + weight_words(&cfg, &d));
+                        assert_eq!(lane, (co % cfg.rows) * cfg.cols + ci % cfg.cols);
+                        assert!(seen.insert((word, lane)));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_descriptors_are_refused_by_field() {
+        let cfg = presets::lean8();
+        conv(11, 4, 13, 3).check(&cfg).unwrap();
+        let cases: [(Descriptor, &str); 8] = [
+            (
+                Descriptor {
+                    cin: 0,
+                    ..conv(1, 4, 1, 3)
+                },
+                "cin",
+            ),
+            (
+                Descriptor {
+                    kh: 9,
+                    ..conv(1, 4, 1, 3)
+                },
+                "kh",
+            ),
+            (
+                Descriptor {
+                    stride: 0,
+                    ..conv(1, 4, 1, 3)
+                },
+                "stride",
+            ),
+            (
+                Descriptor {
+                    pad: 9,
+                    ..conv(1, 4, 1, 3)
+                },
+                "pad",
+            ),
+            (
+                Descriptor {
+                    shift: 99,
+                    ..conv(1, 4, 1, 3)
+                },
+                "shift",
+            ),
+            (
+                Descriptor {
+                    in_base: cfg.act_buf_words,
+                    ..conv(1, 4, 1, 3)
+                },
+                "in_base",
+            ),
+            (
+                Descriptor {
+                    w_base: u32::MAX / 2,
+                    ..conv(1, 4, 1, 3)
+                },
+                "w_base",
+            ),
+            (
+                Descriptor {
+                    op: LayerOp::AvgPool,
+                    kh: 3,
+                    kw: 3,
+                    stride: 3,
+                    pad: 0,
+                    ..conv(2, 6, 2, 3)
+                },
+                "kh",
+            ),
+        ];
+        for (d, field) in cases {
+            let e = d.check(&cfg).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+        }
+        let mut wide = presets::lean8();
+        wide.rows = 4;
+        assert_eq!(conv(1, 4, 1, 3).check(&wide).unwrap_err().field, "op");
+    }
+
+    #[test]
+    fn registers_are_aligned_distinct_and_hold_their_limits() {
+        for cfg in [presets::seed(), presets::lean16(), presets::lean8()] {
+            let regs = registers(&cfg);
+            let offsets: BTreeSet<u32> = regs.iter().map(|r| r.offset).collect();
+            assert_eq!(offsets.len(), regs.len());
+            for r in &regs {
+                assert_eq!(r.offset % 4, 0);
+                assert!(r.bits >= 1 && r.bits <= 32, "{}", r.name);
+            }
+            let bits = |n: &str| regs.iter().find(|r| r.name == n).unwrap().bits;
+            let bank = u64::from(cfg.act_buf_words / cfg.cols);
+            assert!(1u64 << bits("IN_BASE") >= bank);
+            assert!(1u64 << bits("BUF_ADDR") >= weight_buf_depth(&cfg));
+            assert!(1u32 << bits("KH") > cfg.max_kernel);
+            let md = regmap_markdown(&cfg);
+            let h = regmap_header(&cfg);
+            for r in &regs {
+                assert!(md.contains(&format!("`{}`", r.name)));
+                assert!(h.contains(&format!("SHIFTADD_{}_OFFSET", r.name)));
+            }
+        }
+    }
+}
