@@ -4,6 +4,7 @@
 
 pub mod array;
 pub mod emit;
+pub mod engine;
 pub mod generate;
 pub mod pe;
 pub mod rhdl_sim;

@@ -37,13 +37,19 @@ pub fn issue_cycles(cfg: &AccelConfig, d: &Descriptor) -> u64 {
     }
 }
 
-/// Cycles from START to DONE.
-pub fn layer_cycles(cfg: &AccelConfig, d: &Descriptor) -> u64 {
-    let pipeline = match d.op {
+/// Cycles a layer of kind `op` takes besides its issue cycles: START and the pipeline.
+pub fn overhead_cycles(op: LayerOp) -> u64 {
+    let pipeline = match op {
         LayerOp::Conv(_) => READ_CYCLES + ARRAY_CYCLES + POST_CYCLES,
         LayerOp::MaxPool | LayerOp::AvgPool => READ_CYCLES + POOL_CYCLES,
     };
-    START_CYCLES + issue_cycles(cfg, d) + pipeline + WRITE_CYCLES
+    START_CYCLES + pipeline + WRITE_CYCLES
+}
+
+/// Cycles from START to DONE: DONE is visible after rising edge `layer_cycles` when START was
+/// applied before edge 0.
+pub fn layer_cycles(cfg: &AccelConfig, d: &Descriptor) -> u64 {
+    issue_cycles(cfg, d) + overhead_cycles(d.op)
 }
 
 /// Useful tap operations of a convolution: `cout * out_h * out_w * cin * kh * kw` (0 for

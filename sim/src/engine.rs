@@ -328,6 +328,142 @@ pub fn weight_location(
     (word, r * cfg.cols + c)
 }
 
+/// The loop bounds and address steps the engine's sequencer counts with, computed by the host
+/// from a convolution's descriptor so that the hardware only adds: no multiply or divide. Input
+/// addresses run in padded coordinates from `in_origin`, the (wrapped) address of padded
+/// position `(-pad, -pad)`; a tap is inside the input when its padded row is in
+/// `pad..h_end` and its padded column in `pad..w_end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqRegs {
+    /// Output rows.
+    pub out_h: u32,
+    /// Output columns.
+    pub out_w: u32,
+    /// Output-channel tiles.
+    pub co_tiles: u32,
+    /// Input-channel tiles.
+    pub ci_tiles: u32,
+    /// Kernel height.
+    pub kh: u32,
+    /// Kernel width.
+    pub kw: u32,
+    /// Stride.
+    pub stride: u32,
+    /// Zero padding.
+    pub pad: u32,
+    /// `h + pad`.
+    pub h_end: u32,
+    /// `w + pad`.
+    pub w_end: u32,
+    /// `in_base - pad * w - pad`, modulo 2^32.
+    pub in_origin: u32,
+    /// `stride * w`: the input step from one output row to the next.
+    pub in_row_step: u32,
+    /// `h * w`: the input step from one channel tile to the next.
+    pub in_tile_step: u32,
+    /// `w`: the input step from one kernel row to the next.
+    pub in_ky_step: u32,
+    /// First weight word.
+    pub w_base: u32,
+    /// First output word.
+    pub out_base: u32,
+    /// `out_h * out_w`: the output step from one channel tile to the next.
+    pub out_tile_step: u32,
+}
+
+/// The sequencer registers of convolution `d` on `cfg`.
+pub fn seq_regs(cfg: &AccelConfig, d: &Descriptor) -> SeqRegs {
+    SeqRegs {
+        out_h: d.out_h(),
+        out_w: d.out_w(),
+        co_tiles: d.co_tiles(cfg),
+        ci_tiles: d.ci_tiles(cfg),
+        kh: d.kh,
+        kw: d.kw,
+        stride: d.stride,
+        pad: d.pad,
+        h_end: d.h + d.pad,
+        w_end: d.w + d.pad,
+        in_origin: d
+            .in_base
+            .wrapping_sub(d.pad.wrapping_mul(d.w))
+            .wrapping_sub(d.pad),
+        in_row_step: d.stride * d.w,
+        in_tile_step: d.h * d.w,
+        in_ky_step: d.w,
+        w_base: d.w_base,
+        out_base: d.out_base,
+        out_tile_step: d.out_h() * d.out_w(),
+    }
+}
+
+/// One cycle the sequencer issues to the array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// First tap of a sum.
+    pub clear: bool,
+    /// The tap lies inside the input (else the operands read as 0).
+    pub in_bounds: bool,
+    /// Input word (per bank) of the tap; meaningful only when `inside`.
+    pub act_addr: u32,
+    /// Weight word.
+    pub w_addr: u32,
+    /// Last tap of a sum.
+    pub last: bool,
+    /// Output word (per bank) the sum goes to.
+    pub out_addr: u32,
+}
+
+/// The issue cycles of convolution `d`, in order, from the layouts above (channel `u * cols` of
+/// the tile stands for the tile).
+pub fn issue_schedule(cfg: &AccelConfig, d: &Descriptor) -> Vec<Issue> {
+    let mut v = Vec::new();
+    let (oh, ow) = (d.out_h(), d.out_w());
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for t in 0..d.co_tiles(cfg) {
+                for u in 0..d.ci_tiles(cfg) {
+                    for ky in 0..d.kh {
+                        for kx in 0..d.kw {
+                            let iy = i64::from(oy * d.stride + ky) - i64::from(d.pad);
+                            let ix = i64::from(ox * d.stride + kx) - i64::from(d.pad);
+                            let inside =
+                                iy >= 0 && ix >= 0 && iy < i64::from(d.h) && ix < i64::from(d.w);
+                            let act_addr = if inside {
+                                act_location(
+                                    cfg,
+                                    d.in_base,
+                                    d.h,
+                                    d.w,
+                                    u * cfg.cols,
+                                    iy as u32,
+                                    ix as u32,
+                                )
+                                .1
+                            } else {
+                                0
+                            };
+                            let (w_addr, _) =
+                                weight_location(cfg, d, t * cfg.rows, u * cfg.cols, ky, kx);
+                            let (_, out_addr) =
+                                act_location(cfg, d.out_base, oh, ow, t * cfg.cols, oy, ox);
+                            v.push(Issue {
+                                clear: u == 0 && ky == 0 && kx == 0,
+                                in_bounds: inside,
+                                act_addr,
+                                w_addr,
+                                last: u + 1 == d.ci_tiles(cfg) && ky + 1 == d.kh && kx + 1 == d.kw,
+                                out_addr,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
 /// Access of a register by the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,0 +1,7 @@
+//! The engine around the PE arrays (in progress): the sequencer that walks a convolution's loops
+//! ([`Sequencer`]). Buffers, post-processing, pooling and the host interface are still to come;
+//! their contract is in `shiftadd_sim::engine` and `shiftadd_sim::cycles`.
+
+mod sequencer;
+
+pub use sequencer::Sequencer;
