@@ -499,14 +499,67 @@ fn bits_for(max: u64) -> u32 {
 /// Value of the `ID` register: "SA" and the register map version.
 pub const ENGINE_ID: u32 = 0x5341_0001;
 
-/// The host interface of the engine of `cfg`: control, status, the descriptor and the buffer
-/// access port. Field widths follow the config's limits.
+/// The sequencer registers, in register-map order: name, width, contents.
+pub const SEQ_FIELDS: [(&str, u32, &str); 17] = [
+    ("OUT_H", 16, "output rows"),
+    ("OUT_W", 16, "output columns"),
+    ("CO_TILES", 16, "output-channel tiles of `rows` channels"),
+    ("CI_TILES", 16, "input-channel tiles of `cols` channels"),
+    ("KH", 16, "kernel rows"),
+    ("KW", 16, "kernel columns"),
+    ("STRIDE", 16, "stride"),
+    ("PAD", 16, "zero padding"),
+    ("H_END", 16, "input height plus padding"),
+    ("W_END", 16, "input width plus padding"),
+    (
+        "IN_ORIGIN",
+        32,
+        "input word of padded position (0, 0): `in_base - pad * w - pad` modulo 2^32",
+    ),
+    ("IN_ROW_STEP", 32, "`stride * w`"),
+    ("IN_TILE_STEP", 32, "`h * w`"),
+    ("IN_KY_STEP", 32, "`w`"),
+    ("W_BASE", 32, "first weight word"),
+    ("OUT_BASE", 32, "first output word"),
+    ("OUT_TILE_STEP", 32, "`out_h * out_w`"),
+];
+
+/// The values of [`SEQ_FIELDS`] for `r`, in the same order.
+pub fn seq_field_values(r: &SeqRegs) -> [u32; 17] {
+    [
+        r.out_h,
+        r.out_w,
+        r.co_tiles,
+        r.ci_tiles,
+        r.kh,
+        r.kw,
+        r.stride,
+        r.pad,
+        r.h_end,
+        r.w_end,
+        r.in_origin,
+        r.in_row_step,
+        r.in_tile_step,
+        r.in_ky_step,
+        r.w_base,
+        r.out_base,
+        r.out_tile_step,
+    ]
+}
+
+/// Buffers of the access port (`BUF_SEL`).
+pub const BUF_INPUT: u32 = 0;
+/// The output buffer (read).
+pub const BUF_OUTPUT: u32 = 1;
+/// The weight buffer (write).
+pub const BUF_WEIGHTS: u32 = 3;
+
+/// The host interface of the engine of `cfg`: control, status, the layer's sequencer registers
+/// (computed by the host with [`seq_regs`]) and the buffer access port.
 pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
     let bank = u64::from(cfg.act_buf_words / cfg.cols);
     let wdepth = weight_buf_depth(cfg);
-    let pdepth = u64::from(cfg.post_buf_words / cfg.rows);
-    let dim = 1 << 16;
-    let mut r = vec![
+    let mut r: Vec<(&'static str, Access, u32, String)> = vec![
         (
             "ID",
             Access::Ro,
@@ -516,14 +569,14 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
         (
             "GEOMETRY",
             Access::Ro,
-            32,
-            "rows (bits 0-7, minus 1), cols (bits 8-15, minus 1), PE kinds (bits 16-17: 0 shift-add, 1 shift-add dual, 2 mult, 3 all)".into(),
+            16,
+            "rows - 1 (bits 0-7), cols - 1 (bits 8-15)".into(),
         ),
         (
             "CTRL",
             Access::Wo,
-            2,
-            "bit 0 START: run the descriptor; bit 1 CLEAR_SAT: zero SAT_COUNT".into(),
+            1,
+            "bit 0 START: run the layer held in the registers below".into(),
         ),
         (
             "STATUS",
@@ -532,108 +585,51 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             "bit 0 BUSY, bit 1 DONE (set when a layer ends, cleared by START)".into(),
         ),
         (
-            "SAT_COUNT",
-            Access::Ro,
-            32,
-            "values saturated by post-processing, hand-off or rounding since CLEAR_SAT (stops at 2^32 - 1)".into(),
-        ),
-        (
             "CYCLES",
             Access::Ro,
             32,
-            "cycles of the last layer from START to DONE (sim::cycles::layer_cycles)".into(),
+            "cycles of the last layer from START to DONE (`sim::cycles::layer_cycles`)".into(),
         ),
         (
             "OP",
             Access::Rw,
-            3,
-            "0 shift, 1 adder, 2 mult convolution, 3 max pool, 4 average pool".into(),
-        ),
-        (
-            "OUTPUT",
-            Access::Rw,
-            4,
-            "bits 0-1: 0 post, 1 hand-off, 2 round, 3 logits; bit 2 RELU; bit 3 RESIDUAL".into(),
-        ),
-        (
-            "SHIFT",
-            Access::Rw,
-            6,
-            format!("S of the affine step (at most {}), or the hand-off / rounding shift", cfg.post_s_max),
+            1,
+            "0 shift, 1 adder convolution (the dual array's mode)".into(),
         ),
     ];
-    for (name, doc) in [
-        ("CIN", "input channels"),
-        ("H", "input height"),
-        ("W", "input width"),
-        ("COUT", "output channels"),
-    ] {
-        r.push((name, Access::Rw, bits_for(dim), doc.into()));
-    }
-    for (name, doc, max) in [
-        ("KH", "kernel height", cfg.max_kernel),
-        ("KW", "kernel width", cfg.max_kernel),
-        ("STRIDE", "stride", cfg.max_stride.max(cfg.max_kernel)),
-        ("PAD", "zero padding", cfg.max_pad),
-    ] {
-        r.push((name, Access::Rw, bits_for(u64::from(max)), doc.into()));
-    }
-    for (name, doc, depth) in [
-        ("IN_BASE", "first word of the input tensor (per bank)", bank),
-        (
-            "OUT_BASE",
-            "first word of the output tensor (per bank)",
-            bank,
-        ),
-        (
-            "RES_BASE",
-            "first word of the residual tensor (per bank)",
-            bank,
-        ),
-        ("W_BASE", "first word of the weights", wdepth),
-        (
-            "POST_BASE",
-            "first word of the post-processing parameters",
-            pdepth,
-        ),
-    ] {
-        r.push((
-            name,
-            Access::Rw,
-            bits_for(depth.saturating_sub(1)),
-            doc.into(),
-        ));
+    for (name, bits, doc) in SEQ_FIELDS {
+        r.push((name, Access::Rw, bits, doc.into()));
     }
     r.extend([
         (
             "BUF_SEL",
             Access::Rw,
-            3,
-            "buffer of the access port: 0 input, 1 output, 2 residual activations, 3 weights, 4 post parameters".into(),
+            2,
+            "buffer of the access port: 0 input activations (write), 1 output (read), 3 weights (write)".into(),
         ),
         (
             "BUF_LANE",
             Access::Rw,
             bits_for(u64::from(cfg.rows * cfg.cols - 1)),
-            "bank (activations), lane r * cols + c (weights), lane r (post parameters; M then B)".into(),
+            "bank (activations: channel modulo cols; outputs: channel modulo rows) or weight lane r * cols + c".into(),
         ),
         (
             "BUF_ADDR",
             Access::Rw,
-            bits_for(bank.max(wdepth).max(pdepth).saturating_sub(1)),
-            "word of the access port; incremented after each BUF_DATA_HI access".into(),
+            bits_for(bank.max(wdepth).saturating_sub(1)),
+            "word of the access port; incremented after each write of BUF_DATA_LO".into(),
         ),
         (
             "BUF_DATA_LO",
             Access::Rw,
             32,
-            "bits 0-31 of the value at BUF_SEL / BUF_LANE / BUF_ADDR".into(),
+            "write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR changed)".into(),
         ),
         (
             "BUF_DATA_HI",
-            Access::Rw,
+            Access::Ro,
             32,
-            "bits 32-63 (sign-extended on read); writing it stores the value".into(),
+            "bits 32-63 of the output word, sign-extended".into(),
         ),
     ]);
     r.into_iter()
@@ -648,18 +644,24 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
         .collect()
 }
 
+/// Byte offset of register `name`.
+pub fn register_offset(cfg: &AccelConfig, name: &str) -> Option<u32> {
+    registers(cfg)
+        .iter()
+        .find(|r| r.name == name)
+        .map(|r| r.offset)
+}
+
 /// The register map as Markdown.
 pub fn regmap_markdown(cfg: &AccelConfig) -> String {
     let mut s = format!(
-        "# Register map of the shiftadd engine, config `{}`\n\nGenerated from the config by shiftadd; do not edit. 32-bit registers, byte offsets. Array {} x {}; activation banks of {} words, {} weight words of {} lanes, {} post-parameter words of {} lanes.\n\n| offset | name | access | bits | contents |\n|---|---|---|---|---|\n",
+        "# Register map of the shiftadd engine, config `{}`\n\nGenerated from the config by shiftadd; do not edit. 32-bit registers, byte offsets. Array {} x {}; activation banks of {} words, {} weight words of {} lanes.\n\n| offset | name | access | bits | contents |\n|---|---|---|---|---|\n",
         cfg.name,
         cfg.rows,
         cfg.cols,
         cfg.act_buf_words / cfg.cols,
         weight_buf_depth(cfg),
         cfg.rows * cfg.cols,
-        cfg.post_buf_words / cfg.rows,
-        cfg.rows
     );
     for r in registers(cfg) {
         s.push_str(&format!(
@@ -851,9 +853,13 @@ mod tests {
             }
             let bits = |n: &str| regs.iter().find(|r| r.name == n).unwrap().bits;
             let bank = u64::from(cfg.act_buf_words / cfg.cols);
-            assert!(1u64 << bits("IN_BASE") >= bank);
+            assert!(1u64 << bits("BUF_ADDR") >= bank);
             assert!(1u64 << bits("BUF_ADDR") >= weight_buf_depth(&cfg));
+            assert!(1u64 << bits("BUF_LANE") >= u64::from(cfg.rows * cfg.cols));
             assert!(1u32 << bits("KH") > cfg.max_kernel);
+            for (name, _, _) in SEQ_FIELDS {
+                assert!(register_offset(&cfg, name).is_some(), "{name}");
+            }
             let md = regmap_markdown(&cfg);
             let h = regmap_header(&cfg);
             for r in &regs {

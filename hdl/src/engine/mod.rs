@@ -2,6 +2,8 @@
 //! ([`Sequencer`]). Buffers, post-processing, pooling and the host interface are still to come;
 //! their contract is in `shiftadd_sim::engine` and `shiftadd_sim::cycles`.
 
+mod engine_core;
 mod sequencer;
 
+pub use engine_core::EngineCore;
 pub use sequencer::Sequencer;

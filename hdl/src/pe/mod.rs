@@ -18,12 +18,12 @@ pub use signed_mul::SignedMul;
 use rust_hdl_core::prelude::*;
 
 /// The top bit of a `W`-bit code (its sign bit).
-pub(crate) fn sign_bit<const W: usize>() -> Bits<W> {
+pub fn sign_bit<const W: usize>() -> Bits<W> {
     bits::<W>(1u64 << (W - 1))
 }
 
 /// The bits of a `T`-bit word above a `W`-bit code: OR-ed in to sign-extend a negative code.
-pub(crate) fn extension_mask<const W: usize, const T: usize>() -> Bits<T> {
+pub fn extension_mask<const W: usize, const T: usize>() -> Bits<T> {
     let ones_t = if T == 64 { u64::MAX } else { (1u64 << T) - 1 };
     let ones_w = if W == 64 { u64::MAX } else { (1u64 << W) - 1 };
     bits::<T>(ones_t & !ones_w)
