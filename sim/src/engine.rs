@@ -464,6 +464,59 @@ pub fn issue_schedule(cfg: &AccelConfig, d: &Descriptor) -> Vec<Issue> {
     v
 }
 
+/// One value through the post-processing unit, as the reference model computes it: `mode` 0
+/// post (`M`, `B`, `S` = `s`, optional residual `r`, ReLU, `sat_act`), 1 hand-off
+/// (`sat_add(rne_shr(v, s))`), 2 round (`sat_act(floor_shr(v, s))`), 3 logits (kept wide,
+/// saturated only to `out_bits`). Returns the value and whether it saturated.
+pub fn post_reference(
+    f: &crate::spec::Formats,
+    v: i64,
+    (m, b, s): (i64, i64, u32),
+    mode: u8,
+    relu: bool,
+    residual: Option<i32>,
+    out_bits: u32,
+) -> (i128, bool) {
+    use crate::layers::{handoff_to_adder, post_logits, post_process, round_to_act, Post, Tensor};
+    let t = Tensor {
+        c: 1,
+        h: 1,
+        w: 1,
+        data: vec![v],
+    };
+    let post = Post {
+        m: &[m],
+        b: &[b],
+        s,
+        relu,
+    };
+    match mode {
+        0 => {
+            let r = residual.map(|r| Tensor {
+                c: 1,
+                h: 1,
+                w: 1,
+                data: vec![r],
+            });
+            let (out, n) = post_process(&t, &post, r.as_ref(), f.act_bits);
+            (i128::from(out.data[0]), n == 1)
+        }
+        1 => {
+            let (out, n) = handoff_to_adder(&t, s + f.add_frac, f.add_frac, f.add_bits);
+            (i128::from(out.data[0]), n == 1)
+        }
+        2 => {
+            let (out, n) = round_to_act(&t, s + f.act_frac, f.act_frac, f.act_bits);
+            (i128::from(out.data[0]), n == 1)
+        }
+        _ => {
+            let z = post_logits(&t, &post)[0];
+            let (lo, hi) = (-(1i128 << (out_bits - 1)), (1i128 << (out_bits - 1)) - 1);
+            (z.clamp(lo, hi), z < lo || z > hi)
+        }
+    }
+}
+
 /// Access of a register by the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -551,8 +604,29 @@ pub fn seq_field_values(r: &SeqRegs) -> [u32; 17] {
 pub const BUF_INPUT: u32 = 0;
 /// The output buffer (read).
 pub const BUF_OUTPUT: u32 = 1;
+/// The residual buffer (write).
+pub const BUF_RESIDUAL: u32 = 2;
 /// The weight buffer (write).
 pub const BUF_WEIGHTS: u32 = 3;
+/// The post-processing `M_c` lanes (write).
+pub const BUF_POST_M: u32 = 4;
+/// The post-processing `B_c` lanes (write).
+pub const BUF_POST_B: u32 = 5;
+
+/// `OUTPUT` register value of an output mode.
+pub fn output_register(o: OutputMode) -> u32 {
+    match o {
+        OutputMode::Post { relu, residual } => (u32::from(relu) << 2) | (u32::from(residual) << 3),
+        OutputMode::Handoff => 1,
+        OutputMode::Round => 2,
+        OutputMode::Logits { relu } => 3 | (u32::from(relu) << 2),
+    }
+}
+
+/// `LAST_ROWS` of a convolution: output channels in its last tile.
+pub fn last_rows(cfg: &AccelConfig, d: &Descriptor) -> u32 {
+    d.out_c() - (d.co_tiles(cfg) - 1) * cfg.rows
+}
 
 /// The host interface of the engine of `cfg`: control, status, the layer's sequencer registers
 /// (computed by the host with [`seq_regs`]) and the buffer access port.
@@ -591,10 +665,40 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             "cycles of the last layer from START to DONE (`sim::cycles::layer_cycles`)".into(),
         ),
         (
+            "SAT_COUNT",
+            Access::Ro,
+            32,
+            "values saturated by post-processing, hand-off or rounding since the last START (stops at 2^32 - 1)".into(),
+        ),
+        (
             "OP",
             Access::Rw,
             1,
             "0 shift, 1 adder convolution (the dual array's mode)".into(),
+        ),
+        (
+            "OUTPUT",
+            Access::Rw,
+            4,
+            "bits 0-1: 0 post, 1 hand-off, 2 round, 3 logits; bit 2 RELU; bit 3 RESIDUAL (read from the residual buffer at the output's words)".into(),
+        ),
+        (
+            "SHIFT",
+            Access::Rw,
+            7,
+            format!("S of the affine step (at most {}), or the hand-off / rounding shift", cfg.post_s_max),
+        ),
+        (
+            "LAST_ROWS",
+            Access::Rw,
+            16,
+            "output channels in the last output-channel tile: `cout - (co_tiles - 1) * rows`; the other rows of that tile write 0".into(),
+        ),
+        (
+            "POST_BASE",
+            Access::Rw,
+            16,
+            "word of the first tile's post-processing parameters (tile t at POST_BASE + t)".into(),
         ),
     ];
     for (name, bits, doc) in SEQ_FIELDS {
@@ -604,14 +708,14 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
         (
             "BUF_SEL",
             Access::Rw,
-            2,
-            "buffer of the access port: 0 input activations (write), 1 output (read), 3 weights (write)".into(),
+            3,
+            "buffer of the access port: 0 input activations, 2 residual activations, 3 weights, 4 post M, 5 post B (write); 1 output (read)".into(),
         ),
         (
             "BUF_LANE",
             Access::Rw,
             bits_for(u64::from(cfg.rows * cfg.cols - 1)),
-            "bank (activations: channel modulo cols; outputs: channel modulo rows) or weight lane r * cols + c".into(),
+            "bank (activations: channel modulo cols; outputs and post parameters: channel modulo rows) or weight lane r * cols + c".into(),
         ),
         (
             "BUF_ADDR",
@@ -627,9 +731,9 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
         ),
         (
             "BUF_DATA_HI",
-            Access::Ro,
+            Access::Rw,
             32,
-            "bits 32-63 of the output word, sign-extended".into(),
+            "write: bits 32-63 of the values written next through BUF_DATA_LO; read: bits 32-63 of the output word, sign-extended".into(),
         ),
     ]);
     r.into_iter()

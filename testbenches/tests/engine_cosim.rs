@@ -134,13 +134,16 @@ proptest! {
 mod engine_core {
     use super::*;
     use proptest::strategy::ValueTree;
+    use rand::{Rng, SeedableRng};
     use shiftadd_hdl::engine::EngineCore;
     use shiftadd_hdl::widths::ArrayKind;
     use shiftadd_sim::engine::{
-        act_location, register_offset, seq_field_values, weight_location, BUF_INPUT, BUF_OUTPUT,
-        BUF_WEIGHTS, SEQ_FIELDS,
+        act_location, last_rows, output_register, post_reference, register_offset,
+        seq_field_values, weight_location, BUF_INPUT, BUF_OUTPUT, BUF_POST_B, BUF_POST_M,
+        BUF_RESIDUAL, BUF_WEIGHTS, SEQ_FIELDS,
     };
     use shiftadd_sim::numerics::encode_shift_weight;
+    use shiftadd_sim::numerics::{max_code, min_code};
     use shiftadd_sim::spec::AccelConfig;
     use shiftadd_tb::design::Dut;
     use shiftadd_tb::layer::{layer_data, layer_reference, layer_strategy, LayerCase};
@@ -152,6 +155,7 @@ mod engine_core {
         c.cols = 4;
         c.act_buf_words = 4 * 1024; // 1024 words per bank: 10 address bits
         c.weight_buf_words = 16 * 256; // 256 weight words: 8 address bits
+        c.post_buf_words = 4 * 16; // 16 parameter words: 4 address bits
         c
     }
 
@@ -159,7 +163,8 @@ mod engine_core {
         static MODEL: OnceLock<Arc<Model>> = OnceLock::new();
         MODEL
             .get_or_init(|| {
-                let mut core = EngineCore::<8, 8, 11, 17, 21, 10, 8, 4>::new(&cfg());
+                let mut core =
+                    EngineCore::<8, 8, 11, 17, 21, 10, 8, 4, 16, 24, 37, 38, 38, 4>::new(&cfg());
                 let design = emit_block(&mut core, "engine", "engine").unwrap();
                 let dir =
                     std::env::temp_dir().join(format!("shiftadd-engine-{}", std::process::id()));
@@ -207,9 +212,48 @@ mod engine_core {
         }
     }
 
-    /// Runs `case` through the engine; returns (outputs `[co][oy][ox]`, DONE edge after START,
-    /// CYCLES register).
-    fn run(case: &LayerCase) -> (Vec<i64>, u64, u64) {
+    /// Post-processing of a layer: output mode, `S`, `(M_c, B_c)` per channel, residual codes.
+    struct PostCase {
+        output: OutputMode,
+        s: u32,
+        mb: Vec<(i64, i64)>,
+        residual: Vec<i32>,
+    }
+
+    fn post_case(seed: u64, case: &LayerCase) -> PostCase {
+        let cfg = cfg();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (relu, residual) = (rng.gen_bool(0.5), rng.gen_bool(0.5));
+        let output = match rng.gen_range(0..4) {
+            0 => OutputMode::Post { relu, residual },
+            1 => OutputMode::Handoff,
+            2 => OutputMode::Round,
+            _ => OutputMode::Logits { relu },
+        };
+        let g = case.g;
+        let n_out = g.cout * g.out_h().unwrap() * g.out_w().unwrap();
+        let mut code = |bits: u32| -> i64 {
+            match rng.gen_range(0..5) {
+                0 => min_code(bits),
+                1 => max_code(bits),
+                _ => rng.gen_range(min_code(bits)..=max_code(bits)),
+            }
+        };
+        PostCase {
+            output,
+            s: code(6).rem_euclid(i64::from(cfg.post_s_max) + 1) as u32,
+            mb: (0..g.cout)
+                .map(|_| (code(cfg.post_m_bits), code(cfg.post_b_bits)))
+                .collect(),
+            residual: (0..n_out)
+                .map(|_| code(cfg.formats.act_bits) as i32)
+                .collect(),
+        }
+    }
+
+    /// Runs `case` with post-processing `pc` through the engine; returns (outputs
+    /// `[co][oy][ox]`, DONE edge after START, CYCLES, SAT_COUNT).
+    fn run(case: &LayerCase, pc: &PostCase) -> (Vec<i64>, u64, u64, u64) {
         let cfg = cfg();
         let g = case.g;
         let data = layer_data(case, &cfg);
@@ -227,8 +271,8 @@ mod engine_core {
             kw: g.kw as u32,
             stride: g.stride as u32,
             pad: g.pad as u32,
-            output: OutputMode::Logits { relu: false },
-            shift: 0,
+            output: pc.output,
+            shift: pc.s,
             in_base: 3,
             out_base: 5,
             res_base: 0,
@@ -277,6 +321,40 @@ mod engine_core {
                 }
             }
         }
+        // Post-processing parameters (tile t at POST_BASE + t, lane r) and residual codes.
+        let post_base = 1;
+        for (sel, pick) in [(BUF_POST_M, 0usize), (BUF_POST_B, 1)] {
+            p.write("BUF_SEL", sel);
+            for co in 0..d.cout {
+                let v = if pick == 0 {
+                    pc.mb[co as usize].0
+                } else {
+                    pc.mb[co as usize].1
+                };
+                p.write("BUF_LANE", co % cfg.rows);
+                p.write("BUF_ADDR", post_base + co / cfg.rows);
+                p.write("BUF_DATA_HI", (v >> 32) as u32);
+                p.write("BUF_DATA_LO", v as u32);
+            }
+        }
+        p.write("BUF_DATA_HI", 0);
+        p.write("BUF_SEL", BUF_RESIDUAL);
+        let (oh, ow) = (d.out_h(), d.out_w());
+        for co in 0..d.cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (bank, word) = act_location(&cfg, d.out_base, oh, ow, co, oy, ox);
+                    p.write("BUF_LANE", bank);
+                    p.write("BUF_ADDR", word);
+                    let i = ((co * oh + oy) * ow + ox) as usize;
+                    p.write("BUF_DATA_LO", pc.residual[i] as u32 & 0xff);
+                }
+            }
+        }
+        p.write("OUTPUT", output_register(pc.output));
+        p.write("SHIFT", pc.s);
+        p.write("LAST_ROWS", last_rows(&cfg, &d));
+        p.write("POST_BASE", post_base);
         let regs = seq_regs(&cfg, &d);
         for ((name, _, _), v) in SEQ_FIELDS.iter().zip(seq_field_values(&regs)) {
             p.write(name, v);
@@ -287,8 +365,8 @@ mod engine_core {
         let l = layer_cycles(&cfg, &d) as usize;
         let status: Vec<usize> = (0..l + 4).map(|_| p.read("STATUS")).collect();
         let cycles_reg = p.read("CYCLES");
+        let sat_reg = p.read("SAT_COUNT");
         p.write("BUF_SEL", BUF_OUTPUT);
-        let (oh, ow) = (d.out_h(), d.out_w());
         let mut out_reads = Vec::new();
         for co in 0..d.cout {
             for oy in 0..oh {
@@ -333,11 +411,45 @@ mod engine_core {
             .iter()
             .map(|&(lo, hi)| ((rd(hi) << 32) | rd(lo)) as i64)
             .collect();
-        (values, done_at, rd(cycles_reg))
+        (values, done_at, rd(cycles_reg), rd(sat_reg))
+    }
+
+    /// The reference model's outputs of `case` with post-processing `pc`, and saturations.
+    fn expected(case: &LayerCase, pc: &PostCase) -> (Vec<i64>, u64) {
+        let cfg = cfg();
+        let sums = layer_reference(case, &layer_data(case, &cfg), &cfg);
+        let plane = sums.h * sums.w;
+        let (mode, relu, residual) = match pc.output {
+            OutputMode::Post { relu, residual } => (0, relu, residual),
+            OutputMode::Handoff => (1, false, false),
+            OutputMode::Round => (2, false, false),
+            OutputMode::Logits { relu } => (3, relu, false),
+        };
+        let mut sat = 0;
+        let values = sums
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let (m, b) = pc.mb[i / plane];
+                let (z, hit) = post_reference(
+                    &cfg.formats,
+                    v,
+                    (m, b, pc.s),
+                    mode,
+                    relu,
+                    residual.then_some(pc.residual[i]),
+                    38,
+                );
+                sat += u64::from(hit);
+                z as i64
+            })
+            .collect();
+        (values, sat)
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(16))]
+        #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
         fn engine_runs_layers_exactly(seed in any::<u64>()) {
             let cfg = cfg();
@@ -352,9 +464,11 @@ mod engine_core {
             };
             let mut runner = shiftadd_tb::cosim::test_runner(seed);
             let case = layer_strategy(&dut, &cfg).new_tree(&mut runner).unwrap().current();
-            let (values, done_at, cycles) = run(&case);
-            let reference = layer_reference(&case, &layer_data(&case, &cfg), &cfg);
-            prop_assert_eq!(&values, &reference.data, "{}", case.describe());
+            let pc = post_case(seed, &case);
+            let (values, done_at, cycles, sat) = run(&case, &pc);
+            let (exp, exp_sat) = expected(&case, &pc);
+            prop_assert_eq!(&values, &exp, "{} {:?} S={}", case.describe(), pc.output, pc.s);
+            prop_assert_eq!(sat, exp_sat);
             let d_cycles = {
                 let g = case.g;
                 let d = Descriptor {
@@ -369,5 +483,86 @@ mod engine_core {
             prop_assert_eq!(cycles, d_cycles, "{}", case.describe());
             prop_assert_eq!(done_at, d_cycles, "{}", case.describe());
         }
+    }
+}
+
+/// The post-processing unit (lean8 widths) as emitted Verilog, on Verilator, against the
+/// reference model: random values of every mode with the edge codes, 4000 cycles.
+#[test]
+fn emitted_post_unit_matches_the_reference() {
+    use rand::{Rng, SeedableRng};
+    use shiftadd_hdl::engine::PostUnit;
+    use shiftadd_sim::engine::post_reference;
+    use shiftadd_sim::numerics::{max_code, min_code};
+
+    let f = presets::lean8().formats;
+    let mut unit = PostUnit::<21, 16, 24, 8, 37, 38, 38>::new(f.act_bits, f.add_bits);
+    let design = emit_block(&mut unit, "post", "post_unit").unwrap();
+    let dir = std::env::temp_dir().join(format!("shiftadd-post-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<PathBuf> = design
+        .modules
+        .iter()
+        .map(|m| {
+            let p = dir.join(format!("{}.v", m.name));
+            std::fs::write(&p, &m.text).unwrap();
+            p
+        })
+        .collect();
+    let (m, _) = Model::build(&files, None, "post_unit", &design.ports, &cache_dir()).unwrap();
+    let l = &m.layout;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut pick = |bits: u32| -> i64 {
+        match rng.gen_range(0..6) {
+            0 => min_code(bits),
+            1 => max_code(bits),
+            2 => 0,
+            _ => rng.gen_range(min_code(bits)..=max_code(bits)),
+        }
+    };
+    let n = 4000;
+    let inputs: Vec<[i64; 8]> = (0..n)
+        .map(|_| {
+            [
+                pick(21),
+                pick(16),
+                pick(24),
+                pick(5).rem_euclid(25),
+                pick(3).rem_euclid(4),
+                pick(2) & 1,
+                pick(2) & 1,
+                pick(8),
+            ]
+        })
+        .collect();
+    let widths = [21, 16, 24, 7, 2, 1, 1, 8];
+    let names = ["v", "m", "b", "s", "mode", "relu", "residual", "r"];
+    let mut words = vec![0u64; (n + 2) * l.input_words];
+    for (c, inp) in inputs.iter().enumerate() {
+        for (p, &o) in l.inputs.iter().zip(&l.input_offsets) {
+            let k = names
+                .iter()
+                .position(|x| *x == p.name)
+                .expect("known input");
+            words[c * l.input_words + o] = (inp[k] as u64) & ((1u64 << widths[k]) - 1);
+        }
+    }
+    let out = m.instance(None).unwrap().cycles(&words);
+    let port = |name: &str| l.outputs.iter().position(|p| p.name == name).unwrap();
+    let (ko, ks) = (port("out"), port("sat"));
+    for (c, inp) in inputs.iter().enumerate() {
+        let raw = out[(c + 1) * l.output_words + l.output_offsets[ko]];
+        let got = i128::from(((raw << 26) as i64) >> 26);
+        let sat = out[(c + 1) * l.output_words + l.output_offsets[ks]] == 1;
+        let exp = post_reference(
+            &f,
+            inp[0],
+            (inp[1], inp[2], inp[3] as u32),
+            inp[4] as u8,
+            inp[5] == 1,
+            (inp[6] == 1).then_some(inp[7] as i32),
+            38,
+        );
+        assert_eq!((got, sat), exp, "cycle {c}: {inp:?}");
     }
 }

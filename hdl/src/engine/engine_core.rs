@@ -12,7 +12,7 @@
 //! address bits each; `rows * cols` weight lanes of `WW` bits, `WB` address bits. The engine
 //! needs `rows == cols` (an output channel's bank is its bank as the next layer's input).
 
-use super::Sequencer;
+use super::{PostUnit, Sequencer};
 use crate::array::DualArray;
 use crate::pe::{extension_mask, sign_bit};
 use rust_hdl_core::prelude::*;
@@ -36,6 +36,12 @@ pub struct EngineCore<
     const AB: usize,
     const WB: usize,
     const LB: usize,
+    const MB: usize,
+    const BB: usize,
+    const P: usize,
+    const Z: usize,
+    const OW: usize,
+    const PB: usize,
 > {
     /// Clock.
     pub clock: Signal<In, Clock>,
@@ -52,14 +58,28 @@ pub struct EngineCore<
     /// Input activation banks.
     act_in: Vec<RAM<Bits<XW>, AB>>,
     /// Output banks.
-    out_buf: Vec<RAM<Bits<ACC>, AB>>,
+    out_buf: Vec<RAM<Bits<OW>, AB>>,
+    /// Residual banks (one per row, read at the output's words).
+    res_buf: Vec<RAM<Bits<XW>, AB>>,
+    /// `M_c` and `B_c` per row.
+    post_m: Vec<RAM<Bits<MB>, PB>>,
+    post_b: Vec<RAM<Bits<BB>, PB>>,
+    /// Post-processing per row.
+    post: Vec<PostUnit<ACC, MB, BB, XW, P, Z, OW>>,
     /// Weight lanes, `r * cols + c`.
     weights: Vec<RAM<Bits<WW>, WB>>,
     /// `OP`: adder mode.
     op: DFF<Bit>,
     /// The sequencer registers, in `SEQ_FIELDS` order.
     field: Vec<DFF<Bits<RD>>>,
-    buf_sel: DFF<Bits<2>>,
+    buf_sel: DFF<Bits<3>>,
+    /// `OUTPUT`, `SHIFT`, `LAST_ROWS`, `POST_BASE`, `SAT_COUNT`, the written `BUF_DATA_HI`.
+    out_mode: DFF<Bits<4>>,
+    shift: DFF<Bits<7>>,
+    last_rows: DFF<Bits<16>>,
+    post_base: DFF<Bits<16>>,
+    sat_count: DFF<Bits<RD>>,
+    data_hi: DFF<Bits<RD>>,
     buf_lane: DFF<Bits<LB>>,
     buf_addr: DFF<Bits<RD>>,
     /// Cycles since START.
@@ -79,9 +99,12 @@ pub struct EngineCore<
     out_addr_4: DFF<Bits<RD>>,
     out_addr_5: DFF<Bits<RD>>,
     last_1: DFF<Bit>,
-    /// The output stage, two registers per row.
-    stage_a: Vec<DFF<Bits<ACC>>>,
-    stage_b: Vec<DFF<Bits<ACC>>>,
+    /// The sum's output-channel tile, delayed like `out_addr`.
+    tile_1: DFF<Bits<16>>,
+    tile_2: DFF<Bits<16>>,
+    tile_3: DFF<Bits<16>>,
+    tile_4: DFF<Bits<16>>,
+    tile_5: DFF<Bits<16>>,
     /// Register offsets.
     off_id: Constant<Bits<RA>>,
     off_geometry: Constant<Bits<RA>>,
@@ -89,6 +112,11 @@ pub struct EngineCore<
     off_status: Constant<Bits<RA>>,
     off_cycles: Constant<Bits<RA>>,
     off_op: Constant<Bits<RA>>,
+    off_sat: Constant<Bits<RA>>,
+    off_output: Constant<Bits<RA>>,
+    off_shift: Constant<Bits<RA>>,
+    off_last_rows: Constant<Bits<RA>>,
+    off_post_base: Constant<Bits<RA>>,
     off_field: Vec<Constant<Bits<RA>>>,
     off_sel: Constant<Bits<RA>>,
     off_lane: Constant<Bits<RA>>,
@@ -99,12 +127,25 @@ pub struct EngineCore<
     geometry: Constant<Bits<RD>>,
     /// Lane numbers, to decode `BUF_LANE`.
     lane_id: Vec<Constant<Bits<LB>>>,
-    acc_sign: Constant<Bits<ACC>>,
-    acc_ext: Constant<Bits<64>>,
+    /// Row numbers, against `LAST_ROWS`.
+    row_id: Vec<Constant<Bits<16>>>,
+    out_sign: Constant<Bits<OW>>,
+    out_ext: Constant<Bits<64>>,
+    high_half: Constant<Bits<6>>,
+    /// `{BUF_DATA_HI, reg_wdata}`.
+    wdata: Signal<Local, Bits<64>>,
+    /// The sum's tile is not the last, or its row is a channel of the layer.
+    row_valid: Vec<Signal<Local, Bit>>,
+    /// Saturations counted so far among the rows (`sat_sum[r]` before row `r`).
+    sat_sum: Vec<Signal<Local, Bits<RD>>>,
+    sat_next: Signal<Local, Bits<RD>>,
+    last_tile: Signal<Local, Bit>,
+    /// The parameter word of the sum's tile.
+    post_addr: Signal<Local, Bits<16>>,
     /// This cycle writes `BUF_DATA_LO`.
     buf_write: Signal<Local, Bit>,
     /// The output word of bank `BUF_LANE`.
-    out_sel: Signal<Local, Bits<ACC>>,
+    out_sel: Signal<Local, Bits<OW>>,
     /// The selected output word, sign-extended.
     out_word: Signal<Local, Bits<64>>,
     _rows: usize,
@@ -127,14 +168,20 @@ impl<
         const AB: usize,
         const WB: usize,
         const LB: usize,
-    > EngineCore<XW, WW, T, TS, ACC, AB, WB, LB>
+        const MB: usize,
+        const BB: usize,
+        const P: usize,
+        const Z: usize,
+        const OW: usize,
+        const PB: usize,
+    > EngineCore<XW, WW, T, TS, ACC, AB, WB, LB, MB, BB, P, Z, OW, PB>
 {
     /// The engine of `cfg` (its rows, columns, shift range and register map).
     pub fn new(cfg: &AccelConfig) -> Self {
         let (rows, cols) = (cfg.rows as usize, cfg.cols as usize);
         assert_eq!(rows, cols, "the engine needs rows = cols");
         assert!(rows * cols <= 1 << LB, "lane numbers fit BUF_LANE");
-        assert!(ACC <= 64, "output words fit the 64-bit access port");
+        assert!(OW <= 64, "output words fit the 64-bit access port");
         Self {
             clock: Default::default(),
             reg_we: Default::default(),
@@ -145,10 +192,22 @@ impl<
             array: DualArray::new(rows, cols, cfg.formats.pmax()),
             act_in: (0..cols).map(|_| Default::default()).collect(),
             out_buf: (0..rows).map(|_| Default::default()).collect(),
+            res_buf: (0..rows).map(|_| Default::default()).collect(),
+            post_m: (0..rows).map(|_| Default::default()).collect(),
+            post_b: (0..rows).map(|_| Default::default()).collect(),
+            post: (0..rows)
+                .map(|_| PostUnit::new(cfg.formats.act_bits, cfg.formats.add_bits))
+                .collect(),
             weights: (0..rows * cols).map(|_| Default::default()).collect(),
             op: Default::default(),
             field: (0..SEQ_FIELDS.len()).map(|_| Default::default()).collect(),
             buf_sel: Default::default(),
+            out_mode: Default::default(),
+            shift: Default::default(),
+            last_rows: Default::default(),
+            post_base: Default::default(),
+            sat_count: Default::default(),
+            data_hi: Default::default(),
             buf_lane: Default::default(),
             buf_addr: Default::default(),
             cycles: Default::default(),
@@ -165,14 +224,22 @@ impl<
             out_addr_3: Default::default(),
             out_addr_4: Default::default(),
             out_addr_5: Default::default(),
-            stage_a: (0..rows).map(|_| Default::default()).collect(),
-            stage_b: (0..rows).map(|_| Default::default()).collect(),
+            tile_1: Default::default(),
+            tile_2: Default::default(),
+            tile_3: Default::default(),
+            tile_4: Default::default(),
+            tile_5: Default::default(),
             off_id: offset(cfg, "ID"),
             off_geometry: offset(cfg, "GEOMETRY"),
             off_ctrl: offset(cfg, "CTRL"),
             off_status: offset(cfg, "STATUS"),
             off_cycles: offset(cfg, "CYCLES"),
             off_op: offset(cfg, "OP"),
+            off_sat: offset(cfg, "SAT_COUNT"),
+            off_output: offset(cfg, "OUTPUT"),
+            off_shift: offset(cfg, "SHIFT"),
+            off_last_rows: offset(cfg, "LAST_ROWS"),
+            off_post_base: offset(cfg, "POST_BASE"),
             off_field: SEQ_FIELDS.iter().map(|f| offset(cfg, f.0)).collect(),
             off_sel: offset(cfg, "BUF_SEL"),
             off_lane: offset(cfg, "BUF_LANE"),
@@ -184,8 +251,18 @@ impl<
             lane_id: (0..rows * cols)
                 .map(|i| Constant::new(bits::<LB>(i as u64)))
                 .collect(),
-            acc_sign: Constant::new(sign_bit::<ACC>()),
-            acc_ext: Constant::new(extension_mask::<ACC, 64>()),
+            row_id: (0..rows)
+                .map(|r| Constant::new(bits::<16>(r as u64)))
+                .collect(),
+            out_sign: Constant::new(sign_bit::<OW>()),
+            out_ext: Constant::new(extension_mask::<OW, 64>()),
+            high_half: Constant::new(bits::<6>(32)),
+            wdata: Default::default(),
+            row_valid: (0..rows).map(|_| Default::default()).collect(),
+            sat_sum: (0..=rows).map(|_| Default::default()).collect(),
+            sat_next: Default::default(),
+            last_tile: Default::default(),
+            post_addr: Default::default(),
             buf_write: Default::default(),
             out_sel: Default::default(),
             out_word: Default::default(),
@@ -206,7 +283,13 @@ impl<
         const AB: usize,
         const WB: usize,
         const LB: usize,
-    > Logic for EngineCore<XW, WW, T, TS, ACC, AB, WB, LB>
+        const MB: usize,
+        const BB: usize,
+        const P: usize,
+        const Z: usize,
+        const OW: usize,
+        const PB: usize,
+    > Logic for EngineCore<XW, WW, T, TS, ACC, AB, WB, LB, MB, BB, P, Z, OW, PB>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -232,6 +315,10 @@ impl<
             out_addr_4,
             out_addr_5
         );
+        dff_setup!(
+            self, clock, out_mode, shift, last_rows, post_base, sat_count, data_hi, tile_1, tile_2,
+            tile_3, tile_4, tile_5
+        );
         for i in 0..self._fields {
             self.field[i].clock.next = self.clock.val();
             self.field[i].d.next = self.field[i].q.val();
@@ -246,7 +333,22 @@ impl<
                 self.op.d.next = self.reg_wdata.val().get_bit(0);
             }
             if self.reg_addr.val() == self.off_sel.val() {
-                self.buf_sel.d.next = self.reg_wdata.val().get_bits::<2>(0);
+                self.buf_sel.d.next = self.reg_wdata.val().get_bits::<3>(0);
+            }
+            if self.reg_addr.val() == self.off_output.val() {
+                self.out_mode.d.next = self.reg_wdata.val().get_bits::<4>(0);
+            }
+            if self.reg_addr.val() == self.off_shift.val() {
+                self.shift.d.next = self.reg_wdata.val().get_bits::<7>(0);
+            }
+            if self.reg_addr.val() == self.off_last_rows.val() {
+                self.last_rows.d.next = self.reg_wdata.val().get_bits::<16>(0);
+            }
+            if self.reg_addr.val() == self.off_post_base.val() {
+                self.post_base.d.next = self.reg_wdata.val().get_bits::<16>(0);
+            }
+            if self.reg_addr.val() == self.off_hi.val() {
+                self.data_hi.d.next = self.reg_wdata.val();
             }
             if self.reg_addr.val() == self.off_lane.val() {
                 self.buf_lane.d.next = self.reg_wdata.val().get_bits::<LB>(0);
@@ -263,6 +365,8 @@ impl<
         if self.buf_write.val() {
             self.buf_addr.d.next = self.buf_addr.q.val() + 1;
         }
+        self.wdata.next = (bit_cast::<64, RD>(self.data_hi.q.val()) << self.high_half.val())
+            | bit_cast::<64, RD>(self.reg_wdata.val());
 
         // The sequencer, from its registers (SEQ_FIELDS order).
         self.seq.clock.next = self.clock.val();
@@ -297,6 +401,11 @@ impl<
         self.clear_1.d.next = self.seq.clear.val();
         self.in_bounds_1.d.next = self.seq.in_bounds.val();
         self.last_1.d.next = self.seq.issue.val() & self.seq.last.val();
+        self.tile_1.d.next = self.seq.tile.val();
+        self.tile_2.d.next = self.tile_1.q.val();
+        self.tile_3.d.next = self.tile_2.q.val();
+        self.tile_4.d.next = self.tile_3.q.val();
+        self.tile_5.d.next = self.tile_4.q.val();
         self.out_addr_1.d.next = self.seq.out_addr.val();
         self.last_2.d.next = self.last_1.q.val();
         self.last_3.d.next = self.last_2.q.val();
@@ -311,7 +420,7 @@ impl<
             self.act_in[c].write_clock.next = self.clock.val();
             self.act_in[c].read_address.next = self.seq.act_addr.val().get_bits::<AB>(0);
             self.act_in[c].write_address.next = self.buf_addr.q.val().get_bits::<AB>(0);
-            self.act_in[c].write_data.next = self.reg_wdata.val().get_bits::<XW>(0);
+            self.act_in[c].write_data.next = self.wdata.val().get_bits::<XW>(0);
             self.act_in[c].write_enable.next = self.buf_write.val()
                 & (self.buf_sel.q.val() == 0)
                 & (self.buf_lane.q.val() == self.lane_id[c].val());
@@ -325,7 +434,7 @@ impl<
             self.weights[i].write_clock.next = self.clock.val();
             self.weights[i].read_address.next = self.seq.w_addr.val().get_bits::<WB>(0);
             self.weights[i].write_address.next = self.buf_addr.q.val().get_bits::<WB>(0);
-            self.weights[i].write_data.next = self.reg_wdata.val().get_bits::<WW>(0);
+            self.weights[i].write_data.next = self.wdata.val().get_bits::<WW>(0);
             self.weights[i].write_enable.next = self.buf_write.val()
                 & (self.buf_sel.q.val() == 3)
                 & (self.buf_lane.q.val() == self.lane_id[i].val());
@@ -338,26 +447,82 @@ impl<
         self.array.clear.next = self.issue_1.q.val() & self.clear_1.q.val();
         self.array.mode.next = self.op.q.val();
 
-        // Stages 4-5: the output stage; then the write.
-        self.out_sel.next = bits::<ACC>(0);
+        // Stages 4-5: post-processing (its parameters and residuals read one cycle ahead, at
+        // the sum's tile and output word); then the write. Rows past the layer's channels in
+        // its last tile write 0 and count no saturation.
+        self.last_tile.next = self.tile_5.q.val() == (self.field[2].q.val().get_bits::<16>(0) - 1);
+        // A part-select of an expression is not Verilog: the sum gets its own signal.
+        self.post_addr.next = self.post_base.q.val() + self.tile_2.q.val();
+        self.sat_sum[0].next = bits::<RD>(0);
+        self.out_sel.next = bits::<OW>(0);
         for r in 0..self._rows {
-            self.stage_a[r].clock.next = self.clock.val();
-            self.stage_b[r].clock.next = self.clock.val();
-            self.stage_a[r].d.next = self.array.acc[r].val();
-            self.stage_b[r].d.next = self.stage_a[r].q.val();
+            self.res_buf[r].read_clock.next = self.clock.val();
+            self.res_buf[r].write_clock.next = self.clock.val();
+            self.res_buf[r].read_address.next = self.out_addr_2.q.val().get_bits::<AB>(0);
+            self.res_buf[r].write_address.next = self.buf_addr.q.val().get_bits::<AB>(0);
+            self.res_buf[r].write_data.next = self.wdata.val().get_bits::<XW>(0);
+            self.res_buf[r].write_enable.next = self.buf_write.val()
+                & (self.buf_sel.q.val() == 2)
+                & (self.buf_lane.q.val() == self.lane_id[r].val());
+            self.post_m[r].read_clock.next = self.clock.val();
+            self.post_m[r].write_clock.next = self.clock.val();
+            self.post_m[r].read_address.next = self.post_addr.val().get_bits::<PB>(0);
+            self.post_m[r].write_address.next = self.buf_addr.q.val().get_bits::<PB>(0);
+            self.post_m[r].write_data.next = self.wdata.val().get_bits::<MB>(0);
+            self.post_m[r].write_enable.next = self.buf_write.val()
+                & (self.buf_sel.q.val() == 4)
+                & (self.buf_lane.q.val() == self.lane_id[r].val());
+            self.post_b[r].read_clock.next = self.clock.val();
+            self.post_b[r].write_clock.next = self.clock.val();
+            self.post_b[r].read_address.next = self.post_addr.val().get_bits::<PB>(0);
+            self.post_b[r].write_address.next = self.buf_addr.q.val().get_bits::<PB>(0);
+            self.post_b[r].write_data.next = self.wdata.val().get_bits::<BB>(0);
+            self.post_b[r].write_enable.next = self.buf_write.val()
+                & (self.buf_sel.q.val() == 5)
+                & (self.buf_lane.q.val() == self.lane_id[r].val());
+            self.post[r].clock.next = self.clock.val();
+            self.post[r].v.next = self.array.acc[r].val();
+            self.post[r].m.next = self.post_m[r].read_data.val();
+            self.post[r].b.next = self.post_b[r].read_data.val();
+            self.post[r].r.next = self.res_buf[r].read_data.val();
+            self.post[r].s.next = self.shift.q.val();
+            self.post[r].mode.next = self.out_mode.q.val().get_bits::<2>(0);
+            self.post[r].relu.next = self.out_mode.q.val().get_bit(2);
+            self.post[r].residual.next = self.out_mode.q.val().get_bit(3);
+            self.row_valid[r].next =
+                !self.last_tile.val() | (self.row_id[r].val() < self.last_rows.q.val());
+            self.sat_sum[r + 1].next = self.sat_sum[r].val();
+            if self.last_5.q.val() & self.row_valid[r].val() & self.post[r].sat.val() {
+                self.sat_sum[r + 1].next = self.sat_sum[r].val() + 1;
+            }
             self.out_buf[r].read_clock.next = self.clock.val();
             self.out_buf[r].write_clock.next = self.clock.val();
             self.out_buf[r].write_address.next = self.out_addr_5.q.val().get_bits::<AB>(0);
-            self.out_buf[r].write_data.next = self.stage_b[r].q.val();
+            self.out_buf[r].write_data.next = bits::<OW>(0);
+            if self.row_valid[r].val() {
+                self.out_buf[r].write_data.next = self.post[r].out.val();
+            }
             self.out_buf[r].write_enable.next = self.last_5.q.val();
             self.out_buf[r].read_address.next = self.buf_addr.q.val().get_bits::<AB>(0);
             if self.buf_lane.q.val() == self.lane_id[r].val() {
                 self.out_sel.next = self.out_buf[r].read_data.val();
             }
         }
-        self.out_word.next = bit_cast::<64, ACC>(self.out_sel.val());
-        if (self.out_sel.val() & self.acc_sign.val()).any() {
-            self.out_word.next = bit_cast::<64, ACC>(self.out_sel.val()) | self.acc_ext.val();
+        // SAT_COUNT stops at its largest value.
+        for nr in self._rows..(self._rows + 1) {
+            self.sat_next.next = self.sat_count.q.val() + self.sat_sum[nr].val();
+        }
+        if self.sat_next.val() >= self.sat_count.q.val() {
+            self.sat_count.d.next = self.sat_next.val();
+        } else {
+            self.sat_count.d.next = !bits::<RD>(0);
+        }
+        if self.seq.start.val() {
+            self.sat_count.d.next = bits::<RD>(0);
+        }
+        self.out_word.next = bit_cast::<64, OW>(self.out_sel.val());
+        if (self.out_sel.val() & self.out_sign.val()).any() {
+            self.out_word.next = bit_cast::<64, OW>(self.out_sel.val()) | self.out_ext.val();
         }
 
         // Host register reads.
@@ -378,13 +543,28 @@ impl<
         if self.reg_addr.val() == self.off_op.val() {
             self.reg_rdata.next = bit_cast::<RD, 1>(self.op.q.val().into());
         }
+        if self.reg_addr.val() == self.off_sat.val() {
+            self.reg_rdata.next = self.sat_count.q.val();
+        }
+        if self.reg_addr.val() == self.off_output.val() {
+            self.reg_rdata.next = bit_cast::<RD, 4>(self.out_mode.q.val());
+        }
+        if self.reg_addr.val() == self.off_shift.val() {
+            self.reg_rdata.next = bit_cast::<RD, 7>(self.shift.q.val());
+        }
+        if self.reg_addr.val() == self.off_last_rows.val() {
+            self.reg_rdata.next = bit_cast::<RD, 16>(self.last_rows.q.val());
+        }
+        if self.reg_addr.val() == self.off_post_base.val() {
+            self.reg_rdata.next = bit_cast::<RD, 16>(self.post_base.q.val());
+        }
         for i in 0..self._fields {
             if self.reg_addr.val() == self.off_field[i].val() {
                 self.reg_rdata.next = self.field[i].q.val();
             }
         }
         if self.reg_addr.val() == self.off_sel.val() {
-            self.reg_rdata.next = bit_cast::<RD, 2>(self.buf_sel.q.val());
+            self.reg_rdata.next = bit_cast::<RD, 3>(self.buf_sel.q.val());
         }
         if self.reg_addr.val() == self.off_lane.val() {
             self.reg_rdata.next = bit_cast::<RD, LB>(self.buf_lane.q.val());

@@ -3,7 +3,9 @@
 //! their contract is in `shiftadd_sim::engine` and `shiftadd_sim::cycles`.
 
 mod engine_core;
+mod post;
 mod sequencer;
 
 pub use engine_core::EngineCore;
+pub use post::PostUnit;
 pub use sequencer::Sequencer;

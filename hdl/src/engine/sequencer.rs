@@ -78,6 +78,8 @@ pub struct Sequencer {
     pub w_addr: Signal<Out, Bits<A>>,
     /// Output word of the sum.
     pub out_addr: Signal<Out, Bits<A>>,
+    /// Output-channel tile of the sum.
+    pub tile: Signal<Out, Bits<C>>,
     /// Issuing or draining.
     pub busy: Signal<Out, Bit>,
     /// The layer is complete (until the next `start`).
@@ -164,6 +166,7 @@ impl Default for Sequencer {
             act_addr: Default::default(),
             w_addr: Default::default(),
             out_addr: Default::default(),
+            tile: Default::default(),
             busy: Default::default(),
             done: Default::default(),
             // START's cycle is the edge that loads the counters; the rest drains after the
@@ -232,6 +235,7 @@ impl Logic for Sequencer {
         self.act_addr.next = self.act.q.val();
         self.w_addr.next = self.w.q.val();
         self.out_addr.next = self.o_t.q.val();
+        self.tile.next = self.t.q.val();
         self.busy.next = self.running.q.val() | self.drain.q.val().any();
         self.done.next = self.done_reg.q.val();
 

@@ -18,7 +18,7 @@ pub struct SignedMul<const A: usize, const B: usize, const P: usize> {
     pub p: Signal<Out, Bits<P>>,
 }
 
-/// A `W`-bit two's complement code as an `i128`.
+/// A `W`-bit two's complement code (`W <= 64`) as an `i128`.
 fn signed_value<const W: usize>(v: Bits<W>) -> i128 {
     let raw = v.to_u64() as i128;
     if raw >> (W - 1) & 1 == 1 {
@@ -30,9 +30,14 @@ fn signed_value<const W: usize>(v: Bits<W>) -> i128 {
 
 impl<const A: usize, const B: usize, const P: usize> Logic for SignedMul<A, B, P> {
     fn update(&mut self) {
+        // Operands of up to 64 bits each: the product fits an i128.
         let product = signed_value(self.a.val()) * signed_value(self.b.val());
-        let mask = if P == 64 { u64::MAX } else { (1u64 << P) - 1 };
-        self.p.next = bits::<P>(product as u64 & mask);
+        let mask = if P >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << P) - 1
+        };
+        self.p.next = ((product as u128) & mask).to_bits();
     }
     fn connect(&mut self) {
         self.p.connect();
