@@ -257,23 +257,23 @@ impl<
         self.half.next = (self.one.val() << self.s_q.q.val()) >> self.one_sb.val();
         self.up.next = self.floor.val() + 1;
         self.z.next = self.floor.val();
-        if self.mode_q.q.val() == 1 {
-            if self.s_q.q.val().any()
-                & ((self.rem.val() > self.half.val())
-                    | ((self.rem.val() == self.half.val()) & self.floor.val().get_bit(0)))
-            {
-                self.z.next = self.up.val();
-            }
+        if (self.mode_q.q.val() == 1)
+            & self.s_q.q.val().any()
+            & ((self.rem.val() > self.half.val())
+                | ((self.rem.val() == self.half.val()) & self.floor.val().get_bit(0)))
+        {
+            self.z.next = self.up.val();
         }
         self.z_res.next = self.z.val();
         if (self.mode_q.q.val() == 0) & self.residual_q.q.val() {
             self.z_res.next = self.z.val() + self.r_w.val();
         }
         self.result.next = self.z_res.val();
-        if self.relu_q.q.val() & (self.z_res.val() & self.z_sign.val()).any() {
-            if (self.mode_q.q.val() == 0) | (self.mode_q.q.val() == 3) {
-                self.result.next = bits::<Z>(0);
-            }
+        if self.relu_q.q.val()
+            & (self.z_res.val() & self.z_sign.val()).any()
+            & ((self.mode_q.q.val() == 0) | (self.mode_q.q.val() == 3))
+        {
+            self.result.next = bits::<Z>(0);
         }
         // Saturation to the output format.
         self.hi.next = self.act_max.val();
