@@ -6,6 +6,7 @@ use crate::emit::{emit_block, EmitError, Port};
 use crate::widths::{checked_widths, dispatch, ArrayBlock, ArrayKind, ArrayVisitor, ArrayWidths};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use shiftadd_sim::engine::{regmap_header, regmap_markdown};
 use shiftadd_sim::spec::{AccelConfig, ConfigError, PeKinds};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -75,6 +76,21 @@ pub struct ArrayInfo {
     pub ports: Vec<Port>,
 }
 
+/// The engine in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// Top module.
+    pub module: String,
+    /// Rows and columns of its array.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Output word bits.
+    pub out_bits: usize,
+    /// Ports in declaration order (the register bus and the clock).
+    pub ports: Vec<Port>,
+}
+
 /// A file of the output and its hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
@@ -101,6 +117,10 @@ pub struct Manifest {
     pub config_sha256: String,
     /// The arrays.
     pub arrays: Vec<ArrayInfo>,
+    /// The engine around the array, when the config has one (`regmap.md` and `regmap.h` are its
+    /// register map).
+    #[serde(default)]
+    pub engine: Option<EngineInfo>,
     /// Every other file of the folder.
     pub files: Vec<FileEntry>,
 }
@@ -236,7 +256,32 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
             ports: design.ports,
         });
     }
-    let mut files = BTreeMap::new();
+    let mut extra_files = BTreeMap::new();
+    let engine = match crate::engine::emit_engine(cfg) {
+        Some(result) => {
+            let design = result?;
+            for m in design.modules {
+                match modules.get(&m.name) {
+                    Some(existing) if *existing != m.text => return Err(GenError::Clash(m.name)),
+                    _ => {
+                        modules.insert(m.name, m.text);
+                    }
+                }
+            }
+            extra_files.insert("regmap.md".to_string(), regmap_markdown(cfg));
+            extra_files.insert("regmap.h".to_string(), regmap_header(cfg));
+            let w = crate::engine::engine_widths(cfg).expect("emitted, so it has widths");
+            Some(EngineInfo {
+                module: design.top,
+                rows: cfg.rows as usize,
+                cols: cfg.cols as usize,
+                out_bits: w.ow,
+                ports: design.ports,
+            })
+        }
+        None => None,
+    };
+    let mut files = extra_files;
     for (name, text) in modules {
         files.insert(format!("{name}.v"), format!("{header}{text}"));
     }
@@ -252,6 +297,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
         config: cfg.name.clone(),
         config_sha256: config_sha,
         arrays,
+        engine,
         files: files
             .iter()
             .map(|(name, text)| FileEntry {
@@ -311,7 +357,10 @@ pub fn stale_files(rtl: &GeneratedRtl, dir: &Path) -> Vec<String> {
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| {
-                (n.ends_with(".v") || n.ends_with(".json") || n.ends_with(".vlt"))
+                [".v", ".json", ".vlt", ".md", ".h"]
+                    .iter()
+                    .any(|x| n.ends_with(x))
+                    && n != "README.md"
                     && !rtl.files.contains_key(n)
             })
             .collect();

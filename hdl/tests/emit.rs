@@ -169,3 +169,22 @@ fn committed_rtl_is_fresh() {
         );
     }
 }
+
+#[test]
+fn every_preset_has_an_engine() {
+    for cfg in shiftadd_sim::spec::presets::all() {
+        let t = std::time::Instant::now();
+        let d = shiftadd_hdl::engine::emit_engine(&cfg)
+            .unwrap_or_else(|| panic!("{}: engine widths not compiled in", cfg.name))
+            .unwrap();
+        let bytes: usize = d.modules.iter().map(|m| m.text.len()).sum();
+        eprintln!(
+            "{}: {} modules, {} bytes, {:?}",
+            cfg.name,
+            d.modules.len(),
+            bytes,
+            t.elapsed()
+        );
+        assert_eq!(d.top, "engine");
+    }
+}

@@ -63,6 +63,7 @@ fn run(d: &Descriptor) -> (Vec<Issue>, u64) {
     s.w_base.next = c32(r.w_base);
     s.out_base.next = c32(r.out_base);
     s.out_tile_step.next = c32(r.out_tile_step);
+    s.pool.next = !matches!(d.op, LayerOp::Conv(_));
     let mut issued = Vec::new();
     let limit = layer_cycles(&cfg, d) + 20;
     for edge in 0..limit {
@@ -117,6 +118,28 @@ proptest! {
         bases in prop::array::uniform3(0u32..40),
     ) {
         let d = descriptor([cin, h, w, cout], k, [stride, pad], bases);
+        prop_assume!(d.check(&presets::lean8()).is_ok());
+        let (issued, done) = run(&d);
+        prop_assert_eq!(issued, issue_schedule(&presets::lean8(), &d));
+        prop_assert_eq!(done, layer_cycles(&presets::lean8(), &d));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn random_pools_match_the_contract(
+        c in 1u32..20,
+        h in 2u32..9,
+        w in 2u32..9,
+        k in 2u32..4,
+        avg in any::<bool>(),
+        bases in prop::array::uniform3(0u32..40),
+    ) {
+        let d = Descriptor {
+            op: if avg { LayerOp::AvgPool } else { LayerOp::MaxPool },
+            ..descriptor([c, h, w, c], k, [k, 0], bases)
+        };
         prop_assume!(d.check(&presets::lean8()).is_ok());
         let (issued, done) = run(&d);
         prop_assert_eq!(issued, issue_schedule(&presets::lean8(), &d));

@@ -10,7 +10,7 @@ fn last_line(s: &str) -> &str {
 
 #[test]
 fn committed_preset_agrees_at_every_level() {
-    for level in ["pe", "array", "layer"] {
+    for level in ["pe", "array"] {
         let out = ok(&[
             "cosim", "--preset", "lean8", "--level", level, "--cases", "20",
         ]);
@@ -18,6 +18,31 @@ fn committed_preset_agrees_at_every_level() {
             last_line(&out),
             format!("cosim: 20 cases ran on 1 module(s) of `lean8` (verilator, {level} level): all agree")
         );
+    }
+    // With an engine in the folder, layers run on it through its register map.
+    let json = tmp("cosim-engine.json");
+    let out = ok(&[
+        "cosim",
+        "--preset",
+        "lean8",
+        "--level",
+        "layer",
+        "--cases",
+        "20",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        last_line(&out),
+        "cosim: 20 cases ran on the engine of `lean8` (verilator, layer level): all agree"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 20);
+    for c in cases {
+        assert_eq!(c["cycles_model"], c["cycles_rtl"]);
+        assert_eq!(c["agree"], true);
     }
     let out = ok(&[
         "cosim", "--preset", "lean8", "--sim", "icarus", "--cases", "5",
@@ -122,6 +147,48 @@ fn bench_prints_the_simulators_side_by_side() {
     }
     assert!(
         out.contains("rust-hdl = Verilator, Icarus = Verilator"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_edited_engine_fails_at_layer_level() {
+    let dir = tmp("cosim-edited-engine");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(root().join("rtl-out").join("lean8")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    // The output stage writes the sum one word late.
+    let engine = dir.join("engine.v");
+    let text = std::fs::read_to_string(&engine).unwrap();
+    assert!(text.contains("out_buf_0_write_address = out_addr_5_q"));
+    std::fs::write(
+        &engine,
+        text.replace(
+            "out_buf_0_write_address = out_addr_5_q",
+            "out_buf_0_write_address = out_addr_4_q",
+        ),
+    )
+    .unwrap();
+    let o = shiftadd(&[
+        "cosim",
+        "--rtl",
+        dir.to_str().unwrap(),
+        "--level",
+        "layer",
+        "--cases",
+        "20",
+        "--shrink-seconds",
+        "20",
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("first mismatch in layer case"), "{out}");
+    assert!(out.contains("engine waveform:"), "{out}");
+    assert!(
+        last_line(&out).ends_with("1 layer differs from the reference model"),
         "{out}"
     );
 }

@@ -377,7 +377,12 @@ pub fn seq_regs(cfg: &AccelConfig, d: &Descriptor) -> SeqRegs {
         out_h: d.out_h(),
         out_w: d.out_w(),
         co_tiles: d.co_tiles(cfg),
-        ci_tiles: d.ci_tiles(cfg),
+        // Pooling reads one input tile per output tile: the sequencer's tile follows `t`.
+        ci_tiles: if matches!(d.op, LayerOp::Conv(_)) {
+            d.ci_tiles(cfg)
+        } else {
+            1
+        },
         kh: d.kh,
         kw: d.kw,
         stride: d.stride,
@@ -414,28 +419,32 @@ pub struct Issue {
     pub out_addr: u32,
 }
 
-/// The issue cycles of convolution `d`, in order, from the layouts above (channel `u * cols` of
-/// the tile stands for the tile).
+/// The issue cycles of layer `d`, in order, from the layouts above (channel `u * cols` of the
+/// tile stands for the tile). Pooling reads input tile `t` for output tile `t`; its weight
+/// words count as a convolution's with one input tile would.
 pub fn issue_schedule(cfg: &AccelConfig, d: &Descriptor) -> Vec<Issue> {
     let mut v = Vec::new();
     let (oh, ow) = (d.out_h(), d.out_w());
+    let pool = !matches!(d.op, LayerOp::Conv(_));
+    let ci_tiles = if pool { 1 } else { d.ci_tiles(cfg) };
     for oy in 0..oh {
         for ox in 0..ow {
             for t in 0..d.co_tiles(cfg) {
-                for u in 0..d.ci_tiles(cfg) {
+                for u in 0..ci_tiles {
                     for ky in 0..d.kh {
                         for kx in 0..d.kw {
                             let iy = i64::from(oy * d.stride + ky) - i64::from(d.pad);
                             let ix = i64::from(ox * d.stride + kx) - i64::from(d.pad);
                             let inside =
                                 iy >= 0 && ix >= 0 && iy < i64::from(d.h) && ix < i64::from(d.w);
+                            let tile = if pool { t } else { u };
                             let act_addr = if inside {
                                 act_location(
                                     cfg,
                                     d.in_base,
                                     d.h,
                                     d.w,
-                                    u * cfg.cols,
+                                    tile * cfg.cols,
                                     iy as u32,
                                     ix as u32,
                                 )
@@ -443,8 +452,7 @@ pub fn issue_schedule(cfg: &AccelConfig, d: &Descriptor) -> Vec<Issue> {
                             } else {
                                 0
                             };
-                            let (w_addr, _) =
-                                weight_location(cfg, d, t * cfg.rows, u * cfg.cols, ky, kx);
+                            let w_addr = d.w_base + ((t * ci_tiles + u) * d.kh + ky) * d.kw + kx;
                             let (_, out_addr) =
                                 act_location(cfg, d.out_base, oh, ow, t * cfg.cols, oy, ox);
                             v.push(Issue {
@@ -452,7 +460,7 @@ pub fn issue_schedule(cfg: &AccelConfig, d: &Descriptor) -> Vec<Issue> {
                                 in_bounds: inside,
                                 act_addr,
                                 w_addr,
-                                last: u + 1 == d.ci_tiles(cfg) && ky + 1 == d.kh && kx + 1 == d.kw,
+                                last: u + 1 == ci_tiles && ky + 1 == d.kh && kx + 1 == d.kw,
                                 out_addr,
                             });
                         }
@@ -673,8 +681,8 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
         (
             "OP",
             Access::Rw,
-            1,
-            "0 shift, 1 adder convolution (the dual array's mode)".into(),
+            2,
+            "0 shift, 1 adder convolution (the dual array's mode), 2 max pool, 3 average pool (SHIFT = log2 of the window size)".into(),
         ),
         (
             "OUTPUT",

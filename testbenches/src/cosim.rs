@@ -285,7 +285,7 @@ impl Bench<'_> {
 /// Shrinks a failing value: simplifies `tree` while `check` still finds a failure, until nothing
 /// simpler fails or `time` runs out. `found` is the failure of `tree.current()`. Returns the
 /// smallest failing value, its failure and the number of successful steps.
-fn shrink<T: ValueTree, R>(
+pub(crate) fn shrink<T: ValueTree, R>(
     tree: &mut T,
     found: R,
     time: Duration,

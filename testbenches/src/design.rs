@@ -270,7 +270,11 @@ fn declaration(stmt: &str, module: &str) -> Result<Declaration, String> {
     }
     for kw in ["wire", "reg", "logic", "signed"] {
         let t = rest.trim_start();
-        if let Some(r) = t.strip_prefix(kw) {
+        // A keyword, not the start of a name such as `reg_we`.
+        if let Some(r) = t
+            .strip_prefix(kw)
+            .filter(|r| r.starts_with(|c: char| c.is_whitespace() || c == '['))
+        {
             rest = r;
         }
     }
@@ -320,7 +324,7 @@ mod tests {
 
     #[test]
     fn reads_both_header_styles() {
-        let v = "// c\nmodule a(clock, x, y);\n input wire clock;\n input wire [7:0] x; /* z */\n output reg signed [16:0] y;\n wire [3:0] t;\nendmodule\nmodule b(input clock, input [3:0] p, q, output wire [0:0] r);\nendmodule\n";
+        let v = "// c\nmodule a(clock, x, y);\n input wire clock;\n input wire [7:0] x; /* z */\n output reg signed [16:0] y;\n wire [3:0] t;\nendmodule\nmodule b(input clock, input [3:0] p, q, output wire [0:0] reg_out);\nendmodule\n";
         let m = parse_modules(v).unwrap();
         let widths = |i: usize| -> Vec<(String, usize, PortDir)> {
             m[i].1
@@ -344,7 +348,7 @@ mod tests {
                 ("clock".into(), 1, PortDir::Input),
                 ("p".into(), 4, PortDir::Input),
                 ("q".into(), 4, PortDir::Input),
-                ("r".into(), 1, PortDir::Output)
+                ("reg_out".into(), 1, PortDir::Output)
             ]
         );
     }

@@ -5,6 +5,7 @@
 pub mod constraints;
 pub mod cosim;
 pub mod design;
+pub mod engine;
 pub mod icarus;
 pub mod layer;
 pub mod stimulus;

@@ -12,7 +12,7 @@
 //! address bits each; `rows * cols` weight lanes of `WW` bits, `WB` address bits. The engine
 //! needs `rows == cols` (an output channel's bank is its bank as the next layer's input).
 
-use super::{PostUnit, Sequencer};
+use super::{PoolUnit, PostUnit, Sequencer};
 use crate::array::DualArray;
 use crate::pe::{extension_mask, sign_bit};
 use rust_hdl_core::prelude::*;
@@ -68,8 +68,16 @@ pub struct EngineCore<
     post: Vec<PostUnit<ACC, MB, BB, XW, P, Z, OW>>,
     /// Weight lanes, `r * cols + c`.
     weights: Vec<RAM<Bits<WW>, WB>>,
-    /// `OP`: adder mode.
-    op: DFF<Bit>,
+    /// `OP`: 0 shift, 1 adder convolution, 2 max pool, 3 average pool.
+    op: DFF<Bits<2>>,
+    /// Pooling, per column.
+    pool: Vec<PoolUnit<XW, OW>>,
+    /// The column's channel is in the layer (as `row_valid`, two cycles after the read).
+    pool_valid: Vec<Signal<Local, Bit>>,
+    pool_last_tile: Signal<Local, Bit>,
+    is_pool: Signal<Local, Bit>,
+    is_avg: Signal<Local, Bit>,
+
     /// The sequencer registers, in `SEQ_FIELDS` order.
     field: Vec<DFF<Bits<RD>>>,
     buf_sel: DFF<Bits<3>>,
@@ -200,6 +208,12 @@ impl<
                 .collect(),
             weights: (0..rows * cols).map(|_| Default::default()).collect(),
             op: Default::default(),
+            pool: (0..cols).map(|_| Default::default()).collect(),
+            pool_valid: (0..cols).map(|_| Default::default()).collect(),
+            pool_last_tile: Default::default(),
+            is_pool: Default::default(),
+            is_avg: Default::default(),
+
             field: (0..SEQ_FIELDS.len()).map(|_| Default::default()).collect(),
             buf_sel: Default::default(),
             out_mode: Default::default(),
@@ -323,6 +337,9 @@ impl<
             self.field[i].clock.next = self.clock.val();
             self.field[i].d.next = self.field[i].q.val();
         }
+        // Locals are assigned before they are read: rust-hdl's check calls anything else a loop.
+        self.is_pool.next = self.op.q.val().get_bit(1);
+        self.is_avg.next = self.op.q.val() == 3;
         // Host register writes.
         self.buf_write.next = self.reg_we.val() & (self.reg_addr.val() == self.off_lo.val());
         self.seq.start.next = self.reg_we.val()
@@ -330,7 +347,7 @@ impl<
             & self.reg_wdata.val().get_bit(0);
         if self.reg_we.val() {
             if self.reg_addr.val() == self.off_op.val() {
-                self.op.d.next = self.reg_wdata.val().get_bit(0);
+                self.op.d.next = self.reg_wdata.val().get_bits::<2>(0);
             }
             if self.reg_addr.val() == self.off_sel.val() {
                 self.buf_sel.d.next = self.reg_wdata.val().get_bits::<3>(0);
@@ -429,6 +446,19 @@ impl<
                 self.array.x[c].next = self.act_in[c].read_data.val();
             }
         }
+        // Pooling: one window value per cycle and column, the array idle.
+        self.pool_last_tile.next =
+            self.tile_2.q.val() == (self.field[2].q.val().get_bits::<16>(0) - 1);
+        for c in 0..self._cols {
+            self.pool[c].clock.next = self.clock.val();
+            self.pool[c].x.next = self.act_in[c].read_data.val();
+            self.pool[c].en.next = self.issue_1.q.val() & self.is_pool.val();
+            self.pool[c].first.next = self.clear_1.q.val();
+            self.pool[c].avg.next = self.is_avg.val();
+            self.pool[c].shift.next = self.shift.q.val();
+            self.pool_valid[c].next =
+                !self.pool_last_tile.val() | (self.row_id[c].val() < self.last_rows.q.val());
+        }
         for i in 0..self._lanes {
             self.weights[i].read_clock.next = self.clock.val();
             self.weights[i].write_clock.next = self.clock.val();
@@ -445,7 +475,8 @@ impl<
         self.array.clock.next = self.clock.val();
         self.array.en.next = self.issue_1.q.val();
         self.array.clear.next = self.issue_1.q.val() & self.clear_1.q.val();
-        self.array.mode.next = self.op.q.val();
+        self.array.mode.next = self.op.q.val() == 1;
+        self.seq.pool.next = self.is_pool.val();
 
         // Stages 4-5: post-processing (its parameters and residuals read one cycle ahead, at
         // the sum's tile and output word); then the write. Rows past the layer's channels in
@@ -492,7 +523,11 @@ impl<
             self.row_valid[r].next =
                 !self.last_tile.val() | (self.row_id[r].val() < self.last_rows.q.val());
             self.sat_sum[r + 1].next = self.sat_sum[r].val();
-            if self.last_5.q.val() & self.row_valid[r].val() & self.post[r].sat.val() {
+            if self.last_5.q.val()
+                & !self.is_pool.val()
+                & self.row_valid[r].val()
+                & self.post[r].sat.val()
+            {
                 self.sat_sum[r + 1].next = self.sat_sum[r].val() + 1;
             }
             self.out_buf[r].read_clock.next = self.clock.val();
@@ -502,7 +537,15 @@ impl<
             if self.row_valid[r].val() {
                 self.out_buf[r].write_data.next = self.post[r].out.val();
             }
-            self.out_buf[r].write_enable.next = self.last_5.q.val();
+            self.out_buf[r].write_enable.next = self.last_5.q.val() & !self.is_pool.val();
+            if self.is_pool.val() {
+                self.out_buf[r].write_address.next = self.out_addr_2.q.val().get_bits::<AB>(0);
+                self.out_buf[r].write_data.next = bits::<OW>(0);
+                if self.pool_valid[r].val() {
+                    self.out_buf[r].write_data.next = self.pool[r].out.val();
+                }
+                self.out_buf[r].write_enable.next = self.last_2.q.val();
+            }
             self.out_buf[r].read_address.next = self.buf_addr.q.val().get_bits::<AB>(0);
             if self.buf_lane.q.val() == self.lane_id[r].val() {
                 self.out_sel.next = self.out_buf[r].read_data.val();
@@ -541,7 +584,7 @@ impl<
             self.reg_rdata.next = self.cycles.q.val();
         }
         if self.reg_addr.val() == self.off_op.val() {
-            self.reg_rdata.next = bit_cast::<RD, 1>(self.op.q.val().into());
+            self.reg_rdata.next = bit_cast::<RD, 2>(self.op.q.val());
         }
         if self.reg_addr.val() == self.off_sat.val() {
             self.reg_rdata.next = self.sat_count.q.val();

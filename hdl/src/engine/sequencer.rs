@@ -30,6 +30,9 @@ pub struct Sequencer {
     pub clock: Signal<In, Clock>,
     /// Start the layer held on the inputs below (they must stay until `done`).
     pub start: Signal<In, Bit>,
+    /// A pooling layer: each output-channel tile reads its own input tile (`ci_tiles` = 1), and
+    /// the pipeline behind is shorter.
+    pub pool: Signal<In, Bit>,
     /// Output rows.
     pub out_h: Signal<In, Bits<C>>,
     /// Output columns.
@@ -84,8 +87,13 @@ pub struct Sequencer {
     pub busy: Signal<Out, Bit>,
     /// The layer is complete (until the next `start`).
     pub done: Signal<Out, Bit>,
-    /// Cycles from the last issue to `done`.
+    /// Cycles from the last issue to `done`, for convolutions and for pooling.
     drain_cycles: Constant<Bits<D>>,
+    pool_drain_cycles: Constant<Bits<D>>,
+    /// `pix_base` plus the output-channel tile's input offset (pooling; `pix_base` otherwise).
+    t_base: DFF<Bits<A>>,
+    /// `t_base` one tile on.
+    next_t: Signal<Local, Bits<A>>,
     running: DFF<Bit>,
     drain: DFF<Bits<D>>,
     done_reg: DFF<Bit>,
@@ -142,6 +150,7 @@ impl Default for Sequencer {
         Self {
             clock: Default::default(),
             start: Default::default(),
+            pool: Default::default(),
             out_h: Default::default(),
             out_w: Default::default(),
             co_tiles: Default::default(),
@@ -172,6 +181,9 @@ impl Default for Sequencer {
             // START's cycle is the edge that loads the counters; the rest drains after the
             // last issue.
             drain_cycles: Constant::new(bits::<D>(drain)),
+            pool_drain_cycles: Constant::new(bits::<D>(overhead_cycles(LayerOp::MaxPool))),
+            t_base: Default::default(),
+            next_t: Default::default(),
             running: Default::default(),
             drain: Default::default(),
             done_reg: Default::default(),
@@ -212,7 +224,7 @@ impl Logic for Sequencer {
     fn update(&mut self) {
         dff_setup!(
             self, clock, running, drain, done_reg, oy, ox, t, u, ky, kx, py0, px0, py, px,
-            row_base, pix_base, tile_base, ky_base, act, w, o_pix, o_t
+            row_base, pix_base, tile_base, ky_base, act, w, o_pix, o_t, t_base
         );
         self.last_kx.next = self.kx.q.val() == self.kw.val() - 1;
         self.last_ky.next = self.ky.q.val() == self.kh.val() - 1;
@@ -224,6 +236,10 @@ impl Logic for Sequencer {
         self.next_ky.next = self.ky_base.q.val() + self.in_ky_step.val();
         self.next_pix.next = self.pix_base.q.val() + bit_cast::<A, C>(self.stride.val());
         self.next_row.next = self.row_base.q.val() + self.in_row_step.val();
+        self.next_t.next = self.t_base.q.val();
+        if self.pool.val() {
+            self.next_t.next = self.t_base.q.val() + self.in_tile_step.val();
+        }
 
         self.issue.next = self.running.q.val();
         self.clear.next = (self.u.q.val() == 0) & (self.ky.q.val() == 0) & (self.kx.q.val() == 0);
@@ -269,11 +285,12 @@ impl Logic for Sequencer {
                         self.act.d.next = self.next_tile.val();
                     } else {
                         self.u.d.next = 0.into();
-                        self.tile_base.d.next = self.pix_base.q.val();
-                        self.ky_base.d.next = self.pix_base.q.val();
-                        self.act.d.next = self.pix_base.q.val();
+                        self.tile_base.d.next = self.next_t.val();
+                        self.ky_base.d.next = self.next_t.val();
+                        self.act.d.next = self.next_t.val();
                         if !self.last_t.val() {
                             self.t.d.next = self.t.q.val() + 1;
+                            self.t_base.d.next = self.next_t.val();
                             self.o_t.d.next = self.o_t.q.val() + self.out_tile_step.val();
                         } else {
                             // The next output pixel.
@@ -286,6 +303,7 @@ impl Logic for Sequencer {
                                 self.px0.d.next = self.px0.q.val() + self.stride.val();
                                 self.px.d.next = self.px0.q.val() + self.stride.val();
                                 self.pix_base.d.next = self.next_pix.val();
+                                self.t_base.d.next = self.next_pix.val();
                                 self.tile_base.d.next = self.next_pix.val();
                                 self.ky_base.d.next = self.next_pix.val();
                                 self.act.d.next = self.next_pix.val();
@@ -299,12 +317,16 @@ impl Logic for Sequencer {
                                     self.py.d.next = self.py0.q.val() + self.stride.val();
                                     self.row_base.d.next = self.next_row.val();
                                     self.pix_base.d.next = self.next_row.val();
+                                    self.t_base.d.next = self.next_row.val();
                                     self.tile_base.d.next = self.next_row.val();
                                     self.ky_base.d.next = self.next_row.val();
                                     self.act.d.next = self.next_row.val();
                                 } else {
                                     self.running.d.next = false;
                                     self.drain.d.next = self.drain_cycles.val();
+                                    if self.pool.val() {
+                                        self.drain.d.next = self.pool_drain_cycles.val();
+                                    }
                                 }
                             }
                         }
@@ -328,6 +350,7 @@ impl Logic for Sequencer {
             self.px.d.next = 0.into();
             self.row_base.d.next = self.in_origin.val();
             self.pix_base.d.next = self.in_origin.val();
+            self.t_base.d.next = self.in_origin.val();
             self.tile_base.d.next = self.in_origin.val();
             self.ky_base.d.next = self.in_origin.val();
             self.act.d.next = self.in_origin.val();
