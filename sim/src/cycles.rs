@@ -150,7 +150,8 @@ mod tests {
     #[test]
     fn resnet20_3x3_layers_keep_the_seed_array_busy() {
         // ResNet-20 at CIFAR shape on the 16x16 seed array: every 3x3 convolution with at least
-        // 16 input channels is at 90% or more; the first (3 input channels) fills 3 of 16 columns.
+        // 16 input channels is above 99% (the issue asks 90%); the first (3 input channels) fills
+        // 3 of 16 columns.
         let cfg = presets::seed();
         let g = crate::archs::by_name("resnet20-shiftadd").unwrap();
         let info = g.analyse().unwrap();
@@ -185,7 +186,7 @@ mod tests {
             };
             let u = utilisation(&cfg, &d);
             if c >= 16 {
-                assert!(u >= 0.9, "{}: {u}", node.name);
+                assert!(u > 0.99, "{}: {u}", node.name);
                 checked += 1;
             } else {
                 assert!(u < 0.2, "{}: {u}", node.name);
