@@ -61,6 +61,9 @@ enum Cmd {
         /// Folder for the Verilog, tool scripts and logs (default target/synth/<config>).
         #[arg(long)]
         work: Option<PathBuf>,
+        /// Also synthesise the whole engine (minutes for a 16x16 preset).
+        #[arg(long)]
+        engine: bool,
     },
     /// Write a config's board constraints (XDC or PCF) and implementation scripts (Vivado Tcl or
     /// Yosys/nextpnr) under OUT/<board>/<config>/.
@@ -196,7 +199,12 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Gen { cfg, out } => rtl_cmd::gen(&cfg, &out)?,
-        Cmd::Synth { cfg, json, work } => rtl_cmd::synth(&cfg, json.as_deref(), work.as_deref())?,
+        Cmd::Synth {
+            cfg,
+            json,
+            work,
+            engine,
+        } => rtl_cmd::synth(&cfg, json.as_deref(), work.as_deref(), engine)?,
         Cmd::Constraints { cfg, out } => constraints_cmd::constraints(&cfg, &out)?,
         Cmd::Report(args) => report_cmd::report(&args)?,
         Cmd::EvalLayer { file } => {

@@ -131,7 +131,12 @@ struct SynthReport<'a> {
 
 /// Synthesises every array of `cfg` and its PE for both targets (multiply ones also for 7-series
 /// without DSP blocks), and places the iCE40 arrays that fit. `work` receives the Verilog and the tool logs.
-pub fn synth_rows(cfg: &AccelConfig, rtl: &GeneratedRtl, work: &Path) -> Result<Vec<SynthRow>> {
+pub fn synth_rows(
+    cfg: &AccelConfig,
+    rtl: &GeneratedRtl,
+    work: &Path,
+    engine: bool,
+) -> Result<Vec<SynthRow>> {
     let rtl_dir = work.join("rtl");
     write_rtl(rtl, &rtl_dir)?;
     let mut rows = Vec::new();
@@ -177,11 +182,43 @@ pub fn synth_rows(cfg: &AccelConfig, rtl: &GeneratedRtl, work: &Path) -> Result<
             }
         }
     }
+    if engine {
+        let e = rtl.manifest.engine.as_ref().ok_or_else(|| {
+            anyhow!(
+                "config `{}` has no engine (dual-mode arrays with rows = cols)",
+                cfg.name
+            )
+        })?;
+        for target in [Target::Xc7, Target::Ice40] {
+            eprintln!("yosys: {} ({})", e.module, target.name());
+            let res = yosys_synth(&rtl_dir, &e.module, target, work).map_err(|e| anyhow!(e))?;
+            let fmax_note = (target == Target::Ice40).then(|| {
+                format!(
+                    "not placed: an engine needs {} block RAMs and {} LUTs",
+                    res.bram, res.lut
+                )
+            });
+            rows.push(SynthRow {
+                module: e.module.clone(),
+                scope: "engine",
+                kind: "dual".into(),
+                target,
+                res,
+                fmax_mhz: None,
+                fmax_note,
+            });
+        }
+    }
     Ok(rows)
 }
 
 /// `shiftadd synth`.
-pub fn synth(args: &ConfigArgs, json: Option<&Path>, work: Option<&Path>) -> Result<()> {
+pub fn synth(
+    args: &ConfigArgs,
+    json: Option<&Path>,
+    work: Option<&Path>,
+    engine: bool,
+) -> Result<()> {
     let cfg = args.resolve()?;
     let rtl = generate(&cfg)?;
     let work = work.map_or_else(
@@ -192,7 +229,7 @@ pub fn synth(args: &ConfigArgs, json: Option<&Path>, work: Option<&Path>) -> Res
         std::fs::remove_dir_all(&work)
             .with_context(|| format!("{}: cannot clear", work.display()))?;
     }
-    let rows = synth_rows(&cfg, &rtl, &work)?;
+    let rows = synth_rows(&cfg, &rtl, &work, engine)?;
     println!(
         "{} ({}x{}, {}), {}",
         cfg.name,
