@@ -351,14 +351,7 @@ pub fn cosim(
     let (b, cached, build_s) = build_bench(design, dut, kind, cache)?;
     let mut runner = test_runner(opts.seed);
     let strategy = case_strategy(dut, opts.max_cycles);
-    let mut trees = Vec::with_capacity(opts.cases as usize);
-    for _ in 0..opts.cases {
-        trees.push(
-            strategy
-                .new_tree(&mut runner)
-                .map_err(|e| CosimError::Design(format!("cannot draw a case: {e}")))?,
-        );
-    }
+    let mut trees = draw(&strategy, &mut runner, opts.cases)?;
     let t1 = Instant::now();
     // The batch is one case: its contract (one layer kind per sum) holds across case borders.
     let raw: Vec<RawCase> = trees.iter().map(|t| t.current()).collect();
@@ -428,6 +421,21 @@ pub fn cosim(
         layer: None,
     });
     Ok(outcome)
+}
+
+/// Draws `n` value trees of `strategy`.
+fn draw<S: Strategy>(
+    strategy: &S,
+    runner: &mut TestRunner,
+    n: u32,
+) -> Result<Vec<S::Tree>, CosimError> {
+    (0..n)
+        .map(|_| {
+            strategy
+                .new_tree(runner)
+                .map_err(|e| CosimError::Design(format!("cannot draw a case: {e}")))
+        })
+        .collect()
 }
 
 /// proptest's runner with a ChaCha generator seeded by `seed` and no failure files.
@@ -502,14 +510,7 @@ pub fn cosim_layers(
     let (b, cached, build_s) = build_bench(design, dut, kind, cache)?;
     let mut runner = test_runner(opts.seed);
     let strategy = layer_strategy(dut, cfg);
-    let mut trees = Vec::with_capacity(opts.cases as usize);
-    for _ in 0..opts.cases {
-        trees.push(
-            strategy
-                .new_tree(&mut runner)
-                .map_err(|e| CosimError::Design(format!("cannot draw a layer: {e}")))?,
-        );
-    }
+    let mut trees = draw(&strategy, &mut runner, opts.cases)?;
     let t1 = Instant::now();
     let mut all = Vec::new();
     let mut starts = Vec::new();

@@ -13,25 +13,29 @@ use shiftadd_tb::verilator::{cache_dir, Model};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+/// Writes an emitted design into a temporary folder and builds its Verilator model.
+fn build_emitted(design: &shiftadd_hdl::emit::EmittedDesign) -> Arc<Model> {
+    let dir = std::env::temp_dir().join(format!("shiftadd-{}-{}", design.top, std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<PathBuf> = design
+        .modules
+        .iter()
+        .map(|m| {
+            let p = dir.join(format!("{}.v", m.name));
+            std::fs::write(&p, &m.text).unwrap();
+            p
+        })
+        .collect();
+    Model::build(&files, None, &design.top, &design.ports, &cache_dir())
+        .unwrap()
+        .0
+}
+
 fn model() -> Arc<Model> {
     static MODEL: OnceLock<Arc<Model>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let design = emit_block(&mut Sequencer::default(), "seq", "sequencer").unwrap();
-            let dir = std::env::temp_dir().join(format!("shiftadd-seq-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let files: Vec<PathBuf> = design
-                .modules
-                .iter()
-                .map(|m| {
-                    let p = dir.join(format!("{}.v", m.name));
-                    std::fs::write(&p, &m.text).unwrap();
-                    p
-                })
-                .collect();
-            Model::build(&files, None, "sequencer", &design.ports, &cache_dir())
-                .unwrap()
-                .0
+            build_emitted(&emit_block(&mut Sequencer::default(), "seq", "sequencer").unwrap())
         })
         .clone()
 }
@@ -158,22 +162,7 @@ mod engine_core {
             .get_or_init(|| {
                 let mut core =
                     EngineCore::<8, 8, 11, 17, 21, 10, 8, 4, 16, 24, 37, 38, 38, 4>::new(&cfg());
-                let design = emit_block(&mut core, "engine", "engine").unwrap();
-                let dir =
-                    std::env::temp_dir().join(format!("shiftadd-engine-{}", std::process::id()));
-                std::fs::create_dir_all(&dir).unwrap();
-                let files: Vec<PathBuf> = design
-                    .modules
-                    .iter()
-                    .map(|m| {
-                        let p = dir.join(format!("{}.v", m.name));
-                        std::fs::write(&p, &m.text).unwrap();
-                        p
-                    })
-                    .collect();
-                Model::build(&files, None, "engine", &design.ports, &cache_dir())
-                    .unwrap()
-                    .0
+                build_emitted(&emit_block(&mut core, "engine", "engine").unwrap())
             })
             .clone()
     }
@@ -301,5 +290,74 @@ mod engine_core {
         check_pools(&cfg(), &engine_model(), 9, 40);
         let (cfg, m) = committed("lean8");
         check_pools(&cfg, &m, 10, 12);
+    }
+}
+
+/// The post-processing unit (lean8 widths) as emitted Verilog, on Verilator, against the
+/// reference model: random values of every mode with the edge codes, 4000 cycles.
+#[test]
+fn emitted_post_unit_matches_the_reference() {
+    use rand::{Rng, SeedableRng};
+    use shiftadd_hdl::engine::PostUnit;
+    use shiftadd_sim::engine::post_reference;
+    use shiftadd_sim::numerics::{max_code, min_code};
+
+    let f = presets::lean8().formats;
+    let mut unit = PostUnit::<21, 16, 24, 8, 37, 38, 38>::new(f.act_bits, f.add_bits);
+    let m = build_emitted(&emit_block(&mut unit, "post", "post_unit").unwrap());
+    let l = &m.layout;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut pick = |bits: u32| -> i64 {
+        match rng.gen_range(0..6) {
+            0 => min_code(bits),
+            1 => max_code(bits),
+            2 => 0,
+            _ => rng.gen_range(min_code(bits)..=max_code(bits)),
+        }
+    };
+    let n = 4000;
+    let inputs: Vec<[i64; 8]> = (0..n)
+        .map(|_| {
+            [
+                pick(21),
+                pick(16),
+                pick(24),
+                pick(5).rem_euclid(25),
+                pick(3).rem_euclid(4),
+                pick(2) & 1,
+                pick(2) & 1,
+                pick(8),
+            ]
+        })
+        .collect();
+    let widths = [21, 16, 24, 7, 2, 1, 1, 8];
+    let names = ["v", "m", "b", "s", "mode", "relu", "residual", "r"];
+    let mut words = vec![0u64; (n + 2) * l.input_words];
+    for (c, inp) in inputs.iter().enumerate() {
+        for (p, &o) in l.inputs.iter().zip(&l.input_offsets) {
+            let k = names
+                .iter()
+                .position(|x| *x == p.name)
+                .expect("known input");
+            words[c * l.input_words + o] = (inp[k] as u64) & ((1u64 << widths[k]) - 1);
+        }
+    }
+    let out = m.instance(None).unwrap().cycles(&words);
+    let port = |name: &str| l.outputs.iter().position(|p| p.name == name).unwrap();
+    let (ko, ks) = (port("out"), port("sat"));
+    for (c, inp) in inputs.iter().enumerate() {
+        let raw = out[(c + 1) * l.output_words + l.output_offsets[ko]];
+        let got = i128::from(((raw << 26) as i64) >> 26);
+        let sat = out[(c + 1) * l.output_words + l.output_offsets[ks]] == 1;
+        let exp = post_reference(
+            &f,
+            inp[0],
+            (inp[1], inp[2], inp[3] as u32),
+            inp[4] as u8,
+            inp[5] == 1,
+            (inp[6] == 1).then_some(inp[7] as i32),
+            38,
+        );
+        assert_eq!((got, sat), exp, "cycle {c}: {inp:?}");
     }
 }
