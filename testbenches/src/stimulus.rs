@@ -7,7 +7,7 @@ use crate::design::{indexed, Dut};
 use crate::CosimError;
 use proptest::prelude::*;
 use shiftadd_hdl::widths::ArrayKind;
-use shiftadd_sim::layers::{adder_conv, mult_conv, shift_conv, ConvGeom, Tensor};
+use shiftadd_sim::layers::{ConvGeom, Tensor};
 use shiftadd_sim::numerics::{encode_shift_weight, max_code, min_code, ShiftWeight};
 use shiftadd_sim::spec::AccelConfig;
 
@@ -366,28 +366,14 @@ fn row_values(c: &Cycle, dut: &Dut, cfg: &AccelConfig) -> Vec<i64> {
     for (d, &v) in x.data.iter_mut().zip(&c.x) {
         *d = v as i32;
     }
-    let codes = || -> Vec<i32> {
-        c.w.iter()
-            .map(|w| match w {
-                Weight::Code(v) => *v as i32,
-                Weight::Shift(_) => unreachable!("codes of a shift cycle"),
-            })
-            .collect()
+    // One cycle is a 1x1 convolution of `cols` channels into `rows`: the layer reference.
+    let case = crate::layer::LayerCase {
+        op: c.op,
+        g,
+        data_seed: 0,
     };
-    let out = match c.op {
-        Op::Shift => {
-            let (sign, m): (Vec<i8>, Vec<u8>) =
-                c.w.iter()
-                    .map(|w| match w {
-                        Weight::Shift(sw) => (sw.s, sw.m),
-                        Weight::Code(_) => unreachable!("a code in a shift cycle"),
-                    })
-                    .unzip();
-            shift_conv(&x, &g, &sign, &m, cfg.formats.pmax())
-        }
-        Op::Adder => adder_conv(&x, &g, &codes()),
-        Op::Mult => mult_conv(&x, &g, &codes()),
-    };
+    let data = crate::layer::LayerData { x, w: c.w.clone() };
+    let out = crate::layer::layer_reference(&case, &data, cfg);
     out.data
 }
 
