@@ -334,9 +334,16 @@ pub fn write_rtl(rtl: &GeneratedRtl, dir: &Path) -> Result<(), GenError> {
             }
         }
     }
+    // Unchanged files are left alone and changed ones replaced by a rename, so that a reader
+    // running at the same time never sees a partly written file.
     for (name, text) in &rtl.files {
         let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| io(&p, e))?;
+        if std::fs::read_to_string(&p).is_ok_and(|t| t == *text) {
+            continue;
+        }
+        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;
     }
     Ok(())
 }

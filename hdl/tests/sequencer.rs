@@ -34,6 +34,7 @@ fn descriptor(shape: [u32; 4], k: u32, sp: [u32; 2], bases: [u32; 3]) -> Descrip
         res_base: 0,
         w_base: bases[2],
         post_base: 0,
+        in_from_output: false,
     }
 }
 

@@ -199,3 +199,20 @@ pub fn load(path: &Path, limit: Option<usize>) -> Result<Dataset, String> {
         labels,
     })
 }
+
+/// `count` random 8-bit images of `shape` with random labels below `classes` (fixed seed): for
+/// runs that check agreement and cycles, not accuracy.
+pub fn random(shape: [usize; 3], classes: usize, count: usize) -> Dataset {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let n = shape.iter().product::<usize>() * count;
+    Dataset {
+        images_path: PathBuf::from("random"),
+        count,
+        shape,
+        pixels: (0..n).map(|_| rng.gen()).collect(),
+        labels: (0..count)
+            .map(|_| rng.gen_range(0..classes.clamp(1, 256)) as u8)
+            .collect(),
+    }
+}

@@ -1,8 +1,11 @@
 //! The `shiftadd` command.
 
+mod backend;
+mod compile;
 mod constraints_cmd;
 mod cosim_cmd;
 mod data;
+mod infer_cmd;
 mod report_cmd;
 mod rtl_cmd;
 mod train_cmd;
@@ -89,20 +92,49 @@ enum Cmd {
         /// The vector file (JSON).
         file: PathBuf,
     },
-    /// Run the reference model on IDX images and print accuracy and per-layer operation counts.
+    /// Run a network on IDX images: through the engine's RTL on Verilator (checked layer by layer
+    /// against the reference model, cycles against sim::cycles), the cycle model, or the
+    /// reference model alone; print accuracy, cycles and agreement.
     Infer {
         /// Model file, or a folder holding model.safetensors.
         #[arg(long, default_value = "models/fmnist-shiftadd")]
         model: PathBuf,
-        /// IDX data: a folder with t10k-images-idx3-ubyte[.gz] and labels, or an images file.
+        /// A built-in architecture with random weights (batch norm calibrated on a random image,
+        /// formats of --preset, default seed) instead of --model.
+        #[arg(long)]
+        arch: Option<String>,
+        /// IDX data: a folder with t10k-images-idx3-ubyte[.gz] and labels, an images file, or
+        /// `random` (--limit random images of the model's input shape, random labels).
         #[arg(long, default_value = "data/fashion-mnist-1000")]
         data: PathBuf,
         /// Use the first N images only.
         #[arg(long)]
         limit: Option<usize>,
-        /// Check the model against this accelerator preset before running.
+        /// `rtl` (the engine's Verilog on Verilator), `cycle` (reference values, sim::cycles) or
+        /// `ref` (the reference model alone).
+        #[arg(long, default_value = "rtl")]
+        backend: String,
+        /// Accelerator preset (default: the preset whose formats the model uses). With `ref`,
+        /// only the capability check.
         #[arg(long)]
         preset: Option<String>,
+        /// Simulate this emitted folder instead of generating the preset's RTL into
+        /// target/infer/<preset>.
+        #[arg(long)]
+        rtl: Option<PathBuf>,
+        /// Parallel RTL instances (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Images per batch: each layer's parameters are loaded at most once per batch.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Waveform of the first mismatching layer.
+        #[arg(long, default_value = "target/infer/mismatch.vcd")]
+        vcd: PathBuf,
+        /// Flip bit BIT of output INDEX of layer LAYER for image IMAGE in the engine's output
+        /// buffer, through the host interface, before the host reads it (checks the checker).
+        #[arg(long, value_name = "LAYER:IMAGE:INDEX:BIT")]
+        inject_fault: Option<String>,
         /// Write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -216,17 +248,42 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Infer {
             model,
+            arch,
             data,
             limit,
+            backend,
             preset: p,
+            rtl,
+            threads,
+            batch,
+            vcd,
+            inject_fault,
             json,
-        } => infer(
-            &locate_default(&model),
-            &locate_default(&data),
-            limit,
-            p.as_deref(),
-            json.as_deref(),
-        )?,
+        } => {
+            let opts = InferOpts {
+                arch,
+                backend,
+                preset: p,
+                rtl,
+                threads,
+                batch,
+                vcd,
+                inject_fault,
+            };
+            if !infer(
+                &locate_default(&model),
+                &if data == Path::new("random") {
+                    data
+                } else {
+                    locate_default(&data)
+                },
+                limit,
+                &opts,
+                json.as_deref(),
+            )? {
+                std::process::exit(1);
+            }
+        }
         Cmd::RandomModel {
             arch,
             preset: p,
@@ -259,26 +316,90 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// `infer`'s options besides the model, data, limit and JSON output.
+struct InferOpts {
+    arch: Option<String>,
+    backend: String,
+    preset: Option<String>,
+    rtl: Option<PathBuf>,
+    threads: Option<usize>,
+    batch: usize,
+    vcd: PathBuf,
+    inject_fault: Option<String>,
+}
+
+/// The preset whose formats are the model's.
+fn preset_for(m: &Model) -> Result<AccelConfig> {
+    presets::all()
+        .into_iter()
+        .find(|p| {
+            let (f, c) = (&m.formats, &p.formats);
+            (f.act_bits, f.act_frac, f.shift_wb, f.add_bits, f.add_frac)
+                == (c.act_bits, c.act_frac, c.shift_wb, c.add_bits, c.add_frac)
+        })
+        .ok_or_else(|| {
+            anyhow!(
+                "no preset has the model's formats {:?}; pass --preset (presets: {})",
+                m.formats,
+                presets::names().join(", ")
+            )
+        })
+}
+
+/// Returns whether every check passed (always true for `ref`).
 fn infer(
     model_path: &Path,
     data_path: &Path,
     limit: Option<usize>,
-    preset_name: Option<&str>,
+    opts: &InferOpts,
     json_out: Option<&Path>,
-) -> Result<()> {
-    let resolved = model::resolve_model_path(model_path);
-    if !resolved.exists() {
-        bail!(
-            "model `{}` not found; pass --model FILE (or a folder holding model.safetensors), for example --model models/demo-lenet-shiftadd",
-            resolved.display()
-        );
+) -> Result<bool> {
+    if !["ref", "cycle", "rtl"].contains(&opts.backend.as_str()) {
+        bail!("--backend `{}`: expected ref, cycle or rtl", opts.backend);
     }
-    let m: Model = model::load_model(model_path)?;
-    if let Some(p) = preset_name {
-        m.check_capability(&preset(p)?)?;
+    if opts.batch == 0 {
+        bail!("--batch 0: a batch holds at least 1 image");
+    }
+    let (resolved, m, cfg) = match &opts.arch {
+        Some(arch) => {
+            let graph = archs::by_name(arch)
+                .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
+            let cfg = preset(opts.preset.as_deref().unwrap_or("seed"))?;
+            let m = random::random_model(&graph, &cfg, 1).map_err(|e| anyhow!("{arch}: {e}"))?;
+            let name = PathBuf::from(format!("{arch} (random weights, seed 1)"));
+            (name, m, Some(cfg))
+        }
+        None => {
+            let resolved = model::resolve_model_path(model_path);
+            if !resolved.exists() {
+                bail!(
+                    "model `{}` not found; pass --model FILE (or a folder holding model.safetensors), for example --model models/demo-lenet-shiftadd",
+                    resolved.display()
+                );
+            }
+            let m: Model = model::load_model(model_path)?;
+            let cfg = match (&opts.preset, opts.backend.as_str()) {
+                (Some(p), _) => Some(preset(p)?),
+                (None, "ref") => None,
+                (None, _) => Some(preset_for(&m)?),
+            };
+            (resolved, m, cfg)
+        }
+    };
+    if let Some(c) = &cfg {
+        m.check_capability(c)?;
     }
     let runner = m.runner()?;
-    let ds = data::load(data_path, limit).map_err(|e| anyhow!(e))?;
+    let ds = if data_path == Path::new("random") {
+        let i = m.graph.input;
+        data::random(
+            [i.channels, i.height, i.width],
+            m.graph.classes,
+            limit.unwrap_or(1),
+        )
+    } else {
+        data::load(data_path, limit).map_err(|e| anyhow!(e))?
+    };
     let i = m.graph.input;
     if ds.shape != [i.channels, i.height, i.width] {
         bail!(
@@ -303,6 +424,27 @@ fn infer(
         );
     }
     let lut_sat: u64 = runner.lut_saturations().iter().sum();
+    if opts.backend != "ref" {
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let run = infer_cmd::EngineRun {
+            backend: &opts.backend,
+            cfg: cfg.expect("a config for the engine backends"),
+            rtl: opts.rtl.as_ref().map(|d| locate_default(d)),
+            threads: threads.clamp(1, ds.count.div_ceil(opts.batch).max(1)),
+            batch: opts.batch,
+            vcd: opts.vcd.clone(),
+            fault: opts.inject_fault.clone(),
+        };
+        if lut_sat > 0 {
+            println!("input table entries saturated: {lut_sat}");
+        }
+        return infer_cmd::infer_engine(&m, &resolved, &ds, &run, json_out);
+    }
+    if opts.inject_fault.is_some() || opts.rtl.is_some() {
+        bail!("--inject-fault and --rtl need --backend rtl");
+    }
     let start = Instant::now();
     let results: Vec<(bool, Vec<LayerStats>)> = (0..ds.count)
         .into_par_iter()
@@ -337,33 +479,7 @@ fn infer(
         ds.images_path.display(),
         ds.count
     );
-    println!(
-        "{:<26} {:<8} {:>14} {:>14} {:>14} {:>12} {:>9} {:>9}",
-        "layer", "kind", "out shape", "shifts/img", "adds/img", "mults/img", "sat act", "sat add"
-    );
-    for l in &layers {
-        println!(
-            "{:<26} {:<8} {:>14} {:>14.0} {:>14.0} {:>12.0} {:>9} {:>9}",
-            l.name,
-            l.kind,
-            format!("{}x{}x{}", l.out_shape[0], l.out_shape[1], l.out_shape[2]),
-            l.shifts as f64 / n,
-            l.adds as f64 / n,
-            l.mults as f64 / n,
-            l.sat_act,
-            l.sat_add
-        );
-    }
-    let total = |f: fn(&LayerStats) -> u64| layers.iter().map(f).sum::<u64>() as f64 / n;
-    println!(
-        "{:<26} {:<8} {:>14} {:>14.0} {:>14.0} {:>12.0}",
-        "total",
-        "",
-        "",
-        total(|l| l.shifts),
-        total(|l| l.adds),
-        total(|l| l.mults)
-    );
+    infer_cmd::print_ref_layers(&layers, n);
     if lut_sat > 0 {
         println!("input table entries saturated: {lut_sat}");
     }
@@ -388,7 +504,7 @@ fn infer(
         std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")
             .with_context(|| format!("{}: cannot write", out.display()))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 fn bench(arch: &str, preset_name: &str, images: usize, threads: Option<usize>) -> Result<()> {

@@ -1,4 +1,4 @@
-//! `shiftadd report`: per-layer operations, estimated cycles, buffer accesses and energy of a
+//! `shiftadd report`: per-layer operations, the engine's exact cycles, buffer accesses and energy of a
 //! network on a config, its multiply, DeepShift and AdderNet twins, as a table, JSON and SVG.
 
 use crate::rtl_cmd::ConfigArgs;
@@ -69,10 +69,10 @@ fn net_report(graph: &Graph, cfg: &AccelConfig, units: &Units) -> Result<NetRepo
 }
 
 fn utilisation(c: &LayerCounts, cfg: &AccelConfig) -> f64 {
-    if c.cycles_estimate == 0 {
+    if c.cycles == 0 {
         0.0
     } else {
-        c.taps as f64 / (cfg.rows as f64 * cfg.cols as f64 * c.cycles_estimate as f64)
+        c.taps as f64 / (cfg.rows as f64 * cfg.cols as f64 * c.cycles as f64)
     }
 }
 
@@ -87,8 +87,8 @@ fn counts_json(c: &LayerCounts, e: &Energy, cfg: &AccelConfig) -> Value {
         "shifts": c.shifts,
         "adds": c.adds,
         "mults": c.mults,
-        "cycles_estimate": c.cycles_estimate,
-        "utilisation_estimate": utilisation(c, cfg),
+        "cycles": c.cycles,
+        "utilisation": utilisation(c, cfg),
         "buffer": {
             "act_reads": c.act_reads,
             "act_writes": c.act_writes,
@@ -206,7 +206,7 @@ fn report_json(
         "arch": net.arch,
         "config": cfg,
         "precision": units.precision,
-        "cycles": "estimate: pixels * kernel taps * ceil(cin/cols) * ceil(cout/rows) + 2 per output-channel tile; pooling one input value per cycle; not RTL-exact",
+        "cycles": "sim::cycles::layer_cycles: the engine's cycles from START to DONE (convolutions: out_h * out_w * co_tiles * ci_tiles * kh * kw + 7; pooling: out_h * out_w * c_tiles * k * k + 4), equal to the RTL's CYCLES register in co-simulation",
         "units": units,
         "energy_table": table,
         "layers": net.layers.iter().map(|(c, e)| counts_json(c, e, cfg)).collect::<Vec<_>>(),
@@ -237,7 +237,7 @@ fn print_table(
     }
     println!("  off-chip: {:.2} pJ per bit", units.dram_bit_pj);
     println!(
-        "cycles are an analytic estimate (est), not RTL-exact; operations and accesses per image"
+        "cycles are the engine's, exact (sim::cycles, equal to the RTL's); operations and accesses per image"
     );
     println!(
         "{:<22} {:<8} {:<20} {:>28} {:>10} {:>6} {:>26} {:>11} {:>11}",
@@ -245,7 +245,7 @@ fn print_table(
         "kind",
         "shape (in->out)",
         "operations shift/add/mult",
-        "cycles est",
+        "cycles",
         "util",
         "buffer act/weight/post",
         "E compute",
@@ -258,7 +258,7 @@ fn print_table(
             c.kind,
             shape_s,
             format!("{}/{}/{}", count(c.shifts), count(c.adds), count(c.mults)),
-            count(c.cycles_estimate),
+            count(c.cycles),
             100.0 * utilisation(c, cfg),
             format!(
                 "{}/{}/{}",
@@ -291,7 +291,7 @@ fn print_table(
     println!();
     println!(
         "{:<20} {:>12} {:>12} {:>12} {:>12} {:>12}",
-        "network", "E compute", "E memory", "E total", "vs mult", "cycles est"
+        "network", "E compute", "E memory", "E total", "vs mult", "cycles"
     );
     let mult_e = twins
         .iter()
@@ -307,7 +307,7 @@ fn print_table(
             pj(n.energy.memory),
             pj(e),
             100.0 * e / mult_e,
-            count(n.total.cycles_estimate)
+            count(n.total.cycles)
         );
     }
 }

@@ -107,6 +107,8 @@ fn infer_on_the_committed_subset_writes_json() {
     let out = tmp("infer.json");
     let text = ok(&[
         "infer",
+        "--backend",
+        "ref",
         "--model",
         "models/demo-lenet-shiftadd",
         "--preset",
@@ -171,7 +173,7 @@ fn infer_reports_missing_and_malformed_inputs() {
     let model = "models/demo-lenet-shiftadd";
     let d = dir.to_str().unwrap();
     write(&images, &labels);
-    ok(&["infer", "--model", model, "--data", d]);
+    ok(&["infer", "--backend", "ref", "--model", model, "--data", d]);
 
     let mut bad_magic = images.clone();
     bad_magic[2] = 0x0d;

@@ -28,7 +28,7 @@ fn json_has_every_column_and_totals_are_sums() {
     let layers = j["layers"].as_array().unwrap();
     assert!(layers.len() > 5);
     let total = &j["total"];
-    for k in ["taps", "shifts", "adds", "mults", "cycles_estimate"] {
+    for k in ["taps", "shifts", "adds", "mults", "cycles"] {
         let sum: u64 = layers.iter().map(|l| u(l, k)).sum();
         assert_eq!(sum, u(total, k), "{k}");
     }
@@ -64,7 +64,7 @@ fn json_has_every_column_and_totals_are_sums() {
             "name",
             "kind",
             "out_shape",
-            "utilisation_estimate",
+            "utilisation",
             "buffer",
             "energy_pj",
         ] {
@@ -162,7 +162,7 @@ fn table_svg_and_model() {
         "kind",
         "shape",
         "operations",
-        "cycles est",
+        "cycles",
         "util",
         "buffer",
         "E compute",
@@ -170,7 +170,7 @@ fn table_svg_and_model() {
     ] {
         assert!(out.contains(col), "no column `{col}`:\n{out}");
     }
-    assert!(out.contains("estimate"), "{out}");
+    assert!(out.contains("exact (sim::cycles"), "{out}");
     for n in ["lenet-mult", "lenet-shift", "lenet-adder", "total"] {
         assert!(out.contains(n), "{n}:\n{out}");
     }

@@ -101,6 +101,7 @@ mod tests {
             res_base: 0,
             w_base: 0,
             post_base: 0,
+            in_from_output: false,
         }
     }
 

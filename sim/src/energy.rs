@@ -21,6 +21,8 @@
 //! Widths at report precision `p`: activations, adder codes and multiply weights `p` bits, shift
 //! weights the preset's `shift_wb` bits, post parameters `post_m_bits + post_b_bits`.
 
+use crate::cycles::layer_cycles;
+use crate::engine::{unrolled, Descriptor, LayerOp, OutputMode};
 use crate::layers::ConvGeom;
 use crate::net::{ConvKind, ConvOutput, Graph, GraphError, NodeInfo, Op};
 use crate::spec::AccelConfig;
@@ -392,10 +394,11 @@ pub struct LayerCounts {
     pub adds: u64,
     /// Multiplies (multiply taps and post-processing).
     pub mults: u64,
-    /// Analytic cycle estimate (not RTL-exact).
-    pub cycles_estimate: u64,
-    /// Useful tap operations over `rows * cols * cycles_estimate`.
-    pub utilisation_estimate: f64,
+    /// The engine's cycles from START to DONE (`sim::cycles::layer_cycles`, equal to the RTL's
+    /// count in co-simulation; 0 for a flatten, which the host does).
+    pub cycles: u64,
+    /// Useful tap operations over `rows * cols * cycles`.
+    pub utilisation: f64,
     /// Activation-buffer reads (words of `act_bits`).
     pub act_reads: u64,
     /// Activation-buffer writes.
@@ -535,7 +538,37 @@ fn count_node(
             }
             c.act_reads = in_vals;
             c.act_writes = out_vals;
-            c.cycles_estimate = in_vals;
+            let k = match node.op {
+                Op::MaxPool { k } | Op::AvgPool { k } => k as u32,
+                _ => unreachable!(),
+            };
+            let [ci, h, w] = info.in_shape.map(|v| v as u32);
+            c.cycles = layer_cycles(
+                cfg,
+                &Descriptor {
+                    op: if matches!(node.op, Op::MaxPool { .. }) {
+                        LayerOp::MaxPool
+                    } else {
+                        LayerOp::AvgPool
+                    },
+                    cin: ci,
+                    h,
+                    w,
+                    cout: ci,
+                    kh: k,
+                    kw: k,
+                    stride: k,
+                    pad: 0,
+                    output: OutputMode::Round,
+                    shift: 0,
+                    in_base: 0,
+                    in_from_output: false,
+                    out_base: 0,
+                    res_base: 0,
+                    w_base: 0,
+                    post_base: 0,
+                },
+            );
             if in_vals > act_words {
                 c.dram_read_bits += in_vals * p64;
             }
@@ -582,17 +615,40 @@ fn count_node(
             if residual {
                 c.adds += out_vals;
             }
-            let (ctiles, rtiles) = (
-                ceil_div(g.cin, cfg.cols as usize),
-                ceil_div(g.cout, cfg.rows as usize),
-            );
+            let rtiles = ceil_div(g.cout, cfg.rows as usize);
             let pixels = (oh * ow) as u64;
             let ktaps = (g.kh * g.kw) as u64;
-            c.cycles_estimate = pixels * ktaps * (ctiles * rtiles) as u64 + 2 * rtiles as u64;
-            c.utilisation_estimate = if c.cycles_estimate == 0 {
+            let d = Descriptor {
+                op: LayerOp::Conv(*kind),
+                cin: g.cin as u32,
+                h: g.h as u32,
+                w: g.w as u32,
+                cout: g.cout as u32,
+                kh: g.kh as u32,
+                kw: g.kw as u32,
+                stride: g.stride as u32,
+                pad: g.pad as u32,
+                output: OutputMode::Round,
+                shift: 0,
+                in_base: 0,
+                in_from_output: false,
+                out_base: 0,
+                res_base: 0,
+                w_base: 0,
+                post_base: 0,
+            };
+            // The host unrolls a first layer's kernel columns when that is faster (as `infer`).
+            let run = info
+                .src
+                .is_none()
+                .then(|| unrolled(cfg, &d))
+                .flatten()
+                .unwrap_or(d);
+            c.cycles = layer_cycles(cfg, &run);
+            c.utilisation = if c.cycles == 0 {
                 0.0
             } else {
-                c.taps as f64 / (cfg.rows as f64 * cfg.cols as f64 * c.cycles_estimate as f64)
+                c.taps as f64 / (cfg.rows as f64 * cfg.cols as f64 * c.cycles as f64)
             };
             c.weight_bits = if *kind == ConvKind::Shift {
                 cfg.formats.shift_wb
@@ -642,7 +698,7 @@ pub fn total(layers: &[LayerCounts]) -> LayerCounts {
         t.shifts += l.shifts;
         t.adds += l.adds;
         t.mults += l.mults;
-        t.cycles_estimate += l.cycles_estimate;
+        t.cycles += l.cycles;
         t.act_reads += l.act_reads;
         t.act_writes += l.act_writes;
         t.weight_reads += l.weight_reads;

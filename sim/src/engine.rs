@@ -24,6 +24,10 @@ use crate::spec::AccelConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// Largest pooling window side: a window's sum of `act_bits` codes fits the output word of every
+/// engine (at least 8 bits wider).
+pub const MAX_POOL_WINDOW: u32 = 16;
+
 /// What a layer computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,8 +87,11 @@ pub struct Descriptor {
     pub output: OutputMode,
     /// `S` of the affine step, or the shift of the hand-off and rounding.
     pub shift: u32,
-    /// First word of the input tensor in the input buffer.
+    /// First word of the input tensor in the input buffer (or in the output buffer).
     pub in_base: u32,
+    /// The input is read from the output buffer, where an earlier layer left it, instead of the
+    /// input buffer (`IN_SEL`); its words must not overlap the output's.
+    pub in_from_output: bool,
     /// First word of the output tensor in the output buffer.
     pub out_base: u32,
     /// First word of the residual tensor in the residual buffer.
@@ -177,9 +184,14 @@ impl Descriptor {
         if conv && self.cout == 0 {
             return Err(err("cout", self.cout, "must be at least 1".into()));
         }
+        let k_max = if conv {
+            cfg.max_kernel
+        } else {
+            MAX_POOL_WINDOW
+        };
         for (field, v) in [("kh", self.kh), ("kw", self.kw)] {
-            if v == 0 || v > cfg.max_kernel {
-                return Err(err(field, v, format!("must be in 1..={}", cfg.max_kernel)));
+            if v == 0 || v > k_max {
+                return Err(err(field, v, format!("must be in 1..={k_max}")));
             }
         }
         if conv {
@@ -245,6 +257,26 @@ impl Descriptor {
             }
         };
         fits("in_base", self.in_base, self.cin, self.h, self.w)?;
+        if self.in_from_output {
+            let (a0, a1) = (
+                u64::from(self.in_base),
+                u64::from(self.in_base) + act_bank_words(cfg, self.cin, self.h, self.w),
+            );
+            let (b0, b1) = (
+                u64::from(self.out_base),
+                u64::from(self.out_base)
+                    + act_bank_words(cfg, self.out_c(), self.out_h(), self.out_w()),
+            );
+            if a0 < b1 && b0 < a1 {
+                return Err(err(
+                    "in_base",
+                    self.in_base,
+                    format!(
+                        "an input read from the output buffer (words {a0}..{a1}) must not overlap the output (words {b0}..{b1})"
+                    ),
+                ));
+            }
+        }
         fits(
             "out_base",
             self.out_base,
@@ -283,6 +315,55 @@ impl Descriptor {
         }
         Ok(())
     }
+}
+
+/// A convolution whose input the host writes (a network's first layer), with stride 1, several
+/// kernel columns and few input channels (`cin * kw <= cols`), runs faster with its kernel
+/// columns unrolled into input channels: channel `ci * kw + kx` holds the padded input shifted
+/// left by `kx` and cut to `out_w` columns, the kernel becomes `kh x 1`, and the padding is
+/// written by the host. The sums are the same taps, so the outputs are identical; the issue
+/// cycles drop by `kw` (LeNet's 5x5 first layer on 16 columns: 14,407 to 2,887 cycles).
+pub fn unrolled(cfg: &AccelConfig, d: &Descriptor) -> Option<Descriptor> {
+    if !matches!(d.op, LayerOp::Conv(_))
+        || d.stride != 1
+        || d.kw < 2
+        || d.cin * d.kw > cfg.cols
+        || d.out_w() == 0
+    {
+        return None;
+    }
+    Some(Descriptor {
+        cin: d.cin * d.kw,
+        h: d.h + 2 * d.pad,
+        w: d.out_w(),
+        kw: 1,
+        pad: 0,
+        ..*d
+    })
+}
+
+/// The input of the [`unrolled`] form of `d` from its input `x` (`[cin][h][w]`):
+/// `x'[ci * kw + kx][y][ox] = x[ci][y - pad][ox + kx - pad]`, 0 in the padding.
+pub fn unroll_input(d: &Descriptor, x: &[i64]) -> Vec<i64> {
+    let (h, w, pad) = (d.h as i64, d.w as i64, d.pad as i64);
+    let (hp, ow) = (d.h + 2 * d.pad, d.out_w());
+    let mut out = Vec::with_capacity((d.cin * d.kw * hp * ow) as usize);
+    for ci in 0..d.cin as i64 {
+        for kx in 0..d.kw as i64 {
+            for y in 0..hp as i64 {
+                for ox in 0..ow as i64 {
+                    let (sy, sx) = (y - pad, ox + kx - pad);
+                    let inside = (0..h).contains(&sy) && (0..w).contains(&sx);
+                    out.push(if inside {
+                        x[((ci * h + sy) * w + sx) as usize]
+                    } else {
+                        0
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Words per activation bank a `[c, h, w]` tensor occupies.
@@ -558,7 +639,7 @@ fn bits_for(max: u64) -> u32 {
 }
 
 /// Value of the `ID` register: "SA" and the register map version.
-pub const ENGINE_ID: u32 = 0x5341_0001;
+pub const ENGINE_ID: u32 = 0x5341_0002;
 
 /// The sequencer registers, in register-map order: name, width, contents.
 pub const SEQ_FIELDS: [(&str, u32, &str); 17] = [
@@ -703,6 +784,12 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             "output channels in the last output-channel tile: `cout - (co_tiles - 1) * rows`; the other rows of that tile write 0".into(),
         ),
         (
+            "IN_SEL",
+            Access::Rw,
+            1,
+            "input source: 0 the input buffer, 1 the output buffer (an earlier layer's output, left in place; its words must not overlap the output's)".into(),
+        ),
+        (
             "POST_BASE",
             Access::Rw,
             16,
@@ -717,7 +804,7 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             "BUF_SEL",
             Access::Rw,
             3,
-            "buffer of the access port: 0 input activations, 2 residual activations, 3 weights, 4 post M, 5 post B (write); 1 output (read)".into(),
+            "buffer of the access port: 0 input activations, 2 residual activations, 3 weights, 4 post M, 5 post B (write); 1 output (read; written only between layers, for tests and fault injection)".into(),
         ),
         (
             "BUF_LANE",
@@ -729,19 +816,19 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             "BUF_ADDR",
             Access::Rw,
             bits_for(bank.max(wdepth).saturating_sub(1)),
-            "word of the access port; incremented after each write of BUF_DATA_LO".into(),
+            "word of the access port; incremented after each write of BUF_DATA_LO, and after each read of BUF_DATA_LO when BUF_SEL = 1".into(),
         ),
         (
             "BUF_DATA_LO",
             Access::Rw,
             32,
-            "write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR changed)".into(),
+            "write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR or BUF_LANE was written; then BUF_ADDR + 1, so consecutive reads stream consecutive words)".into(),
         ),
         (
             "BUF_DATA_HI",
             Access::Rw,
             32,
-            "write: bits 32-63 of the values written next through BUF_DATA_LO; read: bits 32-63 of the output word, sign-extended".into(),
+            "write: bits 32-63 of the values written next through BUF_DATA_LO; read: bits 32-63 of the output word, sign-extended (read it before BUF_DATA_LO, which moves to the next word)".into(),
         ),
     ]);
     r.into_iter()
@@ -815,6 +902,71 @@ mod tests {
     use crate::spec::presets;
     use std::collections::BTreeSet;
 
+    /// The unrolled form of a padded adder convolution sums the same taps: the reference
+    /// convolution of the unrolled input and weights equals the original's.
+    #[test]
+    fn unrolled_first_layers_compute_the_same_sums() {
+        use crate::layers::{adder_conv, ConvGeom, Tensor};
+        let cfg = presets::lean8();
+        for (cin, h, w, k, pad) in [
+            (1, 7, 9, 5, 0),
+            (2, 6, 5, 3, 1),
+            (2, 5, 5, 3, 2),
+            (1, 4, 4, 5, 2),
+        ] {
+            let mut d = conv(cin, h, 4, k);
+            (d.w, d.pad) = (w, pad);
+            let u = unrolled(&cfg, &d).expect("unrollable");
+            assert_eq!((u.cin, u.kw, u.pad), (cin * k, 1, 0));
+            let geom = |d: &Descriptor| ConvGeom {
+                cin: d.cin as usize,
+                h: d.h as usize,
+                w: d.w as usize,
+                cout: d.cout as usize,
+                kh: d.kh as usize,
+                kw: d.kw as usize,
+                stride: 1,
+                pad: d.pad as usize,
+            };
+            let n = (cin * h * w) as usize;
+            let x: Vec<i64> = (0..n as i64).map(|i| (i * 37 % 23) - 11).collect();
+            let wts: Vec<i32> = (0..(4 * cin * k * k) as i32)
+                .map(|i| i * 13 % 17 - 8)
+                .collect();
+            let mut wu = vec![0i32; wts.len()];
+            for co in 0..4 {
+                for ci in 0..cin {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let i = (((co * cin + ci) * k + ky) * k + kx) as usize;
+                            let j = ((co * cin * k + ci * k + kx) * k + ky) as usize;
+                            wu[j] = wts[i];
+                        }
+                    }
+                }
+            }
+            let t = |c: u32, h: u32, w: u32, v: &[i64]| Tensor {
+                c: c as usize,
+                h: h as usize,
+                w: w as usize,
+                data: v.iter().map(|&a| a as i32).collect(),
+            };
+            let want = adder_conv(&t(cin, h, w, &x), &geom(&d), &wts);
+            let xu = unroll_input(&d, &x);
+            let got = adder_conv(&t(u.cin, u.h, u.w, &xu), &geom(&u), &wu);
+            assert_eq!(got.data, want.data, "cin {cin}, {h}x{w}, k {k}, pad {pad}");
+            assert_eq!(
+                crate::cycles::issue_cycles(&cfg, &u) * u64::from(k),
+                crate::cycles::issue_cycles(&cfg, &d)
+            );
+        }
+        let mut strided = conv(1, 8, 4, 3);
+        strided.stride = 2;
+        assert!(unrolled(&cfg, &strided).is_none());
+        assert!(unrolled(&cfg, &conv(2, 8, 4, 3)).is_some());
+        assert!(unrolled(&cfg, &conv(3, 8, 4, 3)).is_none(), "9 > 8 columns");
+    }
+
     fn conv(cin: u32, h: u32, cout: u32, k: u32) -> Descriptor {
         Descriptor {
             op: LayerOp::Conv(ConvKind::Adder),
@@ -836,6 +988,7 @@ mod tests {
             res_base: 0,
             w_base: 0,
             post_base: 0,
+            in_from_output: false,
         }
     }
 

@@ -4,6 +4,7 @@
 //! buffer; and the reference model's outputs of the same layer (`sim::layers` plus the
 //! post-processing of `sim::engine::post_reference`).
 
+use crate::bus::Bus;
 use crate::layer::{layer_data, layer_reference, LayerCase};
 use crate::stimulus::{Op, Weight};
 use crate::verilator::Model;
@@ -11,9 +12,9 @@ use crate::CosimError;
 use rand::{Rng, SeedableRng};
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::{
-    act_location, last_rows, output_register, post_reference, register_offset, seq_field_values,
-    seq_regs, weight_location, Descriptor, LayerOp, OutputMode, BUF_INPUT, BUF_OUTPUT, BUF_POST_B,
-    BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS, SEQ_FIELDS,
+    act_bank_words, act_location, last_rows, output_register, post_reference, register_offset,
+    weight_location, Descriptor, LayerOp, OutputMode, BUF_INPUT, BUF_OUTPUT, BUF_POST_B,
+    BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
 };
 use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::ConvKind;
@@ -21,27 +22,18 @@ use shiftadd_sim::numerics::{encode_shift_weight, max_code, min_code};
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
-/// Host bus cycles, and the cycles whose read data is kept.
+/// Register writes of a test, one per bus cycle, replayed by [`Bus`] before the layer runs.
 pub struct Program {
     cfg: AccelConfig,
-    /// `(reg_we, reg_addr, reg_wdata)` per cycle.
-    pub cycles: Vec<(bool, u32, u32)>,
-    /// Cycles whose `reg_rdata` is kept.
-    pub reads: Vec<usize>,
+    /// `(reg_addr, reg_wdata)` per cycle.
+    pub cycles: Vec<(u32, u32)>,
 }
 
 impl Program {
     /// Writes `v` to register `reg`.
     pub fn write(&mut self, reg: &str, v: u32) {
         let o = register_offset(&self.cfg, reg).unwrap();
-        self.cycles.push((true, o, v));
-    }
-    /// Reads register `reg`; returns the index of the read.
-    pub fn read(&mut self, reg: &str) -> usize {
-        let o = register_offset(&self.cfg, reg).unwrap();
-        self.cycles.push((false, o, 0));
-        self.reads.push(self.cycles.len() - 1);
-        self.reads.len() - 1
+        self.cycles.push((o, v));
     }
 }
 
@@ -64,11 +56,14 @@ pub struct PostCase {
     pub mb: Vec<(i64, i64)>,
     /// Residual codes `[cout, out_h, out_w]`.
     pub residual: Vec<i32>,
+    /// The input is written into the output buffer, past the output, and read from there
+    /// (`IN_SEL`).
+    pub chain: bool,
 }
 
 pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let (relu, residual) = (rng.gen_bool(0.5), rng.gen_bool(0.5));
+    let (relu, residual, chain) = (rng.gen_bool(0.5), rng.gen_bool(0.5), rng.gen_bool(0.5));
     let output = match rng.gen_range(0..4) {
         0 => OutputMode::Post { relu, residual },
         1 => OutputMode::Handoff,
@@ -93,6 +88,7 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
         residual: (0..n_out)
             .map(|_| code(cfg.formats.act_bits) as i32)
             .collect(),
+        chain,
     }
 }
 
@@ -113,9 +109,16 @@ pub struct EngineRun {
     pub start_cycle: usize,
 }
 
-/// The layer descriptor the engine runs `case` with (fixed non-zero buffer bases).
-pub fn case_descriptor(case: &LayerCase, pc: &PostCase) -> Descriptor {
+/// The layer descriptor the engine runs `case` with on `cfg` (fixed non-zero buffer bases; a
+/// chained input sits past the output in the output buffer).
+pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> Descriptor {
     let g = case.g;
+    let out_words = act_bank_words(
+        cfg,
+        g.cout as u32,
+        g.out_h().unwrap_or(0) as u32,
+        g.out_w().unwrap_or(0) as u32,
+    ) as u32;
     Descriptor {
         op: LayerOp::Conv(match case.op {
             Op::Shift => ConvKind::Shift,
@@ -132,11 +135,12 @@ pub fn case_descriptor(case: &LayerCase, pc: &PostCase) -> Descriptor {
         pad: g.pad as u32,
         output: pc.output,
         shift: pc.s,
-        in_base: 3,
+        in_base: if pc.chain { 6 + out_words } else { 3 },
         out_base: 5,
         res_base: 5,
         w_base: 2,
         post_base: 1,
+        in_from_output: pc.chain,
     }
 }
 
@@ -151,13 +155,12 @@ pub fn run_layer(
 ) -> Result<EngineRun, CosimError> {
     let cfg = cfg.clone();
     let data = layer_data(case, &cfg);
-    let d = case_descriptor(case, pc);
+    let d = case_descriptor(&cfg, case, pc);
     d.check(&cfg)
         .map_err(|e| CosimError::Design(format!("{}: {e}", case.describe())))?;
     let mut p = Program {
         cfg: cfg.clone(),
         cycles: Vec::new(),
-        reads: Vec::new(),
     };
     write_inputs(&mut p, &d, &data.x);
     // Weights, with zero weights past the layer's channels.
@@ -229,15 +232,15 @@ pub fn run_pool(
     x: &Tensor<i32>,
     k: u32,
     avg: bool,
+    chain: bool,
     vcd: Option<&std::path::Path>,
 ) -> Result<EngineRun, CosimError> {
-    let d = pool_descriptor(x, k, avg);
+    let d = pool_descriptor(cfg, x, k, avg, chain);
     d.check(cfg)
         .map_err(|e| CosimError::Design(format!("pooling {:?}: {e}", x.shape())))?;
     let mut p = Program {
         cfg: cfg.clone(),
         cycles: Vec::new(),
-        reads: Vec::new(),
     };
     write_inputs(&mut p, &d, x);
     p.write("OP", if avg { 3 } else { 2 });
@@ -246,8 +249,16 @@ pub fn run_pool(
     finish(p, &d, m, vcd)
 }
 
-/// The descriptor of a pooling of `x` with window and stride `k`.
-pub fn pool_descriptor(x: &Tensor<i32>, k: u32, avg: bool) -> Descriptor {
+/// The descriptor of a pooling of `x` with window and stride `k` on `cfg`, the input in the
+/// output buffer past the output when `chain`.
+pub fn pool_descriptor(
+    cfg: &AccelConfig,
+    x: &Tensor<i32>,
+    k: u32,
+    avg: bool,
+    chain: bool,
+) -> Descriptor {
+    let out_words = act_bank_words(cfg, x.c as u32, x.h as u32 / k, x.w as u32 / k) as u32;
     Descriptor {
         op: if avg {
             LayerOp::AvgPool
@@ -264,18 +275,27 @@ pub fn pool_descriptor(x: &Tensor<i32>, k: u32, avg: bool) -> Descriptor {
         pad: 0,
         output: OutputMode::Round,
         shift: 0,
-        in_base: 2,
+        in_base: if chain { 5 + out_words } else { 2 },
         out_base: 4,
         res_base: 0,
         w_base: 0,
         post_base: 0,
+        in_from_output: chain,
     }
 }
 
 /// Writes the input activations of `d` (zeros in the channels past `cin` of the last tile).
 fn write_inputs(p: &mut Program, d: &Descriptor, input: &Tensor<i32>) {
     let cfg = p.cfg.clone();
-    p.write("BUF_SEL", BUF_INPUT);
+    p.write("IN_SEL", u32::from(d.in_from_output));
+    p.write(
+        "BUF_SEL",
+        if d.in_from_output {
+            BUF_OUTPUT
+        } else {
+            BUF_INPUT
+        },
+    );
     for c in 0..d.ci_tiles(&cfg) * cfg.cols {
         for y in 0..d.h {
             for x in 0..d.w {
@@ -293,78 +313,33 @@ fn write_inputs(p: &mut Program, d: &Descriptor, input: &Tensor<i32>) {
     }
 }
 
-/// Loads the sequencer registers of `d`, starts it, polls, reads CYCLES, SAT_COUNT and the
-/// outputs, drives the bus and decodes what was read.
+/// Replays the queued writes of `p` on a new instance, runs layer `d` through the driver and
+/// reads its outputs (both halves of every word).
 fn finish(
-    mut p: Program,
+    p: Program,
     d: &Descriptor,
     m: &Arc<Model>,
     vcd: Option<&std::path::Path>,
 ) -> Result<EngineRun, CosimError> {
     let cfg = p.cfg.clone();
-    let regs = seq_regs(&cfg, d);
-    for ((name, _, _), v) in SEQ_FIELDS.iter().zip(seq_field_values(&regs)) {
-        p.write(name, v);
+    let mut bus = Bus::new(&cfg, m, vcd)?;
+    for &(addr, data) in &p.cycles {
+        bus.write(addr, data);
     }
-    p.write("CTRL", 1);
-    let start = p.cycles.len() - 1;
-    let l = layer_cycles(&cfg, d) as usize;
-    let status: Vec<usize> = (0..l + 4).map(|_| p.read("STATUS")).collect();
-    let cycles_reg = p.read("CYCLES");
-    let sat_reg = p.read("SAT_COUNT");
-    p.write("BUF_SEL", BUF_OUTPUT);
+    let run = bus.run(d, layer_cycles(&cfg, d) + 4)?;
     let (oh, ow) = (d.out_h(), d.out_w());
-    let mut out_reads = Vec::new();
+    let mut reads = Vec::new();
     for co in 0..d.out_c() {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let (bank, word) = act_location(&cfg, d.out_base, oh, ow, co, oy, ox);
-                p.write("BUF_LANE", bank);
-                p.write("BUF_ADDR", word);
-                let lo = p.read("BUF_DATA_LO");
-                let hi = p.read("BUF_DATA_HI");
-                out_reads.push((lo, hi));
-            }
-        }
+        let (bank, word) = act_location(&cfg, d.out_base, oh, ow, co, 0, 0);
+        reads.extend(bus.read_outputs(bank, word, oh * ow, true));
     }
-    // Drive the bus.
-    let lay = &m.layout;
-    let mut words = vec![0u64; p.cycles.len() * lay.input_words];
-    for (c, &(we, addr, data)) in p.cycles.iter().enumerate() {
-        for (port, &o) in lay.inputs.iter().zip(&lay.input_offsets) {
-            words[c * lay.input_words + o] = match port.name.as_str() {
-                "reg_we" => u64::from(we),
-                "reg_addr" => u64::from(addr),
-                "reg_wdata" => u64::from(data),
-                other => panic!("unexpected input {other}"),
-            };
-        }
-    }
-    let out = m.instance(vcd)?.cycles(&words);
-    let k = lay
-        .outputs
-        .iter()
-        .position(|q| q.name == "reg_rdata")
-        .unwrap();
-    let rd = |i: usize| out[p.reads[i] * lay.output_words + lay.output_offsets[k]];
-    let done_at = status.iter().position(|&i| rd(i) & 2 != 0).ok_or_else(|| {
-        CosimError::Design(format!(
-            "{:?}: DONE did not rise within {} cycles of START",
-            d.op,
-            status.len()
-        ))
-    })? as u64
-        + 1;
-    let values = out_reads
-        .iter()
-        .map(|&(lo, hi)| ((rd(hi) << 32) | rd(lo)) as i64)
-        .collect();
+    let values = reads.into_iter().map(|r| bus.output_value(r)).collect();
     Ok(EngineRun {
         values,
-        done_at,
-        cycles: rd(cycles_reg),
-        sat: rd(sat_reg),
-        start_cycle: start,
+        done_at: run.done_at,
+        cycles: run.cycles,
+        sat: run.sat,
+        start_cycle: run.start_cycle as usize,
     })
 }
 
@@ -455,7 +430,7 @@ fn disagreement(
     run: &EngineRun,
 ) -> Option<String> {
     let (exp, sat) = expected_outputs(cfg, case, pc);
-    let d = case_descriptor(case, pc);
+    let d = case_descriptor(cfg, case, pc);
     let (oh, ow) = (d.out_h() as usize, d.out_w() as usize);
     if let Some(i) = exp.iter().zip(&run.values).position(|(e, g)| e != g) {
         let (co, rest) = (i / (oh * ow), i % (oh * ow));
@@ -523,8 +498,17 @@ pub fn cosim_engine(
         let bad = disagreement(cfg, &case, &pc, &run);
         cases.push(EngineCase {
             layer: case.describe(),
-            output: format!("{:?}, shift {}", pc.output, pc.s),
-            cycles_model: layer_cycles(cfg, &case_descriptor(&case, &pc)),
+            output: format!(
+                "{:?}, shift {}{}",
+                pc.output,
+                pc.s,
+                if pc.chain {
+                    ", input in the output buffer"
+                } else {
+                    ""
+                }
+            ),
+            cycles_model: layer_cycles(cfg, &case_descriptor(cfg, &case, &pc)),
             cycles_rtl: run.cycles,
             agree: bad.is_none(),
         });

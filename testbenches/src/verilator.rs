@@ -22,7 +22,9 @@ const SHIM_VERSION: &str = "shiftadd-shim-3";
 const CXXFLAGS: &[&str] = &[
     "-std=c++17",
     "-fPIC",
-    "-O2",
+    "-O3",
+    // 1.16x simulated cycles per second on the seed engine; the cache key names the CPU.
+    "-march=native",
     "-faligned-new",
     "-DVM_TRACE=1",
     "-DVM_TRACE_VCD=1",
@@ -219,9 +221,22 @@ impl Toolchain {
         let gxx = output_of(Command::new("g++").arg("--version")).map_err(|_| {
             tool_err("`g++` not found on PATH; install it with: apt-get install -y g++")
         })?;
+        // `-march=native` code runs only on the CPU that built it.
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .map(|t| {
+                let mut seen: Vec<&str> = t
+                    .lines()
+                    .filter(|l| l.starts_with("model name") || l.starts_with("flags"))
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                seen.join("\n")
+            })
+            .unwrap_or_default();
         let key = sha256_hex(
             format!(
-                "{SHIM_VERSION}\n{version}\n{}\n{CXXFLAGS:?}\n{VERILATOR_FLAGS:?}",
+                "{SHIM_VERSION}\n{version}\n{}\n{CXXFLAGS:?}\n{VERILATOR_FLAGS:?}\n{cpu}",
                 gxx.lines().next().unwrap_or("")
             )
             .as_bytes(),

@@ -125,6 +125,7 @@ proptest! {
             res_base: 0,
             w_base: bases[2],
             post_base: 0,
+            in_from_output: false,
         };
         prop_assume!(d.check(&presets::lean8()).is_ok());
         let (issued, done) = run(&d);
@@ -197,7 +198,7 @@ mod engine_core {
             );
             assert_eq!(run.values, exp, "{what}");
             assert_eq!(run.sat, exp_sat, "{what}");
-            let d = case_descriptor(&case, &pc);
+            let d = case_descriptor(cfg, &case, &pc);
             assert_eq!(run.cycles, layer_cycles(cfg, &d), "{what}");
             assert_eq!(run.done_at, layer_cycles(cfg, &d), "{what}");
         }
@@ -252,7 +253,12 @@ mod engine_core {
         let bits = cfg.formats.act_bits;
         for _ in 0..cases {
             let avg = rng.gen_bool(0.5);
-            let k = if avg { 2 } else { rng.gen_range(2..=3) };
+            let k = if avg {
+                [2, 4][rng.gen_range(0..2)]
+            } else {
+                rng.gen_range(2..=3)
+            };
+            let chain = rng.gen_bool(0.5);
             let (c, h, w) = (
                 rng.gen_range(1..=2 * cfg.cols as usize + 1),
                 rng.gen_range(k..=8),
@@ -266,7 +272,7 @@ mod engine_core {
                     _ => rng.gen_range(min_code(bits)..=max_code(bits)),
                 } as i32;
             }
-            let run = run_pool(cfg, m, &x, k as u32, avg, None).unwrap();
+            let run = run_pool(cfg, m, &x, k as u32, avg, chain, None).unwrap();
             let exp = if avg {
                 avg_pool(&x, k)
             } else {
@@ -274,12 +280,17 @@ mod engine_core {
             };
             let exp: Vec<i64> = exp.data.iter().map(|&v| i64::from(v)).collect();
             let what = format!(
-                "{}: {} pool {k} of {c}x{h}x{w}",
+                "{}: {} pool {k} of {c}x{h}x{w}{}",
                 cfg.name,
-                if avg { "avg" } else { "max" }
+                if avg { "avg" } else { "max" },
+                if chain {
+                    ", input in the output buffer"
+                } else {
+                    ""
+                }
             );
             assert_eq!(run.values, exp, "{what}");
-            let d = pool_descriptor(&x, k as u32, avg);
+            let d = pool_descriptor(cfg, &x, k as u32, avg, chain);
             assert_eq!(run.cycles, layer_cycles(cfg, &d), "{what}");
             assert_eq!(run.done_at, layer_cycles(cfg, &d), "{what}");
         }

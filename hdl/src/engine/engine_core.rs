@@ -1,7 +1,8 @@
 //! Engine core: a dual-mode PE array run by the [`Sequencer`] from on-chip buffers, behind the
 //! register map of `shiftadd_sim::engine::registers`. The host writes input activations and
 //! weights through the buffer access port, the sequencer registers and `OP`, then `START`; it
-//! polls `STATUS` and reads the output sums through the access port.
+//! polls `STATUS` and reads the output sums through the access port. With `IN_SEL` a layer reads
+//! its input from the output buffer, where the layer before left it.
 //!
 //! Datapath, per issued tap: buffer reads (1 cycle; a tap in the padding reads 0), the array (2
 //! cycles), a 2-register output stage (where post-processing goes), the output write. Output
@@ -47,6 +48,8 @@ pub struct EngineCore<
     pub clock: Signal<In, Clock>,
     /// Register write strobe.
     pub reg_we: Signal<In, Bit>,
+    /// Register read strobe (a read of `BUF_DATA_LO` with `BUF_SEL` = 1 advances `BUF_ADDR`).
+    pub reg_re: Signal<In, Bit>,
     /// Register byte offset.
     pub reg_addr: Signal<In, Bits<RA>>,
     /// Register write data.
@@ -86,6 +89,10 @@ pub struct EngineCore<
     shift: DFF<Bits<7>>,
     last_rows: DFF<Bits<16>>,
     post_base: DFF<Bits<16>>,
+    /// `IN_SEL`: the input is read from the output buffer.
+    in_sel: DFF<Bit>,
+    /// Each column's input value: the input bank's, or the output bank's low bits.
+    x_src: Vec<Signal<Local, Bits<XW>>>,
     sat_count: DFF<Bits<RD>>,
     data_hi: DFF<Bits<RD>>,
     buf_lane: DFF<Bits<LB>>,
@@ -125,6 +132,7 @@ pub struct EngineCore<
     off_shift: Constant<Bits<RA>>,
     off_last_rows: Constant<Bits<RA>>,
     off_post_base: Constant<Bits<RA>>,
+    off_in_sel: Constant<Bits<RA>>,
     off_field: Vec<Constant<Bits<RA>>>,
     off_sel: Constant<Bits<RA>>,
     off_lane: Constant<Bits<RA>>,
@@ -152,6 +160,8 @@ pub struct EngineCore<
     post_addr: Signal<Local, Bits<16>>,
     /// This cycle writes `BUF_DATA_LO`.
     buf_write: Signal<Local, Bit>,
+    /// This cycle reads `BUF_DATA_LO` of the output buffer.
+    buf_read: Signal<Local, Bit>,
     /// The output word of bank `BUF_LANE`.
     out_sel: Signal<Local, Bits<OW>>,
     /// The selected output word, sign-extended.
@@ -193,6 +203,7 @@ impl<
         Self {
             clock: Default::default(),
             reg_we: Default::default(),
+            reg_re: Default::default(),
             reg_addr: Default::default(),
             reg_wdata: Default::default(),
             reg_rdata: Default::default(),
@@ -220,6 +231,8 @@ impl<
             shift: Default::default(),
             last_rows: Default::default(),
             post_base: Default::default(),
+            in_sel: Default::default(),
+            x_src: (0..cols).map(|_| Default::default()).collect(),
             sat_count: Default::default(),
             data_hi: Default::default(),
             buf_lane: Default::default(),
@@ -254,6 +267,7 @@ impl<
             off_shift: offset(cfg, "SHIFT"),
             off_last_rows: offset(cfg, "LAST_ROWS"),
             off_post_base: offset(cfg, "POST_BASE"),
+            off_in_sel: offset(cfg, "IN_SEL"),
             off_field: SEQ_FIELDS.iter().map(|f| offset(cfg, f.0)).collect(),
             off_sel: offset(cfg, "BUF_SEL"),
             off_lane: offset(cfg, "BUF_LANE"),
@@ -278,6 +292,7 @@ impl<
             last_tile: Default::default(),
             post_addr: Default::default(),
             buf_write: Default::default(),
+            buf_read: Default::default(),
             out_sel: Default::default(),
             out_word: Default::default(),
             _rows: rows,
@@ -330,8 +345,8 @@ impl<
             out_addr_5
         );
         dff_setup!(
-            self, clock, out_mode, shift, last_rows, post_base, sat_count, data_hi, tile_1, tile_2,
-            tile_3, tile_4, tile_5
+            self, clock, out_mode, shift, last_rows, post_base, in_sel, sat_count, data_hi, tile_1,
+            tile_2, tile_3, tile_4, tile_5
         );
         for i in 0..self._fields {
             self.field[i].clock.next = self.clock.val();
@@ -342,6 +357,10 @@ impl<
         self.is_avg.next = self.op.q.val() == 3;
         // Host register writes.
         self.buf_write.next = self.reg_we.val() & (self.reg_addr.val() == self.off_lo.val());
+        // Output words stream at one per cycle: each read of the low half moves to the next.
+        self.buf_read.next = self.reg_re.val()
+            & (self.reg_addr.val() == self.off_lo.val())
+            & (self.buf_sel.q.val() == 1);
         self.seq.start.next = self.reg_we.val()
             & (self.reg_addr.val() == self.off_ctrl.val())
             & self.reg_wdata.val().get_bit(0);
@@ -364,6 +383,9 @@ impl<
             if self.reg_addr.val() == self.off_post_base.val() {
                 self.post_base.d.next = self.reg_wdata.val().get_bits::<16>(0);
             }
+            if self.reg_addr.val() == self.off_in_sel.val() {
+                self.in_sel.d.next = self.reg_wdata.val().get_bit(0);
+            }
             if self.reg_addr.val() == self.off_hi.val() {
                 self.data_hi.d.next = self.reg_wdata.val();
             }
@@ -379,7 +401,7 @@ impl<
                 }
             }
         }
-        if self.buf_write.val() {
+        if self.buf_write.val() | self.buf_read.val() {
             self.buf_addr.d.next = self.buf_addr.q.val() + 1;
         }
         self.wdata.next = (bit_cast::<64, RD>(self.data_hi.q.val()) << self.high_half.val())
@@ -441,9 +463,13 @@ impl<
             self.act_in[c].write_enable.next = self.buf_write.val()
                 & (self.buf_sel.q.val() == 0)
                 & (self.buf_lane.q.val() == self.lane_id[c].val());
+            self.x_src[c].next = self.act_in[c].read_data.val();
+            if self.in_sel.q.val() {
+                self.x_src[c].next = self.out_buf[c].read_data.val().get_bits::<XW>(0);
+            }
             self.array.x[c].next = bits::<XW>(0);
             if self.in_bounds_1.q.val() {
-                self.array.x[c].next = self.act_in[c].read_data.val();
+                self.array.x[c].next = self.x_src[c].val();
             }
         }
         // Pooling: one window value per cycle and column, the array idle.
@@ -451,7 +477,7 @@ impl<
             self.tile_2.q.val() == (self.field[2].q.val().get_bits::<16>(0) - 1);
         for c in 0..self._cols {
             self.pool[c].clock.next = self.clock.val();
-            self.pool[c].x.next = self.act_in[c].read_data.val();
+            self.pool[c].x.next = self.x_src[c].val();
             self.pool[c].en.next = self.issue_1.q.val() & self.is_pool.val();
             self.pool[c].first.next = self.clear_1.q.val();
             self.pool[c].avg.next = self.is_avg.val();
@@ -546,7 +572,19 @@ impl<
                 }
                 self.out_buf[r].write_enable.next = self.last_2.q.val();
             }
+            // The host may overwrite output words between layers (tests, fault injection).
+            if self.buf_write.val()
+                & (self.buf_sel.q.val() == 1)
+                & (self.buf_lane.q.val() == self.lane_id[r].val())
+            {
+                self.out_buf[r].write_address.next = self.buf_addr.q.val().get_bits::<AB>(0);
+                self.out_buf[r].write_data.next = self.wdata.val().get_bits::<OW>(0);
+                self.out_buf[r].write_enable.next = true;
+            }
             self.out_buf[r].read_address.next = self.buf_addr.q.val().get_bits::<AB>(0);
+            if self.in_sel.q.val() & self.seq.busy.val() {
+                self.out_buf[r].read_address.next = self.seq.act_addr.val().get_bits::<AB>(0);
+            }
             if self.buf_lane.q.val() == self.lane_id[r].val() {
                 self.out_sel.next = self.out_buf[r].read_data.val();
             }
@@ -600,6 +638,9 @@ impl<
         }
         if self.reg_addr.val() == self.off_post_base.val() {
             self.reg_rdata.next = bit_cast::<RD, 16>(self.post_base.q.val());
+        }
+        if self.reg_addr.val() == self.off_in_sel.val() {
+            self.reg_rdata.next = bit_cast::<RD, 1>(self.in_sel.q.val().into());
         }
         for i in 0..self._fields {
             if self.reg_addr.val() == self.off_field[i].val() {

@@ -1,0 +1,555 @@
+//! `shiftadd infer` through the cycle model or the engine's RTL: the network compiled for a
+//! preset, run image by image, every layer's output of every image checked bit for bit against
+//! the reference model, with the engine's cycles against `sim::cycles`.
+
+use crate::backend::{
+    engine_model, write_cycle, Backend, CycleBackend, Fault, ImageOut, RefBackend, RtlBackend,
+};
+use crate::compile::{compile, Program, Work};
+use crate::data::Dataset;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use shiftadd_sim::cycles::{tap_ops, utilisation};
+use shiftadd_sim::energy::{self, EnergyTable, Units};
+use shiftadd_sim::layers::Tensor;
+use shiftadd_sim::net::{LayerStats, Model};
+use shiftadd_sim::spec::AccelConfig;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+/// How `infer` runs.
+pub struct EngineRun<'a> {
+    /// `cycle` or `rtl`.
+    pub backend: &'a str,
+    /// The config.
+    pub cfg: AccelConfig,
+    /// An emitted folder to simulate instead of generating the config's RTL.
+    pub rtl: Option<PathBuf>,
+    /// Worker threads (RTL instances).
+    pub threads: usize,
+    /// Images per batch (a layer's parameters are loaded at most once per batch).
+    pub batch: usize,
+    /// Waveform of the first mismatching layer.
+    pub vcd: PathBuf,
+    /// A bit to flip in one layer's output buffer.
+    pub fault: Option<String>,
+}
+
+/// The first difference found.
+#[derive(Clone, Debug)]
+struct Mismatch {
+    image: usize,
+    layer: String,
+    what: String,
+    cycle: Option<u64>,
+    vcd: Option<PathBuf>,
+}
+
+/// Per-layer tallies over the images run.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    agree: u64,
+    cycles_rtl: Option<u64>,
+    cycles_rtl_differ: u64,
+    sat: u64,
+}
+
+/// One batch's results, sent from a worker.
+struct BatchReport {
+    images: usize,
+    correct: usize,
+    correct_ref: usize,
+    layers: Vec<Tally>,
+    mismatched_images: usize,
+    first: Option<Mismatch>,
+    bus_cycles: u64,
+    param_words: u64,
+}
+
+fn parse_fault(spec: &str, program: &Program) -> Result<Fault> {
+    let parts: Vec<&str> = spec.rsplitn(4, ':').collect();
+    let [bit, index, image, layer] = parts.as_slice() else {
+        bail!("--inject-fault `{spec}`: expected LAYER:IMAGE:INDEX:BIT");
+    };
+    let idx = program
+        .layers
+        .iter()
+        .position(|l| l.name == *layer)
+        .ok_or_else(|| anyhow!("--inject-fault: no layer `{layer}` in the model"))?;
+    let Work::Engine(el) = &program.layers[idx].work else {
+        bail!("--inject-fault: layer `{layer}` does not run on the engine");
+    };
+    let num = |field: &str, s: &str| -> Result<u64> {
+        s.parse()
+            .map_err(|_| anyhow!("--inject-fault: {field} `{s}` is not a number"))
+    };
+    let index = num("INDEX", index)? as usize;
+    let d = &el.desc;
+    let n = (d.out_c() * d.out_h() * d.out_w()) as usize;
+    if index >= n {
+        bail!("--inject-fault: INDEX {index} is past the {n} outputs of `{layer}`");
+    }
+    let bit = num("BIT", bit)? as u32;
+    if bit >= 64 {
+        bail!("--inject-fault: BIT {bit} is past bit 63");
+    }
+    Ok(Fault {
+        image: num("IMAGE", image)? as usize,
+        layer: idx,
+        index,
+        bit,
+    })
+}
+
+/// Where a layer's output of one image differs from the reference, if it does.
+fn compare_layer(
+    program: &Program,
+    idx: usize,
+    got: &crate::backend::LayerOut,
+    want: &crate::backend::LayerOut,
+) -> Option<(String, Option<u64>)> {
+    let layer = &program.layers[idx];
+    let [_, h, w] = layer.out_shape;
+    if let Some(i) = (0..want.values.len().max(got.values.len()))
+        .find(|&i| got.values.get(i) != want.values.get(i))
+    {
+        let (c, y, x) = (i / (h * w), i % (h * w) / w, i % w);
+        let cycle = match (&layer.work, got.start_cycle) {
+            (Work::Engine(el), Some(s)) => write_cycle(program, el, s, i),
+            _ => None,
+        };
+        return Some((
+            format!(
+                "output index {i} [{c}, {y}, {x}]: engine {}, reference {}",
+                got.values
+                    .get(i)
+                    .map_or("missing".into(), |v| v.to_string()),
+                want.values
+                    .get(i)
+                    .map_or("missing".into(), |v| v.to_string()),
+            ),
+            cycle,
+        ));
+    }
+    if let (Some(m), Some(r)) = (got.cycles_model, got.cycles_rtl) {
+        if r != m || got.done_at != Some(m) {
+            return Some((
+                format!(
+                    "cycles: CYCLES {r}, DONE after {:?} edges, sim::cycles {m}",
+                    got.done_at
+                ),
+                got.start_cycle,
+            ));
+        }
+        if got.sat != want.sat {
+            return Some((
+                format!("SAT_COUNT {}, reference {}", got.sat, want.sat),
+                got.start_cycle,
+            ));
+        }
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    m: &Model,
+    program: &Arc<Program>,
+    vl: Option<&Arc<shiftadd_tb::verilator::Model>>,
+    ds: &Dataset,
+    run: &EngineRun,
+    fault: Option<&Fault>,
+    next: &AtomicUsize,
+    traced: &AtomicBool,
+    tx: mpsc::Sender<Result<BatchReport>>,
+) {
+    let go = || -> Result<()> {
+        let runner = m.runner()?;
+        let mut reference = RefBackend::new(m.runner()?);
+        let mut rtl = match vl {
+            Some(vl) => Some(RtlBackend::new(
+                Arc::clone(program),
+                Arc::clone(vl),
+                fault.cloned(),
+            )?),
+            None => None,
+        };
+        let mut cycle = CycleBackend::new(m.runner()?, Arc::clone(program));
+        loop {
+            let b = next.fetch_add(1, Ordering::Relaxed);
+            let first = b * run.batch;
+            if first >= ds.count {
+                return Ok(());
+            }
+            let end = (first + run.batch).min(ds.count);
+            let inputs: Vec<Tensor<i32>> = (first..end)
+                .map(|k| runner.input_codes(ds.image(k)))
+                .collect();
+            let want = reference.run_batch(first, &inputs)?;
+            let (bus0, words0) = rtl
+                .as_ref()
+                .map_or((0, 0), |r| (r.bus_cycles(), r.param_words));
+            let engine: &mut dyn Backend = match rtl.as_mut() {
+                Some(r) => r,
+                None => &mut cycle,
+            };
+            let got: Vec<ImageOut> = engine
+                .run_batch(first, &inputs)
+                .with_context(|| format!("{} backend, images {first}..{end}", engine.name()))?;
+            let mut rep = BatchReport {
+                images: inputs.len(),
+                correct: 0,
+                correct_ref: 0,
+                layers: vec![Tally::default(); program.layers.len()],
+                mismatched_images: 0,
+                first: None,
+                bus_cycles: rtl.as_ref().map_or(0, |r| r.bus_cycles()) - bus0,
+                param_words: rtl.as_ref().map_or(0, |r| r.param_words) - words0,
+            };
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                let label = ds.labels[first + k] as usize;
+                rep.correct += usize::from(g.prediction == label);
+                rep.correct_ref += usize::from(w.prediction == label);
+                let mut bad = false;
+                for (idx, (gl, wl)) in g.layers.iter().zip(&w.layers).enumerate() {
+                    let t = &mut rep.layers[idx];
+                    t.sat += gl.sat;
+                    if let Some(c) = gl.cycles_rtl {
+                        match t.cycles_rtl {
+                            None => t.cycles_rtl = Some(c),
+                            Some(p) if p != c => t.cycles_rtl_differ += 1,
+                            _ => {}
+                        }
+                    }
+                    match compare_layer(program, idx, gl, wl) {
+                        None => t.agree += 1,
+                        Some((what, cycle)) => {
+                            bad = true;
+                            if rep.first.is_none() {
+                                let mut mm = Mismatch {
+                                    image: first + k,
+                                    layer: program.layers[idx].name.clone(),
+                                    what,
+                                    cycle,
+                                    vcd: None,
+                                };
+                                if let Some(r) = rtl.as_ref() {
+                                    if !traced.swap(true, Ordering::Relaxed) {
+                                        r.trace_layer(
+                                            first + k,
+                                            &inputs[k],
+                                            &g.layers,
+                                            idx,
+                                            &run.vcd,
+                                        )?;
+                                        mm.vcd = Some(run.vcd.clone());
+                                    }
+                                }
+                                rep.first = Some(mm);
+                            }
+                        }
+                    }
+                }
+                rep.mismatched_images += usize::from(bad);
+            }
+            if tx.send(Ok(rep)).is_err() {
+                return Ok(());
+            }
+        }
+    };
+    if let Err(e) = go() {
+        let _ = tx.send(Err(e));
+    }
+}
+
+/// Runs `m` on `ds` through the cycle model or the RTL; returns whether every layer of every
+/// image agreed with the reference.
+pub fn infer_engine(
+    m: &Model,
+    model_path: &Path,
+    ds: &Dataset,
+    run: &EngineRun,
+    json_out: Option<&Path>,
+) -> Result<bool> {
+    let cfg = &run.cfg;
+    let program = Arc::new(compile(m, cfg)?);
+    let fault = run
+        .fault
+        .as_deref()
+        .map(|s| parse_fault(s, &program))
+        .transpose()?;
+    let (vl, rtl_dir, build_s) = if run.backend == "rtl" {
+        let dir = match &run.rtl {
+            Some(d) => d.clone(),
+            None => {
+                let dir = PathBuf::from("target").join("infer").join(&cfg.name);
+                let rtl = shiftadd_hdl::generate::generate(cfg)?;
+                shiftadd_hdl::generate::write_rtl(&rtl, &dir)?;
+                dir
+            }
+        };
+        let design = shiftadd_tb::design::Design::load(&dir).map_err(|e| anyhow!("{e}"))?;
+        if design.cfg != *cfg {
+            bail!(
+                "{}: config.json is config `{}`, not the `{}` the model was compiled for",
+                dir.display(),
+                design.cfg.name,
+                cfg.name
+            );
+        }
+        let (vl, s) = engine_model(&dir)?;
+        (Some(vl), Some(dir), s)
+    } else {
+        (None, None, 0.0)
+    };
+    println!(
+        "model {} ({}), data {} ({} images), backend {}, config {} ({}x{}){}",
+        model_path.display(),
+        m.graph.arch,
+        ds.images_path.display(),
+        ds.count,
+        run.backend,
+        cfg.name,
+        cfg.rows,
+        cfg.cols,
+        match &rtl_dir {
+            Some(d) => format!(
+                ", engine RTL {} on Verilator (model ready in {build_s:.1} s), {} instances",
+                d.display(),
+                run.threads
+            ),
+            None => String::new(),
+        }
+    );
+    let next = AtomicUsize::new(0);
+    let traced = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    let mut layers = vec![Tally::default(); program.layers.len()];
+    let (mut images, mut correct, mut correct_ref, mut mismatched) = (0usize, 0, 0, 0);
+    let (mut bus_cycles, mut param_words) = (0u64, 0u64);
+    let mut first: Option<Mismatch> = None;
+    let tty = std::io::stderr().is_terminal();
+    let mut last_print = Instant::now();
+    let mut next_pct = 10;
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..run.threads.max(1) {
+            let tx = tx.clone();
+            let (program, vl, fault, next, traced) =
+                (&program, vl.as_ref(), fault.as_ref(), &next, &traced);
+            s.spawn(move || worker(m, program, vl, ds, run, fault, next, traced, tx));
+        }
+        drop(tx);
+        for rep in rx {
+            let rep = rep?;
+            images += rep.images;
+            correct += rep.correct;
+            correct_ref += rep.correct_ref;
+            mismatched += rep.mismatched_images;
+            bus_cycles += rep.bus_cycles;
+            param_words += rep.param_words;
+            for (t, r) in layers.iter_mut().zip(&rep.layers) {
+                t.agree += r.agree;
+                t.sat += r.sat;
+                t.cycles_rtl_differ += r.cycles_rtl_differ;
+                match (t.cycles_rtl, r.cycles_rtl) {
+                    (None, c) => t.cycles_rtl = c,
+                    (Some(a), Some(b)) if a != b => t.cycles_rtl_differ += 1,
+                    _ => {}
+                }
+            }
+            if let Some(mm) = rep.first {
+                if first.as_ref().is_none_or(|f| mm.image < f.image) {
+                    first = Some(mm);
+                }
+            }
+            let rate = images as f64 / start.elapsed().as_secs_f64();
+            let line = format!(
+                "images {images}/{}  {rate:.1} images/s  mismatches {mismatched}",
+                ds.count
+            );
+            if tty && last_print.elapsed().as_secs_f64() > 0.5 {
+                eprint!("\r{line}   ");
+                last_print = Instant::now();
+            } else if !tty && images * 100 >= next_pct * ds.count {
+                eprintln!("{line}");
+                next_pct = images * 100 / ds.count.max(1) / 10 * 10 + 10;
+            }
+        }
+        Ok(())
+    })?;
+    if tty {
+        eprintln!();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let n = images.max(1) as f64;
+
+    // The table.
+    println!(
+        "{:<22} {:<8} {:>12} {:>12} {:>12} {:>8} {:>12}",
+        "layer", "kind", "out shape", "cycles model", "cycles rtl", "util", "agree"
+    );
+    let mut total_model = 0u64;
+    let mut total_taps = 0u64;
+    let mut rows_json = Vec::new();
+    for (l, t) in program.layers.iter().zip(&layers) {
+        let (cm, util, taps) = match &l.work {
+            Work::Engine(el) => (
+                Some(shiftadd_sim::cycles::layer_cycles(cfg, &el.desc)),
+                Some(utilisation(cfg, &el.desc)),
+                tap_ops(&el.desc),
+            ),
+            Work::Flatten => (None, None, 0),
+        };
+        total_model += cm.unwrap_or(0);
+        total_taps += taps;
+        let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+        println!(
+            "{:<22} {:<8} {:>12} {:>12} {:>12} {:>8} {:>12}",
+            l.name,
+            l.kind,
+            format!("{}x{}x{}", l.out_shape[0], l.out_shape[1], l.out_shape[2]),
+            opt(cm),
+            if run.backend == "rtl" {
+                opt(t.cycles_rtl)
+            } else {
+                "-".into()
+            },
+            util.map_or("-".into(), |u| format!("{:.1}%", 100.0 * u)),
+            format!("{}/{images}", t.agree),
+        );
+        rows_json.push(json!({
+            "name": l.name,
+            "kind": l.kind,
+            "out_shape": l.out_shape,
+            "cycles_model": cm,
+            "cycles_rtl": if run.backend == "rtl" { t.cycles_rtl } else { None },
+            "cycles_rtl_differing_runs": t.cycles_rtl_differ,
+            "utilisation": util,
+            "agree": t.agree,
+            "saturated": t.sat,
+        }));
+    }
+    let util_net = total_taps as f64 / (f64::from(cfg.rows * cfg.cols) * total_model as f64);
+    let units = Units::new(&EnergyTable::default_table(), cfg, cfg.formats.act_bits);
+    let counts = energy::count_graph(&m.graph, cfg, cfg.formats.act_bits)?;
+    let e = energy::total(&counts).energy(&units);
+    let energy_uj = (e.compute + e.memory) * 1e-6;
+    let acc = correct as f64 / n;
+    println!(
+        "accuracy {correct}/{images} = {:.2}% ({} backend; reference model {:.2}%)",
+        100.0 * acc,
+        run.backend,
+        100.0 * correct_ref as f64 / n
+    );
+    let agree_all = mismatched == 0 && first.is_none();
+    if run.backend == "rtl" {
+        println!(
+            "agreement: {}/{images} images bit-exact in every layer against the reference model, engine cycles equal to sim::cycles in every layer run: {}",
+            images - mismatched,
+            if agree_all { "yes" } else { "NO" }
+        );
+    }
+    println!(
+        "per image: {total_model} engine cycles ({:.1} us at {} MHz, utilisation {:.1}%){}, {energy_uj:.2} uJ (sim::energy, default table)",
+        total_model as f64 / f64::from(cfg.clock_mhz),
+        cfg.clock_mhz,
+        100.0 * util_net,
+        if run.backend == "rtl" {
+            format!(
+                ", {:.0} bus cycles with the host's transfers ({:.0} parameter words loaded per image)",
+                bus_cycles as f64 / n,
+                param_words as f64 / n
+            )
+        } else {
+            String::new()
+        },
+    );
+    println!(
+        "{images} images in {secs:.1} s ({:.2} images/s{})",
+        n / secs,
+        if run.backend == "rtl" {
+            format!(", {:.0} simulated cycles/s", bus_cycles as f64 / secs)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(mm) = &first {
+        println!(
+            "MISMATCH: image {}, layer `{}`: {}{}",
+            mm.image,
+            mm.layer,
+            mm.what,
+            mm.cycle
+                .map_or(String::new(), |c| format!(", written in bus cycle {c}"))
+        );
+        if let Some(v) = &mm.vcd {
+            println!("waveform of that layer: {}", v.display());
+        }
+    }
+    let _ = std::io::stdout().flush();
+    if let Some(out) = json_out {
+        let doc = json!({
+            "model": model_path.display().to_string(),
+            "arch": m.graph.arch,
+            "data": ds.images_path.display().to_string(),
+            "backend": run.backend,
+            "config": cfg.name,
+            "images": images,
+            "correct": correct,
+            "accuracy": acc,
+            "correct_reference": correct_ref,
+            "agree_images": images - mismatched,
+            "bit_exact": agree_all,
+            "cycles_per_image_model": total_model,
+            "bus_cycles_per_image": if run.backend == "rtl" { Some(bus_cycles as f64 / n) } else { None },
+            "energy_uj_per_image": energy_uj,
+            "seconds": secs,
+            "first_mismatch": first.as_ref().map(|mm| json!({
+                "image": mm.image,
+                "layer": mm.layer,
+                "what": mm.what,
+                "cycle": mm.cycle,
+                "vcd": mm.vcd.as_ref().map(|v| v.display().to_string()),
+            })),
+            "layers": rows_json,
+        });
+        std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("{}: cannot write", out.display()))?;
+    }
+    Ok(agree_all)
+}
+
+/// Per-node reference statistics as the ref backend prints them.
+pub fn print_ref_layers(layers: &[LayerStats], n: f64) {
+    println!(
+        "{:<26} {:<8} {:>14} {:>14} {:>14} {:>12} {:>9} {:>9}",
+        "layer", "kind", "out shape", "shifts/img", "adds/img", "mults/img", "sat act", "sat add"
+    );
+    for l in layers {
+        println!(
+            "{:<26} {:<8} {:>14} {:>14.0} {:>14.0} {:>12.0} {:>9} {:>9}",
+            l.name,
+            l.kind,
+            format!("{}x{}x{}", l.out_shape[0], l.out_shape[1], l.out_shape[2]),
+            l.shifts as f64 / n,
+            l.adds as f64 / n,
+            l.mults as f64 / n,
+            l.sat_act,
+            l.sat_add
+        );
+    }
+    let total = |f: fn(&LayerStats) -> u64| layers.iter().map(f).sum::<u64>() as f64 / n;
+    println!(
+        "{:<26} {:<8} {:>14} {:>14.0} {:>14.0} {:>12.0}",
+        "total",
+        "",
+        "",
+        total(|l| l.shifts),
+        total(|l| l.adds),
+        total(|l| l.mults)
+    );
+}

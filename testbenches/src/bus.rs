@@ -1,0 +1,322 @@
+//! The engine's host interface, driven cycle by cycle as a driver on the board would: register
+//! writes and reads (one per cycle), the buffer access port, START and polling `STATUS`. Cycles
+//! are queued and run in bulk on one Verilator instance, which keeps its state between batches.
+
+use crate::verilator::{Instance, Model};
+use crate::CosimError;
+use shiftadd_sim::cycles::layer_cycles;
+use shiftadd_sim::engine::{
+    registers, seq_field_values, seq_regs, Descriptor, BUF_OUTPUT, SEQ_FIELDS,
+};
+use shiftadd_sim::spec::AccelConfig;
+use std::sync::Arc;
+
+/// Byte offsets of the registers the driver uses.
+#[derive(Clone, Debug)]
+struct Offsets {
+    ctrl: u32,
+    status: u32,
+    cycles: u32,
+    sat: u32,
+    sel: u32,
+    lane: u32,
+    addr: u32,
+    lo: u32,
+    hi: u32,
+    fields: Vec<u32>,
+}
+
+/// Where a read's value will be, once the queue has run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadId(usize);
+
+/// What one layer run reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerRun {
+    /// Bus cycle (from power-on of the instance) of the START write.
+    pub start_cycle: u64,
+    /// Edges after START until `STATUS` showed DONE.
+    pub done_at: u64,
+    /// The `CYCLES` register.
+    pub cycles: u64,
+    /// The `SAT_COUNT` register.
+    pub sat: u64,
+}
+
+/// A host driver on one engine instance.
+pub struct Bus {
+    cfg: AccelConfig,
+    model: Arc<Model>,
+    instance: Instance,
+    off: Offsets,
+    /// Ports `reg_we`, `reg_re`, `reg_addr`, `reg_wdata` as input words of one cycle.
+    port_index: [usize; 4],
+    rdata_index: usize,
+    queue: Vec<u64>,
+    queued_reads: Vec<usize>,
+    read_values: Vec<u32>,
+    reads_done: usize,
+    cycles_run: u64,
+    /// `BUF_SEL`, `BUF_LANE` and `BUF_DATA_HI` as last written (`None` before the first write).
+    sel: Option<u32>,
+    lane: Option<u32>,
+    hi: Option<u32>,
+}
+
+impl Bus {
+    /// A driver on a new instance of the engine model `model` of `cfg`, tracing to `vcd` if
+    /// given.
+    pub fn new(
+        cfg: &AccelConfig,
+        model: &Arc<Model>,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<Bus, CosimError> {
+        let regs = registers(cfg);
+        let at = |name: &str| {
+            regs.iter()
+                .find(|r| r.name == name)
+                .map(|r| r.offset)
+                .ok_or_else(|| CosimError::Design(format!("register map has no `{name}`")))
+        };
+        let off = Offsets {
+            ctrl: at("CTRL")?,
+            status: at("STATUS")?,
+            cycles: at("CYCLES")?,
+            sat: at("SAT_COUNT")?,
+            sel: at("BUF_SEL")?,
+            lane: at("BUF_LANE")?,
+            addr: at("BUF_ADDR")?,
+            lo: at("BUF_DATA_LO")?,
+            hi: at("BUF_DATA_HI")?,
+            fields: SEQ_FIELDS
+                .iter()
+                .map(|(n, _, _)| at(n))
+                .collect::<Result<_, _>>()?,
+        };
+        let lay = &model.layout;
+        if lay.input_words != lay.inputs.len() {
+            return Err(CosimError::Design(
+                "engine inputs wider than 64 bits".into(),
+            ));
+        }
+        let mut port_index = [usize::MAX; 4];
+        for (port, &o) in lay.inputs.iter().zip(&lay.input_offsets) {
+            let k = ["reg_we", "reg_re", "reg_addr", "reg_wdata"]
+                .iter()
+                .position(|n| *n == port.name)
+                .ok_or_else(|| {
+                    CosimError::Design(format!("engine input `{}` is not a bus port", port.name))
+                })?;
+            port_index[k] = o;
+        }
+        if let Some(k) = port_index.iter().position(|&i| i == usize::MAX) {
+            return Err(CosimError::Design(format!(
+                "engine has no input `{}`",
+                ["reg_we", "reg_re", "reg_addr", "reg_wdata"][k]
+            )));
+        }
+        let k = lay
+            .outputs
+            .iter()
+            .position(|q| q.name == "reg_rdata")
+            .ok_or_else(|| CosimError::Design("engine has no output `reg_rdata`".into()))?;
+        Ok(Bus {
+            cfg: cfg.clone(),
+            model: Arc::clone(model),
+            instance: model.instance(vcd)?,
+            off,
+            port_index,
+            rdata_index: lay.output_offsets[k],
+            queue: Vec::new(),
+            queued_reads: Vec::new(),
+            read_values: Vec::new(),
+            reads_done: 0,
+            cycles_run: 0,
+            sel: None,
+            lane: None,
+            hi: None,
+        })
+    }
+
+    /// The config.
+    pub fn cfg(&self) -> &AccelConfig {
+        &self.cfg
+    }
+
+    /// Bus cycles run or queued since power-on.
+    pub fn cycle(&self) -> u64 {
+        self.cycles_run + (self.queue.len() / self.model.layout.input_words) as u64
+    }
+
+    fn push(&mut self, we: bool, re: bool, addr: u32, data: u32) {
+        let n = self.model.layout.input_words;
+        let at = self.queue.len();
+        self.queue.resize(at + n, 0);
+        let [w, r, a, d] = self.port_index;
+        self.queue[at + w] = u64::from(we);
+        self.queue[at + r] = u64::from(re);
+        self.queue[at + a] = u64::from(addr);
+        self.queue[at + d] = u64::from(data);
+    }
+
+    /// Writes register byte offset `addr`.
+    pub fn write(&mut self, addr: u32, data: u32) {
+        self.push(true, false, addr, data);
+        if addr == self.off.sel {
+            self.sel = Some(data);
+        } else if addr == self.off.lane {
+            self.lane = Some(data);
+        } else if addr == self.off.hi {
+            self.hi = Some(data);
+        }
+    }
+
+    /// Reads register byte offset `addr`.
+    pub fn read(&mut self, addr: u32) -> ReadId {
+        self.push(false, true, addr, 0);
+        let cycle = self.queue.len() / self.model.layout.input_words - 1;
+        self.queued_reads.push(cycle);
+        ReadId(self.reads_done + self.queued_reads.len() - 1)
+    }
+
+    /// Runs the queued cycles.
+    pub fn flush(&mut self) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let out = self.instance.cycles(&self.queue);
+        let ow = self.model.layout.output_words;
+        for &c in &self.queued_reads {
+            self.read_values.push(out[c * ow + self.rdata_index] as u32);
+        }
+        self.reads_done += self.queued_reads.len();
+        self.cycles_run += (self.queue.len() / self.model.layout.input_words) as u64;
+        self.queue.clear();
+        self.queued_reads.clear();
+    }
+
+    /// The value of a read (runs the queue first if the read is still queued).
+    pub fn value(&mut self, id: ReadId) -> u32 {
+        if id.0 >= self.read_values.len() {
+            self.flush();
+        }
+        self.read_values[id.0]
+    }
+
+    /// Forgets the values of the reads done so far (their ids become invalid).
+    pub fn clear_reads(&mut self) {
+        self.flush();
+        self.read_values.clear();
+        self.reads_done = 0;
+    }
+
+    fn select(&mut self, sel: u32, lane: u32, addr: u32) {
+        if self.sel != Some(sel) {
+            self.write(self.off.sel, sel);
+        }
+        if self.lane != Some(lane) {
+            self.write(self.off.lane, lane);
+        }
+        self.write(self.off.addr, addr);
+    }
+
+    /// Writes `values` to buffer `sel`, lane `lane`, from word `addr` on (one cycle per value,
+    /// plus `BUF_DATA_HI` whenever the upper 32 bits change).
+    pub fn write_words(&mut self, sel: u32, lane: u32, addr: u32, values: &[i64]) {
+        if values.is_empty() {
+            return;
+        }
+        self.select(sel, lane, addr);
+        for &v in values {
+            let hi = (v >> 32) as u32;
+            if self.hi != Some(hi) {
+                self.write(self.off.hi, hi);
+            }
+            self.write(self.off.lo, v as u32);
+        }
+    }
+
+    /// Queues reads of `n` output words of lane `lane` from word `addr` on, streaming one per
+    /// cycle (two when `wide`: the upper half first); returns the read ids (upper half, or
+    /// `None`, then lower half) per word.
+    pub fn read_outputs(
+        &mut self,
+        lane: u32,
+        addr: u32,
+        n: u32,
+        wide: bool,
+    ) -> Vec<(Option<ReadId>, ReadId)> {
+        if n == 0 {
+            return Vec::new();
+        }
+        self.select(BUF_OUTPUT, lane, addr);
+        (0..n)
+            .map(|_| {
+                let hi = wide.then(|| self.read(self.off.hi));
+                (hi, self.read(self.off.lo))
+            })
+            .collect()
+    }
+
+    /// An output word from its reads: the lower half sign-extended from 32 bits, or both halves.
+    pub fn output_value(&mut self, (hi, lo): (Option<ReadId>, ReadId)) -> i64 {
+        let lo = self.value(lo);
+        match hi {
+            Some(h) => (i64::from(self.value(h)) << 32) | i64::from(lo),
+            None => i64::from(lo as i32),
+        }
+    }
+
+    /// Loads the sequencer registers of `d` (with `OP`, `OUTPUT`, `SHIFT`, `LAST_ROWS` and
+    /// `POST_BASE` written by the caller), starts the layer and polls `STATUS` until DONE, at
+    /// most `limit` cycles; then reads `CYCLES` and `SAT_COUNT`.
+    pub fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError> {
+        let regs = seq_regs(&self.cfg, d);
+        let fields = self.off.fields.clone();
+        for (o, v) in fields.into_iter().zip(seq_field_values(&regs)) {
+            self.write(o, v);
+        }
+        self.write(self.off.ctrl, 1);
+        let start_cycle = self.cycle() - 1;
+        // The first poll is where the cycle model says DONE shows; later polls follow singly.
+        let expect = layer_cycles(&self.cfg, d);
+        let mut polls = Vec::new();
+        let mut done_at = None;
+        while done_at.is_none() {
+            let batch = if polls.is_empty() { expect.max(1) } else { 16 };
+            let first = polls.len();
+            for _ in 0..batch {
+                polls.push(self.read(self.off.status));
+            }
+            self.flush();
+            done_at = (first..polls.len())
+                .find(|&k| self.value(polls[k]) & 2 != 0)
+                .map(|k| k as u64 + 1);
+            if done_at.is_none() && polls.len() as u64 > limit {
+                return Err(CosimError::Design(format!(
+                    "DONE did not rise within {} cycles of START (bus cycle {start_cycle})",
+                    polls.len()
+                )));
+            }
+        }
+        let cycles = self.read(self.off.cycles);
+        let sat = self.read(self.off.sat);
+        Ok(LayerRun {
+            start_cycle,
+            done_at: done_at.unwrap_or(0),
+            cycles: u64::from(self.value(cycles)),
+            sat: u64::from(self.value(sat)),
+        })
+    }
+
+    /// Writes register `name` (slow: looks the offset up).
+    pub fn write_reg(&mut self, name: &str, v: u32) -> Result<(), CosimError> {
+        let o = registers(&self.cfg)
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.offset)
+            .ok_or_else(|| CosimError::Design(format!("register map has no `{name}`")))?;
+        self.write(o, v);
+        Ok(())
+    }
+}
