@@ -260,14 +260,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
     let engine = match crate::engine::emit_engine(cfg) {
         Some(result) => {
             let design = result?;
-            for m in design.modules {
-                match modules.get(&m.name) {
-                    Some(existing) if *existing != m.text => return Err(GenError::Clash(m.name)),
-                    _ => {
-                        modules.insert(m.name, m.text);
-                    }
-                }
-            }
+            merge_reusing(&mut modules, design.modules)?;
             extra_files.insert("regmap.md".to_string(), regmap_markdown(cfg));
             extra_files.insert("regmap.h".to_string(), regmap_header(cfg));
             let w = crate::engine::engine_widths(cfg).expect("emitted, so it has widths");
@@ -311,6 +304,81 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
     manifest_text.push('\n');
     files.insert("manifest.json".into(), manifest_text);
     Ok(GeneratedRtl { files, manifest })
+}
+
+/// `text` with every identifier that `map` names replaced.
+fn rename_identifiers(text: &str, map: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        let before = &rest[..start];
+        // Not the tail of a longer token (a number or an identifier).
+        let glued = before
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '\'');
+        out.push_str(before);
+        let len = rest[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(rest.len() - start);
+        let ident = &rest[start..start + len];
+        match map.get(ident) {
+            Some(new) if !glued => out.push_str(new),
+            _ => out.push_str(ident),
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A module's text with its own name replaced by a placeholder, to compare bodies.
+fn body_key(name: &str, text: &str) -> String {
+    rename_identifiers(text, &BTreeMap::from([(name.to_string(), "\u{0}self".to_string())]))
+}
+
+/// Adds `new` modules to `modules`. A new module whose body equals an existing module's (its own
+/// name aside, its submodules renamed) is not added: the references to it use the existing name.
+/// rust-hdl names modules by instance path, so the engine's array would otherwise repeat the
+/// array modules under other names.
+fn merge_reusing(
+    modules: &mut BTreeMap<String, String>,
+    new: Vec<crate::emit::VerilogModule>,
+) -> Result<(), GenError> {
+    let existing: BTreeMap<String, String> = modules
+        .iter()
+        .map(|(n, t)| (body_key(n, t), n.clone()))
+        .collect();
+    let mut pending: BTreeMap<String, String> =
+        new.into_iter().map(|m| (m.name, m.text)).collect();
+    let mut rename: BTreeMap<String, String> = BTreeMap::new();
+    // Leaves resolve first; each pass renames the references to the modules reused so far.
+    loop {
+        let mut reused = Vec::new();
+        for (name, text) in &pending {
+            let key = body_key(name, &rename_identifiers(text, &rename));
+            if let Some(old) = existing.get(&key).filter(|old| *old != name) {
+                reused.push((name.clone(), old.clone()));
+            }
+        }
+        if reused.is_empty() {
+            break;
+        }
+        for (name, old) in reused {
+            pending.remove(&name);
+            rename.insert(name, old);
+        }
+    }
+    for (name, text) in pending {
+        let text = rename_identifiers(&text, &rename);
+        match modules.get(&name) {
+            Some(existing) if *existing != text => return Err(GenError::Clash(name)),
+            _ => {
+                modules.insert(name, text);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `rtl` into `dir` (created if missing). Files of an earlier generation that are not

@@ -3533,7 +3533,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         .busy(seq_busy),
         .done(seq_done)
     );
-    engine_array array(
+    dual_array array(
         .clock(array_clock),
         .en(array_en),
         .mode(array_mode),
