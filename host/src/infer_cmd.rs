@@ -265,6 +265,39 @@ fn worker(
     }
 }
 
+/// One line per segment: its layers, the parameter words loaded for it, and how many layer
+/// inputs the host writes (the others are read where the layer before left them).
+fn schedule(program: &Program) -> Vec<String> {
+    program
+        .segments
+        .iter()
+        .map(|seg| {
+            let first = &program.layers[seg.start].name;
+            let last = &program.layers[seg.end - 1].name;
+            let names = if seg.len() == 1 {
+                first.clone()
+            } else {
+                format!("{first} .. {last}")
+            };
+            let (mut words, mut written) = (0usize, 0usize);
+            for l in &program.layers[seg.clone()] {
+                match &l.work {
+                    Work::Engine(el) => {
+                        words += el.weights.iter().map(Vec::len).sum::<usize>()
+                            + 2 * el.post_m.iter().map(Vec::len).sum::<usize>();
+                        written += usize::from(!el.desc.in_from_output);
+                    }
+                    Work::Flatten => return format!("{names}: by the host"),
+                }
+            }
+            format!(
+                "{names}: load {words} parameter words, write {written} of {} inputs",
+                seg.len()
+            )
+        })
+        .collect()
+}
+
 /// Runs `m` on `ds` through the cycle model or the RTL; returns whether every layer of every
 /// image agreed with the reference.
 pub fn infer_engine(
@@ -324,6 +357,8 @@ pub fn infer_engine(
             None => String::new(),
         }
     );
+    let segments = schedule(&program);
+    println!("schedule per batch of {} images: {}", run.batch, segments.join("; "));
     let next = AtomicUsize::new(0);
     let traced = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel();
@@ -515,6 +550,7 @@ pub fn infer_engine(
                 "cycle": mm.cycle,
                 "vcd": mm.vcd.as_ref().map(|v| v.display().to_string()),
             })),
+            "schedule": segments,
             "layers": rows_json,
         });
         std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")
