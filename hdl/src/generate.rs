@@ -334,7 +334,10 @@ fn rename_identifiers(text: &str, map: &BTreeMap<String, String>) -> String {
 
 /// A module's text with its own name replaced by a placeholder, to compare bodies.
 fn body_key(name: &str, text: &str) -> String {
-    rename_identifiers(text, &BTreeMap::from([(name.to_string(), "\u{0}self".to_string())]))
+    rename_identifiers(
+        text,
+        &BTreeMap::from([(name.to_string(), "\u{0}self".to_string())]),
+    )
 }
 
 /// Adds `new` modules to `modules`. A new module whose body equals an existing module's (its own
@@ -349,8 +352,7 @@ fn merge_reusing(
         .iter()
         .map(|(n, t)| (body_key(n, t), n.clone()))
         .collect();
-    let mut pending: BTreeMap<String, String> =
-        new.into_iter().map(|m| (m.name, m.text)).collect();
+    let mut pending: BTreeMap<String, String> = new.into_iter().map(|m| (m.name, m.text)).collect();
     let mut rename: BTreeMap<String, String> = BTreeMap::new();
     // Leaves resolve first; each pass renames the references to the modules reused so far.
     loop {

@@ -120,7 +120,10 @@ fn the_engine_reuses_the_array_modules() {
                 .skip_while(|l| l.starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            (n, body.replacen(&format!("module {own}("), "module SELF(", 1))
+            (
+                n,
+                body.replacen(&format!("module {own}("), "module SELF(", 1),
+            )
         })
         .collect();
     for (i, (a, ta)) in bodies.iter().enumerate() {

@@ -358,7 +358,11 @@ pub fn infer_engine(
         }
     );
     let segments = schedule(&program);
-    println!("schedule per batch of {} images: {}", run.batch, segments.join("; "));
+    println!(
+        "schedule per batch of {} images: {}",
+        run.batch,
+        segments.join("; ")
+    );
     let next = AtomicUsize::new(0);
     let traced = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel();
