@@ -312,6 +312,8 @@ fn train_writes_a_model_that_infer_and_precision_accept() {
     assert!(card.contains("fixed-point accuracy"), "{card}");
     let inf = ok(&[
         "infer",
+        "--backend",
+        "ref",
         "--model",
         out.to_str().unwrap(),
         "--limit",
@@ -403,7 +405,15 @@ fn committed_trained_models_classify_the_subset() {
             "{dir}/CARD.md missing"
         );
         let json = tmp(&format!("fmnist-{fam}.json"));
-        ok(&["infer", "--model", &dir, "--json", json.to_str().unwrap()]);
+        ok(&[
+            "infer",
+            "--backend",
+            "ref",
+            "--model",
+            &dir,
+            "--json",
+            json.to_str().unwrap(),
+        ]);
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(v["images"], 1000);
         let acc = v["accuracy"].as_f64().unwrap();
