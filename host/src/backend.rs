@@ -10,7 +10,7 @@ use shiftadd_sim::engine::{
     BUF_POST_B, BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
 };
 use shiftadd_sim::layers::{argmax, Tensor};
-use shiftadd_sim::net::{Runner, Value};
+use shiftadd_sim::net::{LayerStats, Runner, Value};
 use shiftadd_tb::bus::Bus;
 use shiftadd_tb::verilator::Model as VlModel;
 use std::path::Path;
@@ -31,6 +31,8 @@ pub struct LayerOut {
     pub done_at: Option<u64>,
     /// Bus cycle (from power-on of the instance) of START.
     pub start_cycle: Option<u64>,
+    /// The reference model's counts of the node (reference backend).
+    pub stats: Option<LayerStats>,
 }
 
 /// One image's result.
@@ -90,6 +92,7 @@ impl<'a> RefBackend<'a> {
                         _ => value_codes(v),
                     },
                     sat: st.sat_act + st.sat_add,
+                    stats: Some(st.clone()),
                     ..Default::default()
                 })
                 .collect(),
@@ -357,6 +360,7 @@ fn run_engine_layer(
         cycles_rtl: Some(run.cycles),
         done_at: Some(run.done_at),
         start_cycle: Some(run.start_cycle),
+        stats: None,
     })
 }
 

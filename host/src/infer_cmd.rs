@@ -55,6 +55,8 @@ struct Tally {
     cycles_rtl: Option<u64>,
     cycles_rtl_differ: u64,
     sat: u64,
+    /// The reference model's counts, summed over the images.
+    reference: LayerStats,
 }
 
 /// One batch's results, sent from a worker.
@@ -217,6 +219,12 @@ fn worker(
                 for (idx, (gl, wl)) in g.layers.iter().zip(&w.layers).enumerate() {
                     let t = &mut rep.layers[idx];
                     t.sat += gl.sat;
+                    if let Some(st) = &wl.stats {
+                        t.reference.name.clone_from(&st.name);
+                        t.reference.kind.clone_from(&st.kind);
+                        t.reference.out_shape = st.out_shape;
+                        t.reference.accumulate(st);
+                    }
                     if let Some(c) = gl.cycles_rtl {
                         match t.cycles_rtl {
                             None => t.cycles_rtl = Some(c),
@@ -391,6 +399,10 @@ pub fn infer_engine(
             bus_cycles += rep.bus_cycles;
             param_words += rep.param_words;
             for (t, r) in layers.iter_mut().zip(&rep.layers) {
+                t.reference.name.clone_from(&r.reference.name);
+                t.reference.kind.clone_from(&r.reference.kind);
+                t.reference.out_shape = r.reference.out_shape;
+                t.reference.accumulate(&r.reference);
                 t.agree += r.agree;
                 t.sat += r.sat;
                 t.cycles_rtl_differ += r.cycles_rtl_differ;
@@ -460,17 +472,24 @@ pub fn infer_engine(
             util.map_or("-".into(), |u| format!("{:.1}%", 100.0 * u)),
             format!("{}/{images}", t.agree),
         );
-        rows_json.push(json!({
-            "name": l.name,
-            "kind": l.kind,
-            "out_shape": l.out_shape,
-            "cycles_model": cm,
+        let mut row = serde_json::to_value(&t.reference)?;
+        row.as_object_mut().expect("an object").extend(
+            json!({
+                "name": l.name,
+                "kind": l.kind,
+                "out_shape": l.out_shape,
+                "cycles_model": cm,
             "cycles_rtl": if run.backend == "rtl" { t.cycles_rtl } else { None },
             "cycles_rtl_differing_runs": t.cycles_rtl_differ,
             "utilisation": util,
-            "agree": t.agree,
-            "saturated": t.sat,
-        }));
+                "agree": t.agree,
+                "saturated": t.sat,
+            })
+            .as_object()
+            .expect("an object")
+            .clone(),
+        );
+        rows_json.push(row);
     }
     let util_net = total_taps as f64 / (f64::from(cfg.rows * cfg.cols) * total_model as f64);
     let units = Units::new(&EnergyTable::default_table(), cfg, cfg.formats.act_bits);
@@ -541,6 +560,7 @@ pub fn infer_engine(
             "correct": correct,
             "accuracy": acc,
             "correct_reference": correct_ref,
+            "input_saturations": m.runner()?.lut_saturations().iter().sum::<u64>(),
             "agree_images": images - mismatched,
             "bit_exact": agree_all,
             "cycles_per_image_model": total_model,

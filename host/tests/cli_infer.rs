@@ -44,6 +44,9 @@ fn rtl_inference_agrees_with_the_reference_layer_by_layer() {
             assert_eq!(l["cycles_model"], l["cycles_rtl"], "{l}");
         }
     }
+    // The reference fields stay: conv1's 16x24x24 outputs of 25 taps each, for 6 images.
+    assert_eq!(layers[0]["shifts"], 6 * 16 * 24 * 24 * 25);
+    assert!(doc["input_saturations"].is_u64());
     // conv1: 1 -> 16 channels, 5x5, 28x28 -> 24x24 on the 16x16 array, its 5 kernel columns
     // unrolled into 5 input channels (a 5x1 kernel); conv2.1: 32 -> 32, 5x5, 8x8.
     assert_eq!(

@@ -53,6 +53,8 @@ pub struct Bus {
     port_index: [usize; 4],
     rdata_index: usize,
     queue: Vec<u64>,
+    /// Output words of the last run, kept to reuse the allocation.
+    out: Vec<u64>,
     queued_reads: Vec<usize>,
     read_values: Vec<u32>,
     reads_done: usize,
@@ -94,10 +96,12 @@ impl Bus {
                 .collect::<Result<_, _>>()?,
         };
         let lay = &model.layout;
-        if lay.input_words != lay.inputs.len() {
-            return Err(CosimError::Design(
-                "engine inputs wider than 64 bits".into(),
-            ));
+        if lay.input_words != 4 || lay.inputs.len() != 4 {
+            return Err(CosimError::Design(format!(
+                "engine inputs: {} ports in {} words, expected the 4 bus ports of at most 64 bits",
+                lay.inputs.len(),
+                lay.input_words
+            )));
         }
         let mut port_index = [usize::MAX; 4];
         for (port, &o) in lay.inputs.iter().zip(&lay.input_offsets) {
@@ -128,6 +132,7 @@ impl Bus {
             port_index,
             rdata_index: lay.output_offsets[k],
             queue: Vec::new(),
+            out: Vec::new(),
             queued_reads: Vec::new(),
             read_values: Vec::new(),
             reads_done: 0,
@@ -149,14 +154,13 @@ impl Bus {
     }
 
     fn push(&mut self, we: bool, re: bool, addr: u32, data: u32) {
-        let n = self.model.layout.input_words;
-        let at = self.queue.len();
-        self.queue.resize(at + n, 0);
+        let mut cycle = [0u64; 4];
         let [w, r, a, d] = self.port_index;
-        self.queue[at + w] = u64::from(we);
-        self.queue[at + r] = u64::from(re);
-        self.queue[at + a] = u64::from(addr);
-        self.queue[at + d] = u64::from(data);
+        cycle[w] = u64::from(we);
+        cycle[r] = u64::from(re);
+        cycle[a] = u64::from(addr);
+        cycle[d] = u64::from(data);
+        self.queue.extend_from_slice(&cycle);
     }
 
     /// Writes register byte offset `addr`.
@@ -184,10 +188,11 @@ impl Bus {
         if self.queue.is_empty() {
             return;
         }
-        let out = self.instance.cycles(&self.queue);
+        self.instance.cycles_into(&self.queue, &mut self.out);
         let ow = self.model.layout.output_words;
         for &c in &self.queued_reads {
-            self.read_values.push(out[c * ow + self.rdata_index] as u32);
+            self.read_values
+                .push(self.out[c * ow + self.rdata_index] as u32);
         }
         self.reads_done += self.queued_reads.len();
         self.cycles_run += (self.queue.len() / self.model.layout.input_words) as u64;

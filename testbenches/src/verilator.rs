@@ -700,6 +700,13 @@ unsafe impl Send for Instance {}
 impl Instance {
     /// Runs `inputs.len() / input_words` cycles, returning `output_words` words per cycle.
     pub fn cycles(&mut self, inputs: &[u64]) -> Vec<u64> {
+        let mut out = Vec::new();
+        self.cycles_into(inputs, &mut out);
+        out
+    }
+
+    /// As [`Instance::cycles`], into `out` (resized; its allocation is reused).
+    pub fn cycles_into(&mut self, inputs: &[u64], out: &mut Vec<u64>) {
         let l = &self.model.layout;
         assert_eq!(
             inputs.len() % l.input_words.max(1),
@@ -707,10 +714,10 @@ impl Instance {
             "whole cycles of inputs"
         );
         let n = inputs.len().checked_div(l.input_words).unwrap_or(0);
-        let mut out = vec![0u64; n * l.output_words];
+        out.clear();
+        out.resize(n * l.output_words, 0);
         // SAFETY: the buffers hold `n` cycles of the shim's word counts, checked at load.
         unsafe { (self.model.cycles)(self.handle, inputs.as_ptr(), out.as_mut_ptr(), n as u64) };
-        out
     }
 }
 
