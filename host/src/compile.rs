@@ -135,25 +135,7 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
         let info = &infos[idx];
         let [ci, h, w] = info.in_shape.map(|v| v as u32);
         let name = &node.name;
-        let mut desc = Descriptor {
-            op: LayerOp::MaxPool,
-            cin: ci,
-            h,
-            w,
-            cout: ci,
-            kh: 1,
-            kw: 1,
-            stride: 1,
-            pad: 0,
-            output: OutputMode::Round,
-            shift: 0,
-            in_base: 0,
-            out_base: 0,
-            res_base: 0,
-            w_base: 0,
-            post_base: 0,
-            in_from_output: false,
-        };
+        let mut desc = Descriptor::shape(LayerOp::MaxPool, [ci, h, w], ci, [1, 1], 1, 0);
         let mut el = EngineLayer {
             desc,
             segment: 0,

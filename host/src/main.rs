@@ -99,10 +99,6 @@ enum Cmd {
         /// Model file, or a folder holding model.safetensors.
         #[arg(long, default_value = "models/fmnist-shiftadd")]
         model: PathBuf,
-        /// A built-in architecture with random weights (batch norm calibrated on a random image,
-        /// formats of --preset, default seed) instead of --model.
-        #[arg(long)]
-        arch: Option<String>,
         /// IDX data: a folder with t10k-images-idx3-ubyte[.gz] and labels, an images file, or
         /// `random` (--limit random images of the model's input shape, random labels).
         #[arg(long, default_value = "data/fashion-mnist-1000")]
@@ -110,31 +106,8 @@ enum Cmd {
         /// Use the first N images only.
         #[arg(long)]
         limit: Option<usize>,
-        /// `rtl` (the engine's Verilog on Verilator), `cycle` (reference values, sim::cycles) or
-        /// `ref` (the reference model alone).
-        #[arg(long, default_value = "rtl")]
-        backend: String,
-        /// Accelerator preset (default: the preset whose formats the model uses). With `ref`,
-        /// only the capability check.
-        #[arg(long)]
-        preset: Option<String>,
-        /// Simulate this emitted folder instead of generating the preset's RTL into
-        /// target/infer/<preset>.
-        #[arg(long)]
-        rtl: Option<PathBuf>,
-        /// Parallel RTL instances (default: every core).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Images per batch: each layer's parameters are loaded at most once per batch.
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// Waveform of the first mismatching layer.
-        #[arg(long, default_value = "target/infer/mismatch.vcd")]
-        vcd: PathBuf,
-        /// Flip bit BIT of output INDEX of layer LAYER for image IMAGE in the engine's output
-        /// buffer, through the host interface, before the host reads it (checks the checker).
-        #[arg(long, value_name = "LAYER:IMAGE:INDEX:BIT")]
-        inject_fault: Option<String>,
+        #[command(flatten)]
+        opts: InferOpts,
         /// Write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -248,28 +221,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Infer {
             model,
-            arch,
             data,
             limit,
-            backend,
-            preset: p,
-            rtl,
-            threads,
-            batch,
-            vcd,
-            inject_fault,
+            opts,
             json,
         } => {
-            let opts = InferOpts {
-                arch,
-                backend,
-                preset: p,
-                rtl,
-                threads,
-                batch,
-                vcd,
-                inject_fault,
-            };
             if !infer(
                 &locate_default(&model),
                 &if data == Path::new("random") {
@@ -317,14 +273,36 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// `infer`'s options besides the model, data, limit and JSON output.
+#[derive(clap::Args)]
 struct InferOpts {
+    /// A built-in architecture with random weights (batch norm calibrated on a random image,
+    /// formats of --preset, default seed) instead of --model.
+    #[arg(long)]
     arch: Option<String>,
+    /// `rtl` (the engine's Verilog on Verilator), `cycle` (reference values, sim::cycles) or
+    /// `ref` (the reference model alone).
+    #[arg(long, default_value = "rtl")]
     backend: String,
+    /// Accelerator preset (default: the preset whose formats the model uses). With `ref`,
+    /// only the capability check.
+    #[arg(long)]
     preset: Option<String>,
+    /// Simulate this emitted folder instead of generating the preset's RTL into
+    /// target/infer/<preset>.
+    #[arg(long)]
     rtl: Option<PathBuf>,
+    /// Parallel RTL instances (default: every core).
+    #[arg(long)]
     threads: Option<usize>,
+    /// Images per batch: each layer's parameters are loaded at most once per batch.
+    #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// Waveform of the first mismatching layer.
+    #[arg(long, default_value = "target/infer/mismatch.vcd")]
     vcd: PathBuf,
+    /// Flip bit BIT of output INDEX of layer LAYER for image IMAGE in the engine's output
+    /// buffer, through the host interface, before the host reads it (checks the checker).
+    #[arg(long, value_name = "LAYER:IMAGE:INDEX:BIT")]
     inject_fault: Option<String>,
 }
 

@@ -22,7 +22,7 @@
 //! weights the preset's `shift_wb` bits, post parameters `post_m_bits + post_b_bits`.
 
 use crate::cycles::layer_cycles;
-use crate::engine::{unrolled, Descriptor, LayerOp, OutputMode};
+use crate::engine::{unrolled, Descriptor, LayerOp};
 use crate::layers::ConvGeom;
 use crate::net::{ConvKind, ConvOutput, Graph, GraphError, NodeInfo, Op};
 use crate::spec::AccelConfig;
@@ -542,33 +542,13 @@ fn count_node(
                 Op::MaxPool { k } | Op::AvgPool { k } => k as u32,
                 _ => unreachable!(),
             };
+            let op = if matches!(node.op, Op::MaxPool { .. }) {
+                LayerOp::MaxPool
+            } else {
+                LayerOp::AvgPool
+            };
             let [ci, h, w] = info.in_shape.map(|v| v as u32);
-            c.cycles = layer_cycles(
-                cfg,
-                &Descriptor {
-                    op: if matches!(node.op, Op::MaxPool { .. }) {
-                        LayerOp::MaxPool
-                    } else {
-                        LayerOp::AvgPool
-                    },
-                    cin: ci,
-                    h,
-                    w,
-                    cout: ci,
-                    kh: k,
-                    kw: k,
-                    stride: k,
-                    pad: 0,
-                    output: OutputMode::Round,
-                    shift: 0,
-                    in_base: 0,
-                    in_from_output: false,
-                    out_base: 0,
-                    res_base: 0,
-                    w_base: 0,
-                    post_base: 0,
-                },
-            );
+            c.cycles = layer_cycles(cfg, &Descriptor::shape(op, [ci, h, w], ci, [k, k], k, 0));
             if in_vals > act_words {
                 c.dram_read_bits += in_vals * p64;
             }
@@ -618,25 +598,14 @@ fn count_node(
             let rtiles = ceil_div(g.cout, cfg.rows as usize);
             let pixels = (oh * ow) as u64;
             let ktaps = (g.kh * g.kw) as u64;
-            let d = Descriptor {
-                op: LayerOp::Conv(*kind),
-                cin: g.cin as u32,
-                h: g.h as u32,
-                w: g.w as u32,
-                cout: g.cout as u32,
-                kh: g.kh as u32,
-                kw: g.kw as u32,
-                stride: g.stride as u32,
-                pad: g.pad as u32,
-                output: OutputMode::Round,
-                shift: 0,
-                in_base: 0,
-                in_from_output: false,
-                out_base: 0,
-                res_base: 0,
-                w_base: 0,
-                post_base: 0,
-            };
+            let d = Descriptor::shape(
+                LayerOp::Conv(*kind),
+                [g.cin, g.h, g.w].map(|v| v as u32),
+                g.cout as u32,
+                [g.kh, g.kw].map(|v| v as u32),
+                g.stride as u32,
+                g.pad as u32,
+            );
             // The host unrolls a first layer's kernel columns when that is faster (as `infer`).
             let run = info
                 .src

@@ -119,6 +119,38 @@ fn tiles(n: u32, size: u32) -> u32 {
 }
 
 impl Descriptor {
+    /// A layer of the given shape with every buffer base 0, the input in the input buffer and
+    /// a `Round` output of shift 0: what its cycle count depends on, and where a compiled layer
+    /// starts from.
+    pub fn shape(
+        op: LayerOp,
+        [cin, h, w]: [u32; 3],
+        cout: u32,
+        [kh, kw]: [u32; 2],
+        stride: u32,
+        pad: u32,
+    ) -> Descriptor {
+        Descriptor {
+            op,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride,
+            pad,
+            output: OutputMode::Round,
+            shift: 0,
+            in_base: 0,
+            in_from_output: false,
+            out_base: 0,
+            res_base: 0,
+            w_base: 0,
+            post_base: 0,
+        }
+    }
+
     /// Output height (0 when empty).
     pub fn out_h(&self) -> u32 {
         match self.op {
