@@ -57,6 +57,23 @@ fn rtl_inference_agrees_with_the_reference_layer_by_layer() {
     // Max pooling 2x2 of 16x24x24: one window value per cycle, then START, read, pool, write.
     assert_eq!(layers[1]["cycles_rtl"], 12 * 12 * 4 + 4);
 
+    // Energy per image as `report` gives it for the same model and config.
+    let rep = tmp("infer-report.json");
+    ok(&[
+        "report",
+        "--model",
+        "models/fmnist-shiftadd",
+        "--json",
+        rep.to_str().unwrap(),
+    ]);
+    let e = &json(&rep)["total"]["energy_pj"];
+    let pj = e["compute"].as_f64().unwrap() + e["memory"].as_f64().unwrap();
+    let uj = doc["energy_uj_per_image"].as_f64().unwrap();
+    assert!(
+        (uj - pj * 1e-6).abs() <= 1e-9 * uj,
+        "{uj} uJ, report {pj} pJ"
+    );
+
     // The same images through the reference model alone: the same predictions.
     let out_ref = tmp("infer-ref.json");
     ok(&[
