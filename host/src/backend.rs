@@ -300,8 +300,7 @@ fn run_engine_layer(
         } else {
             BUF_INPUT
         };
-        let fill = el.zero_fill && !d.in_from_output;
-        write_tensor(bus, sel, d.in_base, &x, [d.cin, d.h, d.w], fill);
+        write_tensor(bus, sel, d.in_base, &x, [d.cin, d.h, d.w], el.zero_fill);
     }
     let (oc, oh, ow) = (d.out_c(), d.out_h(), d.out_w());
     if let Some(r) = el.residual {

@@ -45,8 +45,6 @@ pub struct EngineLayer {
     pub last_rows: u32,
     /// The node whose output is the input (`None`: the network input).
     pub src: Option<usize>,
-    /// Index of the segment.
-    pub segment: usize,
     /// The node whose output is added before ReLU.
     pub residual: Option<usize>,
     /// Weight words `[lane][word - w_base]` as written through the access port.
@@ -138,7 +136,6 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
         let mut desc = Descriptor::shape(LayerOp::MaxPool, [ci, h, w], ci, [1, 1], 1, 0);
         let mut el = EngineLayer {
             desc,
-            segment: 0,
             op: 0,
             output: 0,
             last_rows: 0,
@@ -296,7 +293,6 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
         }
         desc.res_base = desc.out_base;
         prev = Some((idx, desc.out_base, out_words));
-        el.segment = segments.len() - 1;
         desc.check(cfg).map_err(|e| {
             refuse(
                 cfg,

@@ -59,6 +59,36 @@ struct Tally {
     reference: LayerStats,
 }
 
+impl Tally {
+    /// Adds the reference model's counts of one run (or a sum of runs).
+    fn add_reference(&mut self, st: &LayerStats) {
+        self.reference.name.clone_from(&st.name);
+        self.reference.kind.clone_from(&st.kind);
+        self.reference.out_shape = st.out_shape;
+        self.reference.accumulate(st);
+    }
+
+    /// Records a `CYCLES` value, counting those that differ from the first one seen.
+    fn observe_cycles(&mut self, c: u64) {
+        match self.cycles_rtl {
+            None => self.cycles_rtl = Some(c),
+            Some(p) if p != c => self.cycles_rtl_differ += 1,
+            _ => {}
+        }
+    }
+
+    /// Adds another worker's tally.
+    fn merge(&mut self, o: &Tally) {
+        self.add_reference(&o.reference);
+        self.agree += o.agree;
+        self.sat += o.sat;
+        self.cycles_rtl_differ += o.cycles_rtl_differ;
+        if let Some(c) = o.cycles_rtl {
+            self.observe_cycles(c);
+        }
+    }
+}
+
 /// One batch's results, sent from a worker.
 struct BatchReport {
     images: usize,
@@ -220,17 +250,10 @@ fn worker(
                     let t = &mut rep.layers[idx];
                     t.sat += gl.sat;
                     if let Some(st) = &wl.stats {
-                        t.reference.name.clone_from(&st.name);
-                        t.reference.kind.clone_from(&st.kind);
-                        t.reference.out_shape = st.out_shape;
-                        t.reference.accumulate(st);
+                        t.add_reference(st);
                     }
                     if let Some(c) = gl.cycles_rtl {
-                        match t.cycles_rtl {
-                            None => t.cycles_rtl = Some(c),
-                            Some(p) if p != c => t.cycles_rtl_differ += 1,
-                            _ => {}
-                        }
+                        t.observe_cycles(c);
                     }
                     match compare_layer(program, idx, gl, wl) {
                         None => t.agree += 1,
@@ -399,18 +422,7 @@ pub fn infer_engine(
             bus_cycles += rep.bus_cycles;
             param_words += rep.param_words;
             for (t, r) in layers.iter_mut().zip(&rep.layers) {
-                t.reference.name.clone_from(&r.reference.name);
-                t.reference.kind.clone_from(&r.reference.kind);
-                t.reference.out_shape = r.reference.out_shape;
-                t.reference.accumulate(&r.reference);
-                t.agree += r.agree;
-                t.sat += r.sat;
-                t.cycles_rtl_differ += r.cycles_rtl_differ;
-                match (t.cycles_rtl, r.cycles_rtl) {
-                    (None, c) => t.cycles_rtl = c,
-                    (Some(a), Some(b)) if a != b => t.cycles_rtl_differ += 1,
-                    _ => {}
-                }
+                t.merge(r);
             }
             if let Some(mm) = rep.first {
                 if first.as_ref().is_none_or(|f| mm.image < f.image) {

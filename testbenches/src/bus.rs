@@ -49,6 +49,8 @@ pub struct Bus {
     model: Arc<Model>,
     instance: Instance,
     off: Offsets,
+    /// Every register's byte offset by name.
+    names: std::collections::BTreeMap<&'static str, u32>,
     /// Ports `reg_we`, `reg_re`, `reg_addr`, `reg_wdata` as input words of one cycle.
     port_index: [usize; 4],
     rdata_index: usize,
@@ -73,11 +75,12 @@ impl Bus {
         model: &Arc<Model>,
         vcd: Option<&std::path::Path>,
     ) -> Result<Bus, CosimError> {
-        let regs = registers(cfg);
+        let names: std::collections::BTreeMap<&'static str, u32> =
+            registers(cfg).iter().map(|r| (r.name, r.offset)).collect();
         let at = |name: &str| {
-            regs.iter()
-                .find(|r| r.name == name)
-                .map(|r| r.offset)
+            names
+                .get(name)
+                .copied()
                 .ok_or_else(|| CosimError::Design(format!("register map has no `{name}`")))
         };
         let off = Offsets {
@@ -129,6 +132,7 @@ impl Bus {
             model: Arc::clone(model),
             instance: model.instance(vcd)?,
             off,
+            names,
             port_index,
             rdata_index: lay.output_offsets[k],
             queue: Vec::new(),
@@ -314,12 +318,11 @@ impl Bus {
         })
     }
 
-    /// Writes register `name` (slow: looks the offset up).
+    /// Writes register `name`.
     pub fn write_reg(&mut self, name: &str, v: u32) -> Result<(), CosimError> {
-        let o = registers(&self.cfg)
-            .iter()
-            .find(|r| r.name == name)
-            .map(|r| r.offset)
+        let o = *self
+            .names
+            .get(name)
             .ok_or_else(|| CosimError::Design(format!("register map has no `{name}`")))?;
         self.write(o, v);
         Ok(())
