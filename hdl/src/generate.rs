@@ -81,6 +81,8 @@ pub struct ArrayInfo {
 pub struct EngineInfo {
     /// Top module.
     pub module: String,
+    /// Its array's kind: `dual` or `mac`.
+    pub array: String,
     /// Rows and columns of its array.
     pub rows: usize,
     /// Columns.
@@ -266,6 +268,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
             let w = crate::engine::engine_widths(cfg).expect("emitted, so it has widths");
             Some(EngineInfo {
                 module: design.top,
+                array: w.kind.name().into(),
                 rows: cfg.rows as usize,
                 cols: cfg.cols as usize,
                 out_bits: w.ow,

@@ -173,7 +173,8 @@ impl RtlBackend {
     /// A backend on a new instance of the engine model `model`.
     pub fn new(program: Arc<Program>, model: Arc<VlModel>, fault: Option<Fault>) -> Result<Self> {
         let cfg = &program.cfg;
-        let bus = Bus::new(cfg, &model, None)?;
+        let mut bus = Bus::new(cfg, &model, None)?;
+        bus.identify()?;
         Ok(RtlBackend {
             weights: Residency::new(weight_buf_depth(cfg) as usize),
             post: Residency::new((cfg.post_buf_words / cfg.rows) as usize),
@@ -307,7 +308,7 @@ fn run_engine_layer(
         write_tensor(
             bus,
             BUF_RESIDUAL,
-            d.out_base,
+            d.res_base,
             &outs[r].values,
             [oc, oh, ow],
             false,
@@ -319,6 +320,7 @@ fn run_engine_layer(
     bus.write_reg("SHIFT", d.shift)?;
     bus.write_reg("LAST_ROWS", el.last_rows)?;
     bus.write_reg("POST_BASE", d.post_base)?;
+    bus.write_reg("RES_BASE", d.res_base)?;
     let model = layer_cycles(cfg, d);
     let run = bus.run(d, 2 * model + 1000)?;
     if let Some(f) = fault.filter(|f| f.image == image && f.layer == idx) {

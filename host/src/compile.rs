@@ -102,12 +102,7 @@ fn refuse(cfg: &AccelConfig, layer: &str, what: String, limit: String) -> Capabi
 pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityError> {
     model.check_capability(cfg)?;
     if let Err(e) = shiftadd_hdl::engine::engine_widths(cfg) {
-        return Err(refuse(
-            cfg,
-            "model",
-            "an engine".into(),
-            format!("{e} (pe_kinds = shift-add-dual, rows = cols)"),
-        ));
+        return Err(refuse(cfg, "model", "an engine".into(), e));
     }
     if shiftadd_hdl::engine::emit_engine(cfg).is_none() {
         return Err(refuse(
@@ -198,7 +193,11 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
                 desc.stride = *stride as u32;
                 desc.pad = *pad as u32;
                 el.op = u32::from(*ck == ConvKind::Adder);
-                let f_v = Graph::f_v(*ck, f, 0) as i64;
+                let mul_frac = match &p.weights {
+                    Weights::Mult { frac, .. } => *frac,
+                    _ => 0,
+                };
+                let f_v = Graph::f_v(*ck, f, mul_frac) as i64;
                 let (mode, shift) = match output {
                     ConvOutput::Post { relu, residual } => (
                         OutputMode::Post {

@@ -67,6 +67,9 @@ enum Cmd {
         /// Also synthesise the whole engine (minutes for a 16x16 preset).
         #[arg(long)]
         engine: bool,
+        /// Synthesise for one target family only: xc7 (with xc7-nodsp for multipliers) or ice40.
+        #[arg(long, value_parser = ["xc7", "ice40"])]
+        target: Option<String>,
     },
     /// Write a config's board constraints (XDC or PCF) and implementation scripts (Vivado Tcl or
     /// Yosys/nextpnr) under OUT/<board>/<config>/.
@@ -209,7 +212,14 @@ fn run(cli: Cli) -> Result<()> {
             json,
             work,
             engine,
-        } => rtl_cmd::synth(&cfg, json.as_deref(), work.as_deref(), engine)?,
+            target,
+        } => rtl_cmd::synth(
+            &cfg,
+            json.as_deref(),
+            work.as_deref(),
+            engine,
+            target.as_deref(),
+        )?,
         Cmd::Constraints { cfg, out } => constraints_cmd::constraints(&cfg, &out)?,
         Cmd::Report(args) => report_cmd::report(&args)?,
         Cmd::EvalLayer { file } => {
@@ -306,22 +316,31 @@ struct InferOpts {
     inject_fault: Option<String>,
 }
 
-/// The preset whose formats are the model's.
+/// The preset whose formats are the model's, and whose PEs run its layers if one does (`seed`
+/// for a ShiftAddNet, `seed-mult` for its multiply twin).
 fn preset_for(m: &Model) -> Result<AccelConfig> {
-    presets::all()
+    let same_formats: Vec<AccelConfig> = presets::all()
         .into_iter()
-        .find(|p| {
+        .filter(|p| {
             let (f, c) = (&m.formats, &p.formats);
-            (f.act_bits, f.act_frac, f.shift_wb, f.add_bits, f.add_frac)
-                == (c.act_bits, c.act_frac, c.shift_wb, c.add_bits, c.add_frac)
-        })
-        .ok_or_else(|| {
-            anyhow!(
-                "no preset has the model's formats {:?}; pass --preset (presets: {})",
-                m.formats,
-                presets::names().join(", ")
+            (
+                f.act_bits, f.act_frac, f.shift_wb, f.add_bits, f.add_frac, f.mul_bits,
+            ) == (
+                c.act_bits, c.act_frac, c.shift_wb, c.add_bits, c.add_frac, c.mul_bits,
             )
         })
+        .collect();
+    let runs = same_formats
+        .iter()
+        .position(|p| m.check_capability(p).is_ok())
+        .unwrap_or(0);
+    same_formats.into_iter().nth(runs).ok_or_else(|| {
+        anyhow!(
+            "no preset has the model's formats {:?}; pass --preset (presets: {})",
+            m.formats,
+            presets::names().join(", ")
+        )
+    })
 }
 
 /// Returns whether every check passed (always true for `ref`).

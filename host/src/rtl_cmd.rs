@@ -129,14 +129,22 @@ struct SynthReport<'a> {
     rows: &'a [SynthRow],
 }
 
-/// Synthesises every array of `cfg` and its PE for both targets (multiply ones also for 7-series
-/// without DSP blocks), and places the iCE40 arrays that fit. `work` receives the Verilog and the tool logs.
+/// Synthesises every array of `cfg` and its PE for both targets, or the family `only` names
+/// (multiply ones also for 7-series without DSP blocks), and places the iCE40 arrays that fit.
+/// `work` receives the Verilog and the tool logs.
 pub fn synth_rows(
     cfg: &AccelConfig,
     rtl: &GeneratedRtl,
     work: &Path,
     engine: bool,
+    only: Option<&str>,
 ) -> Result<Vec<SynthRow>> {
+    let wanted = |t: Target| {
+        only.is_none_or(|f| match t {
+            Target::Xc7 | Target::Xc7NoDsp => f == "xc7",
+            Target::Ice40 => f == "ice40",
+        })
+    };
     let rtl_dir = work.join("rtl");
     write_rtl(rtl, &rtl_dir)?;
     let mut rows = Vec::new();
@@ -148,7 +156,7 @@ pub fn synth_rows(
             if kind == ArrayKind::Mac {
                 targets.push(Target::Xc7NoDsp);
             }
-            for target in targets {
+            for target in targets.into_iter().filter(|&t| wanted(t)) {
                 eprintln!("yosys: {module} ({})", target.name());
                 let res = yosys_synth(&rtl_dir, &module, target, work).map_err(|e| anyhow!(e))?;
                 let (fmax_mhz, fmax_note) = if target == Target::Ice40 && scope == "array" {
@@ -184,12 +192,18 @@ pub fn synth_rows(
     }
     if engine {
         let e = rtl.manifest.engine.as_ref().ok_or_else(|| {
-            anyhow!(
-                "config `{}` has no engine (dual-mode arrays with rows = cols)",
-                cfg.name
-            )
+            let why = shiftadd_hdl::engine::engine_kind(cfg)
+                .err()
+                .unwrap_or_else(|| {
+                    format!("config `{}`: its widths are not compiled in", cfg.name)
+                });
+            anyhow!("{why}")
         })?;
-        for target in [Target::Xc7, Target::Ice40] {
+        let kind = shiftadd_hdl::engine::engine_kind(cfg).map_err(|e| anyhow!(e))?;
+        for target in [Target::Xc7, Target::Ice40]
+            .into_iter()
+            .filter(|&t| wanted(t))
+        {
             eprintln!("yosys: {} ({})", e.module, target.name());
             let res = yosys_synth(&rtl_dir, &e.module, target, work).map_err(|e| anyhow!(e))?;
             let fmax_note = (target == Target::Ice40).then(|| {
@@ -201,7 +215,7 @@ pub fn synth_rows(
             rows.push(SynthRow {
                 module: e.module.clone(),
                 scope: "engine",
-                kind: "dual".into(),
+                kind: kind.name().into(),
                 target,
                 res,
                 fmax_mhz: None,
@@ -218,6 +232,7 @@ pub fn synth(
     json: Option<&Path>,
     work: Option<&Path>,
     engine: bool,
+    only: Option<&str>,
 ) -> Result<()> {
     let cfg = args.resolve()?;
     let rtl = generate(&cfg)?;
@@ -229,7 +244,7 @@ pub fn synth(
         std::fs::remove_dir_all(&work)
             .with_context(|| format!("{}: cannot clear", work.display()))?;
     }
-    let rows = synth_rows(&cfg, &rtl, &work, engine)?;
+    let rows = synth_rows(&cfg, &rtl, &work, engine, only)?;
     println!(
         "{} ({}x{}, {}), {}",
         cfg.name,

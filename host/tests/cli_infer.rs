@@ -133,8 +133,61 @@ fn a_flipped_bit_in_an_output_buffer_is_reported_with_its_layer() {
 }
 
 #[test]
+fn the_multiply_twin_runs_on_the_multiply_engine() {
+    // The multiply model has `seed`'s formats; the default preset is the one whose PEs run it.
+    let out = tmp("infer-mult.json");
+    let text = ok(&[
+        "infer",
+        "--model",
+        "models/fmnist-mult",
+        "--limit",
+        "4",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("backend rtl, config seed-mult"), "{text}");
+    let doc = json(&out);
+    assert_eq!(doc["bit_exact"], true);
+    assert_eq!(doc["agree_images"], 4);
+    let layers = doc["layers"].as_array().unwrap();
+    for l in layers {
+        assert_eq!(l["agree"], 4, "{l}");
+        if l["kind"] != "flatten" {
+            assert_eq!(l["cycles_model"], l["cycles_rtl"], "{l}");
+        }
+    }
+    // conv1: 1 -> 16 channels, 5x5, 28x28 -> 24x24, kernel columns unrolled as on `seed`.
+    assert_eq!(layers[0]["name"], "conv1");
+    assert_eq!(
+        layers[0]["cycles_rtl"],
+        conv_cycles(24, 24, 16, 5, 5, 1, 16)
+    );
+    let out_ref = tmp("infer-mult-ref.json");
+    ok(&[
+        "infer",
+        "--model",
+        "models/fmnist-mult",
+        "--backend",
+        "ref",
+        "--limit",
+        "4",
+        "--json",
+        out_ref.to_str().unwrap(),
+    ]);
+    assert_eq!(json(&out_ref)["correct"], doc["correct"]);
+}
+
+#[test]
 fn infer_refuses_what_the_engine_cannot_run_by_layer() {
-    let err = fails(&["infer", "--arch", "lenet-mult", "--data", "random"]);
+    let err = fails(&[
+        "infer",
+        "--arch",
+        "lenet-mult",
+        "--data",
+        "random",
+        "--preset",
+        "seed",
+    ]);
     assert!(
         err.contains("layer `conv1` cannot run on config `seed`") && err.contains("mult"),
         "{err}"

@@ -20,30 +20,31 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
     localparam off_shift = 8'h20;
     localparam off_last_rows = 8'h24;
     localparam off_post_base = 8'h2c;
+    localparam off_res_base = 8'h30;
     localparam off_in_sel = 8'h28;
-    localparam off_field_0 = 8'h30;
-    localparam off_field_1 = 8'h34;
-    localparam off_field_2 = 8'h38;
-    localparam off_field_3 = 8'h3c;
-    localparam off_field_4 = 8'h40;
-    localparam off_field_5 = 8'h44;
-    localparam off_field_6 = 8'h48;
-    localparam off_field_7 = 8'h4c;
-    localparam off_field_8 = 8'h50;
-    localparam off_field_9 = 8'h54;
-    localparam off_field_10 = 8'h58;
-    localparam off_field_11 = 8'h5c;
-    localparam off_field_12 = 8'h60;
-    localparam off_field_13 = 8'h64;
-    localparam off_field_14 = 8'h68;
-    localparam off_field_15 = 8'h6c;
-    localparam off_field_16 = 8'h70;
-    localparam off_sel = 8'h74;
-    localparam off_lane = 8'h78;
-    localparam off_addr = 8'h7c;
-    localparam off_lo = 8'h80;
-    localparam off_hi = 8'h84;
-    localparam id = 32'h53410002;
+    localparam off_field_0 = 8'h34;
+    localparam off_field_1 = 8'h38;
+    localparam off_field_2 = 8'h3c;
+    localparam off_field_3 = 8'h40;
+    localparam off_field_4 = 8'h44;
+    localparam off_field_5 = 8'h48;
+    localparam off_field_6 = 8'h4c;
+    localparam off_field_7 = 8'h50;
+    localparam off_field_8 = 8'h54;
+    localparam off_field_9 = 8'h58;
+    localparam off_field_10 = 8'h5c;
+    localparam off_field_11 = 8'h60;
+    localparam off_field_12 = 8'h64;
+    localparam off_field_13 = 8'h68;
+    localparam off_field_14 = 8'h6c;
+    localparam off_field_15 = 8'h70;
+    localparam off_field_16 = 8'h74;
+    localparam off_sel = 8'h78;
+    localparam off_lane = 8'h7c;
+    localparam off_addr = 8'h80;
+    localparam off_lo = 8'h84;
+    localparam off_hi = 8'h88;
+    localparam id = 32'h53410003;
     localparam geometry = 32'hf0f;
     localparam lane_id_0 = 8'h0;
     localparam lane_id_1 = 8'h1;
@@ -3352,6 +3353,9 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
     reg [15:0] post_base_d;
     wire [15:0] post_base_q;
     reg post_base_clock;
+    reg [15:0] res_base_d;
+    wire [15:0] res_base_q;
+    reg res_base_clock;
     reg in_sel_d;
     wire in_sel_q;
     reg in_sel_clock;
@@ -3444,6 +3448,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
     reg pool_last_tile;
     reg is_pool;
     reg is_avg;
+    reg [31:0] res_addr;
     reg [31:0] x_src_0;
     reg [31:0] x_src_1;
     reg [31:0] x_src_2;
@@ -7318,6 +7323,11 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         .q(post_base_q),
         .clock(post_base_clock)
     );
+    dff_16 res_base(
+        .d(res_base_d),
+        .q(res_base_q),
+        .clock(res_base_clock)
+    );
     dff_1 in_sel(
         .d(in_sel_d),
         .q(in_sel_q),
@@ -7480,6 +7490,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         shift_clock = clock;
         last_rows_clock = clock;
         post_base_clock = clock;
+        res_base_clock = clock;
         in_sel_clock = clock;
         sat_count_clock = clock;
         data_hi_clock = clock;
@@ -7492,6 +7503,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         shift_d = shift_q;
         last_rows_d = last_rows_q;
         post_base_d = post_base_q;
+        res_base_d = res_base_q;
         in_sel_d = in_sel_q;
         sat_count_d = sat_count_q;
         data_hi_d = data_hi_q;
@@ -7557,6 +7569,9 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
             end
             if (reg_addr == off_post_base) begin
                 post_base_d = reg_wdata[(32'h0)+:(16)];
+            end
+            if (reg_addr == off_res_base) begin
+                res_base_d = reg_wdata[(32'h0)+:(16)];
             end
             if (reg_addr == off_in_sel) begin
                 in_sel_d = reg_wdata[32'h0];
@@ -9804,11 +9819,12 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         seq_pool = is_pool;
         last_tile = tile_5_q == (field_2_q[(32'h0)+:(16)] - 32'h1);
         post_addr = post_base_q + tile_2_q;
+        res_addr = out_addr_2_q - field_15_q + ((res_base_q) & 32'hffffffff);
         sat_sum_0 = ((32'h0) & 32'hffffffff);
         out_sel = ((32'h0) & 64'hffffffffffffffff);
         res_buf_0_read_clock = clock;
         res_buf_0_write_clock = clock;
-        res_buf_0_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_0_read_address = res_addr[(32'h0)+:(11)];
         res_buf_0_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_0_write_data = wdata[(32'h0)+:(32)];
         res_buf_0_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_0);
@@ -9868,7 +9884,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_1_read_clock = clock;
         res_buf_1_write_clock = clock;
-        res_buf_1_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_1_read_address = res_addr[(32'h0)+:(11)];
         res_buf_1_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_1_write_data = wdata[(32'h0)+:(32)];
         res_buf_1_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_1);
@@ -9928,7 +9944,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_2_read_clock = clock;
         res_buf_2_write_clock = clock;
-        res_buf_2_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_2_read_address = res_addr[(32'h0)+:(11)];
         res_buf_2_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_2_write_data = wdata[(32'h0)+:(32)];
         res_buf_2_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_2);
@@ -9988,7 +10004,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_3_read_clock = clock;
         res_buf_3_write_clock = clock;
-        res_buf_3_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_3_read_address = res_addr[(32'h0)+:(11)];
         res_buf_3_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_3_write_data = wdata[(32'h0)+:(32)];
         res_buf_3_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_3);
@@ -10048,7 +10064,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_4_read_clock = clock;
         res_buf_4_write_clock = clock;
-        res_buf_4_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_4_read_address = res_addr[(32'h0)+:(11)];
         res_buf_4_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_4_write_data = wdata[(32'h0)+:(32)];
         res_buf_4_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_4);
@@ -10108,7 +10124,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_5_read_clock = clock;
         res_buf_5_write_clock = clock;
-        res_buf_5_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_5_read_address = res_addr[(32'h0)+:(11)];
         res_buf_5_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_5_write_data = wdata[(32'h0)+:(32)];
         res_buf_5_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_5);
@@ -10168,7 +10184,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_6_read_clock = clock;
         res_buf_6_write_clock = clock;
-        res_buf_6_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_6_read_address = res_addr[(32'h0)+:(11)];
         res_buf_6_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_6_write_data = wdata[(32'h0)+:(32)];
         res_buf_6_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_6);
@@ -10228,7 +10244,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_7_read_clock = clock;
         res_buf_7_write_clock = clock;
-        res_buf_7_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_7_read_address = res_addr[(32'h0)+:(11)];
         res_buf_7_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_7_write_data = wdata[(32'h0)+:(32)];
         res_buf_7_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_7);
@@ -10288,7 +10304,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_8_read_clock = clock;
         res_buf_8_write_clock = clock;
-        res_buf_8_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_8_read_address = res_addr[(32'h0)+:(11)];
         res_buf_8_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_8_write_data = wdata[(32'h0)+:(32)];
         res_buf_8_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_8);
@@ -10348,7 +10364,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_9_read_clock = clock;
         res_buf_9_write_clock = clock;
-        res_buf_9_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_9_read_address = res_addr[(32'h0)+:(11)];
         res_buf_9_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_9_write_data = wdata[(32'h0)+:(32)];
         res_buf_9_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_9);
@@ -10408,7 +10424,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_10_read_clock = clock;
         res_buf_10_write_clock = clock;
-        res_buf_10_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_10_read_address = res_addr[(32'h0)+:(11)];
         res_buf_10_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_10_write_data = wdata[(32'h0)+:(32)];
         res_buf_10_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_10);
@@ -10468,7 +10484,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_11_read_clock = clock;
         res_buf_11_write_clock = clock;
-        res_buf_11_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_11_read_address = res_addr[(32'h0)+:(11)];
         res_buf_11_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_11_write_data = wdata[(32'h0)+:(32)];
         res_buf_11_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_11);
@@ -10528,7 +10544,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_12_read_clock = clock;
         res_buf_12_write_clock = clock;
-        res_buf_12_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_12_read_address = res_addr[(32'h0)+:(11)];
         res_buf_12_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_12_write_data = wdata[(32'h0)+:(32)];
         res_buf_12_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_12);
@@ -10588,7 +10604,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_13_read_clock = clock;
         res_buf_13_write_clock = clock;
-        res_buf_13_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_13_read_address = res_addr[(32'h0)+:(11)];
         res_buf_13_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_13_write_data = wdata[(32'h0)+:(32)];
         res_buf_13_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_13);
@@ -10648,7 +10664,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_14_read_clock = clock;
         res_buf_14_write_clock = clock;
-        res_buf_14_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_14_read_address = res_addr[(32'h0)+:(11)];
         res_buf_14_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_14_write_data = wdata[(32'h0)+:(32)];
         res_buf_14_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_14);
@@ -10708,7 +10724,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         res_buf_15_read_clock = clock;
         res_buf_15_write_clock = clock;
-        res_buf_15_read_address = out_addr_2_q[(32'h0)+:(11)];
+        res_buf_15_read_address = res_addr[(32'h0)+:(11)];
         res_buf_15_write_address = buf_addr_q[(32'h0)+:(11)];
         res_buf_15_write_data = wdata[(32'h0)+:(32)];
         res_buf_15_write_enable = buf_write & (buf_sel_q == 32'h2) & (buf_lane_q == lane_id_15);
@@ -10810,6 +10826,9 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
         end
         if (reg_addr == off_post_base) begin
             reg_rdata = ((post_base_q) & 32'hffffffff);
+        end
+        if (reg_addr == off_res_base) begin
+            reg_rdata = ((res_base_q) & 32'hffffffff);
         end
         if (reg_addr == off_in_sel) begin
             reg_rdata = ((in_sel_q) & 32'hffffffff);

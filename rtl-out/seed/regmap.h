@@ -2,7 +2,7 @@
 #ifndef SHIFTADD_REGS_SEED_H
 #define SHIFTADD_REGS_SEED_H
 
-#define SHIFTADD_ID 0x53410002u
+#define SHIFTADD_ID 0x53410003u
 #define SHIFTADD_ROWS 16u
 #define SHIFTADD_COLS 16u
 #define SHIFTADD_ACT_BANK_WORDS 2048u
@@ -10,7 +10,7 @@
 #define SHIFTADD_POST_WORDS 16u
 
 #define SHIFTADD_ID_OFFSET 0x000u /* Ro, 32 bits */
-#define SHIFTADD_GEOMETRY_OFFSET 0x004u /* Ro, 16 bits */
+#define SHIFTADD_GEOMETRY_OFFSET 0x004u /* Ro, 17 bits */
 #define SHIFTADD_CTRL_OFFSET 0x008u /* Wo, 1 bits */
 #define SHIFTADD_STATUS_OFFSET 0x00cu /* Ro, 2 bits */
 #define SHIFTADD_CYCLES_OFFSET 0x010u /* Ro, 32 bits */
@@ -21,27 +21,28 @@
 #define SHIFTADD_LAST_ROWS_OFFSET 0x024u /* Rw, 16 bits */
 #define SHIFTADD_IN_SEL_OFFSET 0x028u /* Rw, 1 bits */
 #define SHIFTADD_POST_BASE_OFFSET 0x02cu /* Rw, 16 bits */
-#define SHIFTADD_OUT_H_OFFSET 0x030u /* Rw, 16 bits */
-#define SHIFTADD_OUT_W_OFFSET 0x034u /* Rw, 16 bits */
-#define SHIFTADD_CO_TILES_OFFSET 0x038u /* Rw, 16 bits */
-#define SHIFTADD_CI_TILES_OFFSET 0x03cu /* Rw, 16 bits */
-#define SHIFTADD_KH_OFFSET 0x040u /* Rw, 16 bits */
-#define SHIFTADD_KW_OFFSET 0x044u /* Rw, 16 bits */
-#define SHIFTADD_STRIDE_OFFSET 0x048u /* Rw, 16 bits */
-#define SHIFTADD_PAD_OFFSET 0x04cu /* Rw, 16 bits */
-#define SHIFTADD_H_END_OFFSET 0x050u /* Rw, 16 bits */
-#define SHIFTADD_W_END_OFFSET 0x054u /* Rw, 16 bits */
-#define SHIFTADD_IN_ORIGIN_OFFSET 0x058u /* Rw, 32 bits */
-#define SHIFTADD_IN_ROW_STEP_OFFSET 0x05cu /* Rw, 32 bits */
-#define SHIFTADD_IN_TILE_STEP_OFFSET 0x060u /* Rw, 32 bits */
-#define SHIFTADD_IN_KY_STEP_OFFSET 0x064u /* Rw, 32 bits */
-#define SHIFTADD_W_BASE_OFFSET 0x068u /* Rw, 32 bits */
-#define SHIFTADD_OUT_BASE_OFFSET 0x06cu /* Rw, 32 bits */
-#define SHIFTADD_OUT_TILE_STEP_OFFSET 0x070u /* Rw, 32 bits */
-#define SHIFTADD_BUF_SEL_OFFSET 0x074u /* Rw, 3 bits */
-#define SHIFTADD_BUF_LANE_OFFSET 0x078u /* Rw, 8 bits */
-#define SHIFTADD_BUF_ADDR_OFFSET 0x07cu /* Rw, 11 bits */
-#define SHIFTADD_BUF_DATA_LO_OFFSET 0x080u /* Rw, 32 bits */
-#define SHIFTADD_BUF_DATA_HI_OFFSET 0x084u /* Rw, 32 bits */
+#define SHIFTADD_RES_BASE_OFFSET 0x030u /* Rw, 16 bits */
+#define SHIFTADD_OUT_H_OFFSET 0x034u /* Rw, 16 bits */
+#define SHIFTADD_OUT_W_OFFSET 0x038u /* Rw, 16 bits */
+#define SHIFTADD_CO_TILES_OFFSET 0x03cu /* Rw, 16 bits */
+#define SHIFTADD_CI_TILES_OFFSET 0x040u /* Rw, 16 bits */
+#define SHIFTADD_KH_OFFSET 0x044u /* Rw, 16 bits */
+#define SHIFTADD_KW_OFFSET 0x048u /* Rw, 16 bits */
+#define SHIFTADD_STRIDE_OFFSET 0x04cu /* Rw, 16 bits */
+#define SHIFTADD_PAD_OFFSET 0x050u /* Rw, 16 bits */
+#define SHIFTADD_H_END_OFFSET 0x054u /* Rw, 16 bits */
+#define SHIFTADD_W_END_OFFSET 0x058u /* Rw, 16 bits */
+#define SHIFTADD_IN_ORIGIN_OFFSET 0x05cu /* Rw, 32 bits */
+#define SHIFTADD_IN_ROW_STEP_OFFSET 0x060u /* Rw, 32 bits */
+#define SHIFTADD_IN_TILE_STEP_OFFSET 0x064u /* Rw, 32 bits */
+#define SHIFTADD_IN_KY_STEP_OFFSET 0x068u /* Rw, 32 bits */
+#define SHIFTADD_W_BASE_OFFSET 0x06cu /* Rw, 32 bits */
+#define SHIFTADD_OUT_BASE_OFFSET 0x070u /* Rw, 32 bits */
+#define SHIFTADD_OUT_TILE_STEP_OFFSET 0x074u /* Rw, 32 bits */
+#define SHIFTADD_BUF_SEL_OFFSET 0x078u /* Rw, 3 bits */
+#define SHIFTADD_BUF_LANE_OFFSET 0x07cu /* Rw, 8 bits */
+#define SHIFTADD_BUF_ADDR_OFFSET 0x080u /* Rw, 11 bits */
+#define SHIFTADD_BUF_DATA_LO_OFFSET 0x084u /* Rw, 32 bits */
+#define SHIFTADD_BUF_DATA_HI_OFFSET 0x088u /* Rw, 32 bits */
 
 #endif /* SHIFTADD_REGS_SEED_H */

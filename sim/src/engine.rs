@@ -213,6 +213,20 @@ impl Descriptor {
             }
         }
         let conv = matches!(self.op, LayerOp::Conv(_));
+        if let LayerOp::Conv(kind) = self.op {
+            if !cfg.pe_kinds.runs(kind) {
+                return Err(err(
+                    "op",
+                    u32::from(kind == ConvKind::Adder),
+                    format!(
+                        "a {} convolution does not run on config `{}` (pe_kinds = {})",
+                        kind.name(),
+                        cfg.name,
+                        cfg.pe_kinds.name()
+                    ),
+                ));
+            }
+        }
         if conv && self.cout == 0 {
             return Err(err("cout", self.cout, "must be at least 1".into()));
         }
@@ -671,7 +685,7 @@ fn bits_for(max: u64) -> u32 {
 }
 
 /// Value of the `ID` register: "SA" and the register map version.
-pub const ENGINE_ID: u32 = 0x5341_0002;
+pub const ENGINE_ID: u32 = 0x5341_0003;
 
 /// The sequencer registers, in register-map order: name, width, contents.
 pub const SEQ_FIELDS: [(&str, u32, &str); 17] = [
@@ -764,8 +778,8 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
         (
             "GEOMETRY",
             Access::Ro,
-            16,
-            "rows - 1 (bits 0-7), cols - 1 (bits 8-15)".into(),
+            17,
+            "rows - 1 (bits 0-7), cols - 1 (bits 8-15), bit 16: 1 for a multiply array, 0 for a dual-mode array".into(),
         ),
         (
             "CTRL",
@@ -795,13 +809,18 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             "OP",
             Access::Rw,
             2,
-            "0 shift, 1 adder convolution (the dual array's mode), 2 max pool, 3 average pool (SHIFT = log2 of the window size)".into(),
+            if cfg.pe_kinds == crate::spec::PeKinds::Mult {
+                "0 multiply convolution, 2 max pool, 3 average pool (SHIFT = log2 of the window size)"
+            } else {
+                "0 shift, 1 adder convolution (the dual array's mode), 2 max pool, 3 average pool (SHIFT = log2 of the window size)"
+            }
+            .into(),
         ),
         (
             "OUTPUT",
             Access::Rw,
             4,
-            "bits 0-1: 0 post, 1 hand-off, 2 round, 3 logits; bit 2 RELU; bit 3 RESIDUAL (read from the residual buffer at the output's words)".into(),
+            "bits 0-1: 0 post, 1 hand-off, 2 round, 3 logits; bit 2 RELU; bit 3 RESIDUAL (add the residual tensor at RES_BASE)".into(),
         ),
         (
             "SHIFT",
@@ -826,6 +845,12 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             Access::Rw,
             16,
             "word of the first tile's post-processing parameters (tile t at POST_BASE + t)".into(),
+        ),
+        (
+            "RES_BASE",
+            Access::Rw,
+            16,
+            "first word of the residual tensor in the residual banks (laid out as the output: the residual of output word `o` is read at `o - out_base + RES_BASE`)".into(),
         ),
     ];
     for (name, bits, doc) in SEQ_FIELDS {
@@ -873,6 +898,12 @@ pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
             doc,
         })
         .collect()
+}
+
+/// The value of the `GEOMETRY` register of `cfg`'s engine.
+pub fn geometry(cfg: &AccelConfig) -> u32 {
+    let mult = u32::from(cfg.pe_kinds == crate::spec::PeKinds::Mult);
+    (cfg.rows - 1) | ((cfg.cols - 1) << 8) | (mult << 16)
 }
 
 /// Byte offset of register `name`.
@@ -1139,8 +1170,28 @@ mod tests {
     }
 
     #[test]
+    fn a_convolution_the_array_has_no_pes_for_is_refused() {
+        let mult = Descriptor {
+            op: LayerOp::Conv(ConvKind::Mult),
+            ..conv(3, 4, 5, 3)
+        };
+        let e = mult.check(&presets::seed()).unwrap_err();
+        assert_eq!(e.field, "op");
+        assert!(e.limit.contains("mult convolution") && e.limit.contains("`seed`"));
+        mult.check(&presets::seed_mult()).unwrap();
+        for kind in [ConvKind::Shift, ConvKind::Adder] {
+            let d = Descriptor {
+                op: LayerOp::Conv(kind),
+                ..conv(3, 4, 5, 3)
+            };
+            assert_eq!(d.check(&presets::seed_mult()).unwrap_err().field, "op");
+            d.check(&presets::seed()).unwrap();
+        }
+    }
+
+    #[test]
     fn registers_are_aligned_distinct_and_hold_their_limits() {
-        for cfg in [presets::seed(), presets::lean16(), presets::lean8()] {
+        for cfg in presets::all() {
             let regs = registers(&cfg);
             let offsets: BTreeSet<u32> = regs.iter().map(|r| r.offset).collect();
             assert_eq!(offsets.len(), regs.len());

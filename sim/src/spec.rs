@@ -377,9 +377,20 @@ pub mod presets {
         }
     }
 
+    /// The multiply baseline of `seed`: the same formats, array size, buffers and board, with
+    /// multiply-accumulate PEs (`mul_bits`-bit weight codes) instead of dual-mode ones. The
+    /// multiply twins of the ShiftAddNet models run on it, for like-for-like comparisons.
+    pub fn seed_mult() -> AccelConfig {
+        AccelConfig {
+            name: "seed-mult".into(),
+            pe_kinds: PeKinds::Mult,
+            ..seed()
+        }
+    }
+
     /// Every preset, in a stable order.
     pub fn all() -> Vec<AccelConfig> {
-        vec![seed(), lean16(), lean8()]
+        vec![seed(), lean16(), lean8(), seed_mult()]
     }
 
     /// A preset by name.

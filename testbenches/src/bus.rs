@@ -6,7 +6,8 @@ use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::{
-    registers, seq_field_values, seq_regs, Descriptor, BUF_OUTPUT, SEQ_FIELDS,
+    geometry as engine_geometry, registers, seq_field_values, seq_regs, Descriptor, BUF_OUTPUT,
+    ENGINE_ID, SEQ_FIELDS,
 };
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
@@ -316,6 +317,25 @@ impl Bus {
             cycles: u64::from(self.value(cycles)),
             sat: u64::from(self.value(sat)),
         })
+    }
+
+    /// Reads `ID` and `GEOMETRY` and checks that the engine is the one `cfg` describes (register
+    /// map version, array size and kind).
+    pub fn identify(&mut self) -> Result<(), CosimError> {
+        let (id, geometry) = (self.names["ID"], self.names["GEOMETRY"]);
+        let (id, geometry) = (self.read(id), self.read(geometry));
+        self.flush();
+        let found = (self.value(id), self.value(geometry));
+        let expected = (ENGINE_ID, engine_geometry(&self.cfg));
+        self.clear_reads();
+        if found == expected {
+            Ok(())
+        } else {
+            Err(CosimError::Design(format!(
+                "the engine reads ID {:#010x}, GEOMETRY {:#07x}; config `{}` expects ID {:#010x}, GEOMETRY {:#07x}",
+                found.0, found.1, self.cfg.name, expected.0, expected.1
+            )))
+        }
     }
 
     /// Writes register `name`.

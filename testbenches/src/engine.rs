@@ -110,7 +110,8 @@ pub struct EngineRun {
 }
 
 /// The layer descriptor the engine runs `case` with on `cfg` (fixed non-zero buffer bases; a
-/// chained input sits past the output in the output buffer).
+/// chained input sits past the output in the output buffer; the residual starts below the
+/// output's first word when the input is chained, past its last word otherwise).
 pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> Descriptor {
     let g = case.g;
     let out_words = act_bank_words(
@@ -137,7 +138,7 @@ pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> De
         shift: pc.s,
         in_base: if pc.chain { 6 + out_words } else { 3 },
         out_base: 5,
-        res_base: 5,
+        res_base: if pc.chain { 4 } else { 7 + out_words },
         w_base: 2,
         post_base: 1,
         in_from_output: pc.chain,
@@ -208,7 +209,7 @@ pub fn run_layer(
     for co in 0..d.cout {
         for oy in 0..oh {
             for ox in 0..ow {
-                let (bank, word) = act_location(&cfg, d.out_base, oh, ow, co, oy, ox);
+                let (bank, word) = act_location(&cfg, d.res_base, oh, ow, co, oy, ox);
                 p.write("BUF_LANE", bank);
                 p.write("BUF_ADDR", word);
                 let i = ((co * oh + oy) * ow + ox) as usize;
@@ -220,6 +221,7 @@ pub fn run_layer(
     p.write("SHIFT", pc.s);
     p.write("LAST_ROWS", last_rows(&cfg, &d));
     p.write("POST_BASE", post_base);
+    p.write("RES_BASE", d.res_base);
     p.write("OP", u32::from(case.op == Op::Adder));
     finish(p, &d, m, vcd)
 }
@@ -476,7 +478,7 @@ pub fn cosim_engine(
     )?;
     let build_s = t0.elapsed().as_secs_f64();
     let dut = crate::design::Dut {
-        kind: shiftadd_hdl::widths::ArrayKind::Dual,
+        kind: shiftadd_hdl::engine::engine_kind(cfg).map_err(CosimError::Design)?,
         top: "engine".into(),
         ports,
         rows: cfg.rows as usize,

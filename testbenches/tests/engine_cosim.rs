@@ -140,9 +140,9 @@ proptest! {
 mod engine_core {
     use super::*;
     use proptest::strategy::ValueTree;
-    use shiftadd_hdl::engine::EngineCore;
+    use shiftadd_hdl::engine::{EngineCore, MultEngineCore};
     use shiftadd_hdl::widths::ArrayKind;
-    use shiftadd_sim::spec::AccelConfig;
+    use shiftadd_sim::spec::{AccelConfig, PeKinds};
     use shiftadd_tb::design::Dut;
     use shiftadd_tb::engine::{case_descriptor, expected_outputs, post_case, run_layer};
     use shiftadd_tb::layer::layer_strategy;
@@ -172,7 +172,7 @@ mod engine_core {
     /// `m` of `cfg` and checks outputs, saturation count, CYCLES and DONE.
     fn check_engine(cfg: &AccelConfig, m: &Arc<Model>, seed: u64, cases: u32) {
         let dut = Dut {
-            kind: ArrayKind::Dual,
+            kind: shiftadd_hdl::engine::engine_kind(cfg).unwrap(),
             top: "engine".into(),
             ports: Vec::new(),
             rows: cfg.rows as usize,
@@ -209,6 +209,47 @@ mod engine_core {
         check_engine(&cfg(), &engine_model(), 3, 48);
     }
 
+    /// `cfg()` with multiply PEs: the multiply baseline's engine.
+    fn mult_cfg() -> AccelConfig {
+        AccelConfig {
+            pe_kinds: PeKinds::Mult,
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn mult_engine_runs_multiply_layers_exactly() {
+        let cfg = mult_cfg();
+        let w = shiftadd_hdl::engine::engine_widths(&cfg).unwrap();
+        assert_eq!(
+            (w.kind, w.array, w.p, w.ow),
+            (ArrayKind::Mac, [8, 8, 16, 22, 26], 42, 43)
+        );
+        let mut core =
+            MultEngineCore::<8, 8, 16, 22, 26, 10, 8, 4, 16, 24, 42, 43, 43, 4>::new(&cfg);
+        let m = build_emitted(&emit_block(&mut core, "engine", "engine").unwrap());
+        check_engine(&cfg, &m, 11, 40);
+        check_pools(&cfg, &m, 12, 12);
+        // GEOMETRY: rows - 1, cols - 1, bit 16 set for a multiply array (the register map's doc).
+        let geometry = |cfg: &AccelConfig, m: &Arc<Model>| {
+            let mut bus = shiftadd_tb::bus::Bus::new(cfg, m, None).unwrap();
+            let off = shiftadd_sim::engine::register_offset(cfg, "GEOMETRY").unwrap();
+            let id = bus.read(off);
+            bus.value(id)
+        };
+        assert_eq!(geometry(&cfg, &m), 0x1_0303);
+        assert_eq!(geometry(&self::cfg(), &engine_model()), 0x0303);
+        shiftadd_tb::bus::Bus::new(&cfg, &m, None)
+            .unwrap()
+            .identify()
+            .unwrap();
+        let e = shiftadd_tb::bus::Bus::new(&cfg, &engine_model(), None)
+            .unwrap()
+            .identify()
+            .unwrap_err();
+        assert!(e.to_string().contains("GEOMETRY 0x00303"), "{e}");
+    }
+
     /// The committed engine of a preset, built from `rtl-out/<preset>/`.
     fn committed(preset: &str) -> (AccelConfig, Arc<Model>) {
         let d = shiftadd_tb::design::Design::load(
@@ -233,6 +274,13 @@ mod engine_core {
     fn committed_lean8_engine_runs_layers_exactly() {
         let (cfg, m) = committed("lean8");
         check_engine(&cfg, &m, 5, 12);
+    }
+
+    #[test]
+    fn committed_seed_mult_engine_runs_multiply_layers_exactly() {
+        // 32-bit codes times 8-bit weights: 51-bit sums, an 83-bit affine step.
+        let (cfg, m) = committed("seed-mult");
+        check_engine(&cfg, &m, 13, 4);
     }
 
     #[test]
