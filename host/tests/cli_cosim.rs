@@ -40,9 +40,42 @@ fn committed_preset_agrees_at_every_level() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let cases = doc["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 20);
+    let mut kinds = std::collections::BTreeSet::new();
     for c in cases {
         assert_eq!(c["cycles_model"], c["cycles_rtl"]);
         assert_eq!(c["agree"], true);
+        kinds.insert(c["kind"].as_str().unwrap().to_string());
+        let d = &c["descriptor"];
+        assert!(
+            d["cin"].as_u64().unwrap() >= 1 && d["kh"].as_u64().unwrap() >= 1,
+            "{d}"
+        );
+    }
+    // The dual-mode engine runs both kinds of the dual-mode array, nothing else.
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["adder", "shift"]);
+    // The multiply baseline's engine runs multiply layers.
+    let json = tmp("cosim-engine-mult.json");
+    let out = ok(&[
+        "cosim",
+        "--preset",
+        "seed-mult",
+        "--level",
+        "layer",
+        "--cases",
+        "6",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        last_line(&out),
+        "cosim: 6 cases ran on the engine of `seed-mult` (verilator, layer level): all agree"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for c in doc["cases"].as_array().unwrap() {
+        assert_eq!(c["kind"], "mult", "{c}");
+        assert_eq!(c["descriptor"]["op"]["conv"], "mult", "{c}");
+        assert_eq!(c["cycles_model"], c["cycles_rtl"]);
     }
     let out = ok(&[
         "cosim", "--preset", "lean8", "--sim", "icarus", "--cases", "5",

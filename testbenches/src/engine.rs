@@ -384,6 +384,10 @@ pub fn expected_outputs(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> (
 pub struct EngineCase {
     /// Kind, shapes, stride, padding, data seed.
     pub layer: String,
+    /// `shift`, `adder` or `mult`.
+    pub kind: &'static str,
+    /// The descriptor the engine ran: shapes, kernel, stride, padding, output mode, bases.
+    pub descriptor: Descriptor,
     /// Output mode and shift.
     pub output: String,
     /// `sim::cycles::layer_cycles`.
@@ -498,8 +502,11 @@ pub fn cosim_engine(
         let pc = post_case(cfg, opts.seed ^ k as u64, &case);
         let run = run_layer(cfg, &m, &case, &pc, None)?;
         let bad = disagreement(cfg, &case, &pc, &run);
+        let descriptor = case_descriptor(cfg, &case, &pc);
         cases.push(EngineCase {
             layer: case.describe(),
+            kind: case.op.name(),
+            descriptor,
             output: format!(
                 "{:?}, shift {}{}",
                 pc.output,
@@ -510,7 +517,7 @@ pub fn cosim_engine(
                     ""
                 }
             ),
-            cycles_model: layer_cycles(cfg, &case_descriptor(cfg, &case, &pc)),
+            cycles_model: layer_cycles(cfg, &descriptor),
             cycles_rtl: run.cycles,
             agree: bad.is_none(),
         });
