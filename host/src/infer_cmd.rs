@@ -506,11 +506,7 @@ pub fn infer_engine(
     let util_net = total_taps as f64 / (f64::from(cfg.rows * cfg.cols) * total_model as f64);
     let units = Units::new(&EnergyTable::default_table(), cfg, cfg.formats.act_bits);
     let counts = energy::count_graph(&m.graph, cfg, cfg.formats.act_bits)?;
-    // Layer by layer, as `report` does: each layer's accesses have their own word widths.
-    let mut e = energy::Energy::default();
-    for c in &counts {
-        e.accumulate(&c.energy(&units));
-    }
+    let (_, e) = energy::total(&counts, &units);
     let energy_uj = (e.compute + e.memory) * 1e-6;
     let acc = correct as f64 / n;
     println!(

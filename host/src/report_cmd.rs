@@ -50,13 +50,11 @@ struct NetReport {
 
 fn net_report(graph: &Graph, cfg: &AccelConfig, units: &Units) -> Result<NetReport> {
     let counts = energy::count_graph(graph, cfg, units.precision)?;
-    let total = energy::total(&counts);
-    let mut e = Energy::default();
+    let (total, e) = energy::total(&counts, units);
     let layers: Vec<_> = counts
         .into_iter()
         .map(|c| {
             let le = c.energy(units);
-            e.accumulate(&le);
             (c, le)
         })
         .collect();

@@ -656,8 +656,12 @@ fn count_node(
     c
 }
 
-/// Sums of a graph's counts.
-pub fn total(layers: &[LayerCounts]) -> LayerCounts {
+/// Sums of a graph's counts, and its energy under `units`: the sum of the layers' energies, as
+/// each layer's accesses have their own word widths. The summed counts carry no widths
+/// (`act_bits`, `weight_bits` and `post_bits` are 0), so their own `energy` would leave out the
+/// buffers; use the energy returned here.
+pub fn total(layers: &[LayerCounts], units: &Units) -> (LayerCounts, Energy) {
+    let mut e = Energy::default();
     let mut t = LayerCounts {
         name: "total".into(),
         ..Default::default()
@@ -674,6 +678,7 @@ pub fn total(layers: &[LayerCounts]) -> LayerCounts {
         t.post_reads += l.post_reads;
         t.dram_read_bits += l.dram_read_bits;
         t.dram_write_bits += l.dram_write_bits;
+        e.accumulate(&l.energy(units));
     }
-    t
+    (t, e)
 }

@@ -185,9 +185,22 @@ fn tiny_graph_counts_by_hand() {
     let fc = by("fc");
     assert_eq!((fc.taps, fc.mults, fc.adds), (20, 24, 24));
     assert_eq!(fc.dram_write_bits, 4 * 32);
-    let t = total(&c);
+    let units = Units::new(&EnergyTable::default_table(), &cfg, 32);
+    let (t, e) = total(&c, &units);
     assert_eq!(t.taps, c.iter().map(|l| l.taps).sum::<u64>());
     assert_eq!(t.mults, ta + 45 + 45 + 24);
+    // The total's buffer energy keeps each layer's word widths.
+    let buf = units.buffers.iter().find(|b| b.name == "weight").unwrap();
+    let pj_per_bit = buf.access_pj / f64::from(buf.bits);
+    let weight_pj: f64 = c
+        .iter()
+        .map(|l| l.weight_reads as f64 * f64::from(l.weight_bits) * pj_per_bit)
+        .sum();
+    assert!(weight_pj > 0.0);
+    assert!(
+        (e.weight_buf - weight_pj).abs() <= 1e-9 * weight_pj,
+        "{e:?}"
+    );
 }
 
 #[test]
