@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 use serde_json::json;
-use shiftadd_sim::net::{LayerStats, Model};
+use shiftadd_sim::net::{LayerStats, Model, Op};
 use shiftadd_sim::spec::{presets, AccelConfig};
 use shiftadd_sim::{archs, model, random, vectors};
 use std::path::{Path, PathBuf};
@@ -293,8 +293,9 @@ struct InferOpts {
     /// `ref` (the reference model alone).
     #[arg(long, default_value = "rtl")]
     backend: String,
-    /// Accelerator preset (default: the preset whose formats the model uses). With `ref`,
-    /// only the capability check.
+    /// Accelerator preset (default: the preset with the model's formats whose PEs run it; for
+    /// --arch, the first preset whose PEs run it, else `seed`). With `ref`, only the capability
+    /// check.
     #[arg(long)]
     preset: Option<String>,
     /// Simulate this emitted folder instead of generating the preset's RTL into
@@ -361,7 +362,18 @@ fn infer(
         Some(arch) => {
             let graph = archs::by_name(arch)
                 .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
-            let cfg = preset(opts.preset.as_deref().unwrap_or("seed"))?;
+            let cfg = match opts.preset.as_deref() {
+                Some(p) => preset(p)?,
+                None => presets::all()
+                    .into_iter()
+                    .find(|p| {
+                        graph.nodes.iter().all(|n| match &n.op {
+                            Op::Conv { kind, .. } => p.pe_kinds.runs(*kind),
+                            _ => true,
+                        })
+                    })
+                    .unwrap_or_else(presets::seed),
+            };
             let m = random::random_model(&graph, &cfg, 1).map_err(|e| anyhow!("{arch}: {e}"))?;
             let name = PathBuf::from(format!("{arch} (random weights, seed 1)"));
             (name, m, Some(cfg))

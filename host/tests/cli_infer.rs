@@ -175,6 +175,34 @@ fn the_multiply_twin_runs_on_the_multiply_engine() {
         out_ref.to_str().unwrap(),
     ]);
     assert_eq!(json(&out_ref)["correct"], doc["correct"]);
+
+    // ResNet-20's multiply twin, residuals included, on the preset whose PEs run it.
+    let out = tmp("infer-resnet20-mult.json");
+    ok(&[
+        "infer",
+        "--arch",
+        "resnet20-mult",
+        "--data",
+        "random",
+        "--limit",
+        "1",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    let doc = json(&out);
+    assert_eq!(doc["config"], "seed-mult");
+    assert_eq!(doc["bit_exact"], true);
+    let layers = doc["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 23);
+    for l in layers {
+        assert_eq!(l["agree"], 1, "{l}");
+        assert_eq!(l["cycles_model"], l["cycles_rtl"], "{l}");
+    }
+    let last_conv = layers
+        .iter()
+        .find(|l| l["name"] == "layer3.2.conv2")
+        .unwrap();
+    assert_eq!(last_conv["cycles_rtl"], conv_cycles(8, 8, 64, 64, 3, 3, 16));
 }
 
 #[test]
