@@ -6,8 +6,8 @@ use crate::compile::{EngineLayer, Program, Residency, Work};
 use anyhow::{anyhow, bail, Result};
 use shiftadd_sim::cycles::{issue_cycles, layer_cycles};
 use shiftadd_sim::engine::{
-    act_location, issue_schedule, unroll_input, weight_buf_depth, BUF_INPUT, BUF_OUTPUT,
-    BUF_POST_B, BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
+    act_location, issue_schedule, last_rows, op_register, output_register, unroll_input,
+    weight_buf_depth, BUF_INPUT, BUF_OUTPUT, BUF_POST_B, BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
 };
 use shiftadd_sim::layers::{argmax, Tensor};
 use shiftadd_sim::net::{LayerStats, Runner, Value};
@@ -315,10 +315,10 @@ fn run_engine_layer(
         );
     }
     bus.write_reg("IN_SEL", u32::from(d.in_from_output))?;
-    bus.write_reg("OP", el.op)?;
-    bus.write_reg("OUTPUT", el.output)?;
+    bus.write_reg("OP", op_register(d.op))?;
+    bus.write_reg("OUTPUT", output_register(d.output))?;
     bus.write_reg("SHIFT", d.shift)?;
-    bus.write_reg("LAST_ROWS", el.last_rows)?;
+    bus.write_reg("LAST_ROWS", last_rows(cfg, d))?;
     bus.write_reg("POST_BASE", d.post_base)?;
     bus.write_reg("RES_BASE", d.res_base)?;
     let model = layer_cycles(cfg, d);

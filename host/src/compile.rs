@@ -13,11 +13,11 @@
 //! check it and to feed later segments.
 
 use shiftadd_sim::engine::{
-    act_bank_words, last_rows, output_register, unrolled, weight_buf_depth, weight_location,
-    weight_words, Descriptor, LayerOp, OutputMode,
+    act_bank_words, unrolled, weight_buf_depth, weight_location, weight_words, Descriptor, LayerOp,
+    OutputMode,
 };
 use shiftadd_sim::net::{
-    CapabilityError, ConvKind, ConvOutput, Domain, Graph, Model, NodeInfo, Op, Weights,
+    CapabilityError, ConvKind, ConvOutput, Domain, Model, NodeInfo, Op, Weights,
 };
 use shiftadd_sim::numerics::{encode_shift_weight, ShiftWeight};
 use shiftadd_sim::spec::AccelConfig;
@@ -37,12 +37,6 @@ pub enum Work {
 pub struct EngineLayer {
     /// The descriptor (`in_base`, `out_base` and `res_base` 0).
     pub desc: Descriptor,
-    /// `OP`.
-    pub op: u32,
-    /// `OUTPUT`.
-    pub output: u32,
-    /// `LAST_ROWS`.
-    pub last_rows: u32,
     /// The node whose output is the input (`None`: the network input).
     pub src: Option<usize>,
     /// The node whose output is added before ReLU.
@@ -131,9 +125,6 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
         let mut desc = Descriptor::shape(LayerOp::MaxPool, [ci, h, w], ci, [1, 1], 1, 0);
         let mut el = EngineLayer {
             desc,
-            op: 0,
-            output: 0,
-            last_rows: 0,
             src: info.src,
             residual: info.residual,
             weights: Vec::new(),
@@ -165,7 +156,6 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
                     LayerOp::MaxPool
                 };
                 (desc.kh, desc.kw, desc.stride) = (k, k, k);
-                el.op = if avg { 3 } else { 2 };
                 desc.shift = if avg { (k * k).trailing_zeros() } else { 0 };
                 kind = if avg { "avg_pool" } else { "max_pool" }.into();
             }
@@ -192,12 +182,7 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
                 (desc.kh, desc.kw) = (kernel[0] as u32, kernel[1] as u32);
                 desc.stride = *stride as u32;
                 desc.pad = *pad as u32;
-                el.op = u32::from(*ck == ConvKind::Adder);
-                let mul_frac = match &p.weights {
-                    Weights::Mult { frac, .. } => *frac,
-                    _ => 0,
-                };
-                let f_v = Graph::f_v(*ck, f, mul_frac) as i64;
+                let f_v = p.weights.f_v(f) as i64;
                 let (mode, shift) = match output {
                     ConvOutput::Post { relu, residual } => (
                         OutputMode::Post {
@@ -314,8 +299,6 @@ pub fn compile(model: &Model, cfg: &AccelConfig) -> Result<Program, CapabilityEr
                 }
             }
         }
-        el.output = output_register(desc.output);
-        el.last_rows = last_rows(cfg, &desc);
         el.desc = desc;
         layers.push(Layer {
             name: name.clone(),

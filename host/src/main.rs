@@ -331,11 +331,8 @@ fn preset_for(m: &Model) -> Result<AccelConfig> {
             )
         })
         .collect();
-    let runs = same_formats
-        .iter()
-        .position(|p| m.check_capability(p).is_ok())
-        .unwrap_or(0);
-    same_formats.into_iter().nth(runs).ok_or_else(|| {
+    let runs = same_formats.iter().find(|p| m.check_capability(p).is_ok());
+    runs.or(same_formats.first()).cloned().ok_or_else(|| {
         anyhow!(
             "no preset has the model's formats {:?}; pass --preset (presets: {})",
             m.formats,

@@ -199,7 +199,6 @@ pub fn synth_rows(
                 });
             anyhow!("{why}")
         })?;
-        let kind = shiftadd_hdl::engine::engine_kind(cfg).map_err(|e| anyhow!(e))?;
         for target in [Target::Xc7, Target::Ice40]
             .into_iter()
             .filter(|&t| wanted(t))
@@ -215,7 +214,7 @@ pub fn synth_rows(
             rows.push(SynthRow {
                 module: e.module.clone(),
                 scope: "engine",
-                kind: kind.name().into(),
+                kind: e.array.clone(),
                 target,
                 res,
                 fmax_mhz: None,

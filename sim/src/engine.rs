@@ -217,7 +217,7 @@ impl Descriptor {
             if !cfg.pe_kinds.runs(kind) {
                 return Err(err(
                     "op",
-                    u32::from(kind == ConvKind::Adder),
+                    op_register(self.op),
                     format!(
                         "a {} convolution does not run on config `{}` (pe_kinds = {})",
                         kind.name(),
@@ -747,6 +747,16 @@ pub const BUF_WEIGHTS: u32 = 3;
 pub const BUF_POST_M: u32 = 4;
 /// The post-processing `B_c` lanes (write).
 pub const BUF_POST_B: u32 = 5;
+
+/// `OP` register value of a layer: 0 a shift or multiply convolution (the array's own), 1 an
+/// adder convolution (the dual-mode array's mode), 2 max pooling, 3 average pooling.
+pub fn op_register(op: LayerOp) -> u32 {
+    match op {
+        LayerOp::Conv(kind) => u32::from(kind == ConvKind::Adder),
+        LayerOp::MaxPool => 2,
+        LayerOp::AvgPool => 3,
+    }
+}
 
 /// `OUTPUT` register value of an output mode.
 pub fn output_register(o: OutputMode) -> u32 {

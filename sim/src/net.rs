@@ -392,6 +392,15 @@ pub enum Weights {
 }
 
 impl Weights {
+    /// Fractional bits `f_v` of a convolution's sums with these weights.
+    pub fn f_v(&self, f: &Formats) -> u32 {
+        let mul_frac = match self {
+            Weights::Mult { frac, .. } => *frac,
+            _ => 0,
+        };
+        Graph::f_v(self.kind(), f, mul_frac)
+    }
+
     /// The kind these weights belong to.
     pub fn kind(&self) -> ConvKind {
         match self {
@@ -1064,15 +1073,15 @@ pub fn conv_raw(
     let p = model.params[idx].as_ref().expect("checked params");
     st.kind = kind.name().into();
     st.taps = g.tap_ops();
-    let (v, mul_frac) = match &p.weights {
+    let v = match &p.weights {
         Weights::Shift { sign, m } => {
             st.shifts = st.taps;
             st.adds = st.taps;
-            (layers::shift_conv(src.codes(), &g, sign, m, f.pmax()), 0)
+            layers::shift_conv(src.codes(), &g, sign, m, f.pmax())
         }
         Weights::Adder { codes } => {
             st.adds = 2 * st.taps;
-            let v = match src {
+            match src {
                 Value::Adder(xa) => layers::adder_conv(xa, &g, codes),
                 _ => {
                     let (xa, hits) =
@@ -1080,14 +1089,13 @@ pub fn conv_raw(
                     st.sat_add += hits;
                     layers::adder_conv(&xa, &g, codes)
                 }
-            };
-            (v, 0)
+            }
         }
-        Weights::Mult { codes, frac } => {
+        Weights::Mult { codes, .. } => {
             st.mults = st.taps;
             st.adds = st.taps;
-            (layers::mult_conv(src.codes(), &g, codes), *frac)
+            layers::mult_conv(src.codes(), &g, codes)
         }
     };
-    (v, Graph::f_v(*kind, f, mul_frac))
+    (v, p.weights.f_v(f))
 }

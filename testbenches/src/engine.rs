@@ -12,9 +12,9 @@ use crate::CosimError;
 use rand::{Rng, SeedableRng};
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::{
-    act_bank_words, act_location, last_rows, output_register, post_reference, register_offset,
-    weight_location, Descriptor, LayerOp, OutputMode, BUF_INPUT, BUF_OUTPUT, BUF_POST_B,
-    BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
+    act_bank_words, act_location, last_rows, op_register, output_register, post_reference,
+    register_offset, weight_location, Descriptor, LayerOp, OutputMode, BUF_INPUT, BUF_OUTPUT,
+    BUF_POST_B, BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
 };
 use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::ConvKind;
@@ -222,7 +222,7 @@ pub fn run_layer(
     p.write("LAST_ROWS", last_rows(&cfg, &d));
     p.write("POST_BASE", post_base);
     p.write("RES_BASE", d.res_base);
-    p.write("OP", u32::from(case.op == Op::Adder));
+    p.write("OP", op_register(d.op));
     finish(p, &d, m, vcd)
 }
 
@@ -245,7 +245,7 @@ pub fn run_pool(
         cycles: Vec::new(),
     };
     write_inputs(&mut p, &d, x);
-    p.write("OP", if avg { 3 } else { 2 });
+    p.write("OP", op_register(d.op));
     p.write("SHIFT", (k * k).trailing_zeros());
     p.write("LAST_ROWS", last_rows(cfg, &d));
     finish(p, &d, m, vcd)
