@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what shiftadd's commands and tests need on a Debian machine with a Rust toolchain:
-# the simulators and FPGA tools of the later test tiers, and the Fashion-MNIST data set.
+# the simulators and FPGA tools of the later test tiers, the Fashion-MNIST data set, and the
+# Python tools (into the virtual environment $SHIFTADD_VENV, default .venv in the repository).
 set -euo pipefail
-packages=(g++ verilator yosys iverilog nextpnr-ice40 fpga-icestorm tcl dataset-fashion-mnist)
+root=$(cd "$(dirname "$0")/.." && pwd)
+packages=(g++ verilator yosys iverilog nextpnr-ice40 fpga-icestorm tcl dataset-fashion-mnist python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,4 +18,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
-echo "setup: ${packages[*]} present"
+# Python tools, pinned: systemrdl-compiler checks the generated SystemRDL register maps.
+venv=${SHIFTADD_VENV:-$root/.venv}
+python_packages=(systemrdl-compiler==1.33.0)
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+have=$("$venv/bin/python" -m pip freeze 2>/dev/null | grep -cixF -f <(printf '%s\n' "${python_packages[@]}") || true)
+if [ "$have" -ne ${#python_packages[@]} ]; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${python_packages[@]}"
+fi
+echo "setup: ${packages[*]} present; Python tools in $venv: ${python_packages[*]}"

@@ -1,12 +1,14 @@
 //! Verilog emission: rust-hdl writes one module per instance, named by its path (`top$pe$3`).
 //! This pass gives identical modules one readable name and emits each body once, so a 16x16
 //! array carries one PE module, not 256. Names come from the instance path with indices dropped
-//! (`top$pe$3` of the shift array becomes `shift_pe`); flip-flops become `dff_<width>`. `$` in
-//! signal names becomes `_`, refused if that would merge two names.
+//! (`top$pe$3` of the shift array becomes `shift_pe`); flip-flops become `dff_<width>` and
+//! memories `ram_<width>x<depth>`. `$` in signal names becomes `_`, refused if that would merge
+//! two names.
 
 use rust_hdl_core::atom::{is_atom_signed, AtomKind};
 use rust_hdl_core::prelude::*;
 use rust_hdl_core::verilog_gen::{verilog_combinatorial, verilog_link_extraction};
+pub use shiftadd_sim::rtl::{Port, PortDir};
 use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
@@ -17,27 +19,6 @@ pub struct VerilogModule {
     pub name: String,
     /// `module ... endmodule`.
     pub text: String,
-}
-
-/// Direction of a top-level port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PortDir {
-    /// Input.
-    Input,
-    /// Output.
-    Output,
-}
-
-/// A port of a top module.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Port {
-    /// Name.
-    pub name: String,
-    /// Direction.
-    pub dir: PortDir,
-    /// Width in bits.
-    pub width: usize,
 }
 
 /// A block emitted as deduplicated modules.
@@ -318,6 +299,24 @@ fn dff_width(text: &str) -> Option<usize> {
     })
 }
 
+/// Width and depth of a memory module, or `None` when `text` is not rust-hdl's `RAM`.
+fn ram_shape(text: &str) -> Option<(usize, usize)> {
+    let header = text.lines().next()?;
+    if !header.ends_with(
+        "(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);",
+    ) {
+        return None;
+    }
+    // `reg[7:0] mem[255:0];`
+    let decl = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("reg[") && l.contains(" mem["))?;
+    let msb = |s: &str| -> Option<usize> { s.split(':').next()?.trim().parse().ok() };
+    let (word, rest) = decl.trim_start().strip_prefix("reg[")?.split_once(']')?;
+    let depth = rest.split_once("mem[")?.1;
+    Some((msb(word)? + 1, msb(depth)? + 1))
+}
+
 /// Identifier tokens of Verilog text (runs of letters, digits, `_` and `$`).
 fn identifiers(text: &str) -> BTreeSet<&str> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
@@ -418,6 +417,8 @@ fn dedup(
             top.to_string()
         } else if let Some(w) = dff_width(text) {
             format!("dff_{w}")
+        } else if let Some((w, d)) = ram_shape(text) {
+            format!("ram_{w}x{d}")
         } else {
             path_name(path, prefix)
         };

@@ -1,13 +1,19 @@
-//! From a config to a folder of Verilog: the arrays the config asks for, one file per module,
-//! `config.json` (the resolved config), `manifest.json` (tops, ports, widths, file hashes) and the
-//! lint waivers. Byte-for-byte deterministic.
+//! From a config to a folder of Verilog: the arrays the config asks for and its engine, one file
+//! per module (each headed by its block's documentation), the register map (`regmap.md`,
+//! `regmap.h`, `regmap.rdl`), `config.json` (the resolved config), `manifest.json`
+//! (`shiftadd_sim::rtl::Manifest`: tops, ports, widths, file hashes) and the lint waivers.
+//! Byte-for-byte deterministic.
 
-use crate::emit::{emit_block, EmitError, Port};
-use crate::widths::{checked_widths, dispatch, ArrayBlock, ArrayKind, ArrayVisitor, ArrayWidths};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use shiftadd_sim::engine::{regmap_header, regmap_markdown};
-use shiftadd_sim::spec::{AccelConfig, ConfigError, PeKinds};
+use crate::compiled::{dispatch, ArrayBlock, ArrayVisitor};
+use crate::emit::{emit_block, EmitError};
+use crate::engine::EngineError;
+use shiftadd_sim::regmap::{regmap_header, regmap_markdown, regmap_rdl};
+use shiftadd_sim::rtl::{
+    array_kinds, checked_engine, checked_widths, config_json, sha256_hex, ArrayInfo, ArrayKind,
+    ArrayWidths, EngineInfo, FileEntry, Manifest, RtlError, TopInfo, ARRAY_LATENCY,
+    MANIFEST_FORMAT,
+};
+use shiftadd_sim::spec::{AccelConfig, ConfigError};
 use std::collections::BTreeMap;
 use std::path::Path;
 use thiserror::Error;
@@ -19,9 +25,6 @@ pub const RUST_HDL: &str = "0.46.0";
 /// Verilator waivers, each with its reason; written beside the Verilog as `lint.vlt`.
 pub const LINT_WAIVERS: &str = include_str!("../lint/waivers.vlt");
 
-/// Cycles from presenting `x`, `w`, `en`, `clear` to the accumulator holding them.
-pub const ARRAY_LATENCY: u32 = 2;
-
 /// Why generation failed.
 #[derive(Debug, Error)]
 pub enum GenError {
@@ -30,7 +33,7 @@ pub enum GenError {
     Config(#[from] ConfigError),
     /// The config's widths are not compiled in.
     #[error(transparent)]
-    Widths(#[from] Box<crate::widths::UnsupportedWidths>),
+    Rtl(#[from] RtlError),
     /// rust-hdl or the emitter failed.
     #[error(transparent)]
     Emit(#[from] EmitError),
@@ -47,84 +50,13 @@ pub enum GenError {
     },
 }
 
-/// One generated array in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArrayInfo {
-    /// `shift`, `adder` or `mac`.
-    pub kind: String,
-    /// Top module name.
-    pub module: String,
-    /// Name of the PE module the array instantiates.
-    pub pe_module: String,
-    /// Output channels.
-    pub rows: usize,
-    /// Input channels.
-    pub cols: usize,
-    /// Operand width.
-    pub x_bits: usize,
-    /// Weight width.
-    pub w_bits: usize,
-    /// PE term width.
-    pub term_bits: usize,
-    /// Tree node width.
-    pub tree_bits: usize,
-    /// Accumulator width.
-    pub acc_bits: usize,
-    /// Cycles from inputs to accumulator.
-    pub latency: u32,
-    /// Ports in declaration order.
-    pub ports: Vec<Port>,
-}
-
-/// The engine in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EngineInfo {
-    /// Top module.
-    pub module: String,
-    /// Its array's kind: `dual` or `mac`.
-    pub array: String,
-    /// Rows and columns of its array.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Output word bits.
-    pub out_bits: usize,
-    /// Ports in declaration order (the register bus and the clock).
-    pub ports: Vec<Port>,
-}
-
-/// A file of the output and its hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// File name.
-    pub name: String,
-    /// Size in bytes.
-    pub bytes: usize,
-    /// SHA-256 of the contents.
-    pub sha256: String,
-}
-
-/// `manifest.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Always `shiftadd-rtl`.
-    pub format: String,
-    /// Generator name and version.
-    pub generator: String,
-    /// rust-hdl release.
-    pub rust_hdl: String,
-    /// Config name.
-    pub config: String,
-    /// SHA-256 of `config.json`.
-    pub config_sha256: String,
-    /// The arrays.
-    pub arrays: Vec<ArrayInfo>,
-    /// The engine around the array, when the config has one (`regmap.md` and `regmap.h` are its
-    /// register map).
-    #[serde(default)]
-    pub engine: Option<EngineInfo>,
-    /// Every other file of the folder.
-    pub files: Vec<FileEntry>,
+impl From<EngineError> for GenError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Rtl(e) => GenError::Rtl(e),
+            EngineError::Emit(e) => GenError::Emit(e),
+        }
+    }
 }
 
 /// The generated folder, in memory.
@@ -134,27 +66,8 @@ pub struct GeneratedRtl {
     pub files: BTreeMap<String, String>,
     /// The manifest.
     pub manifest: Manifest,
-}
-
-/// Array kinds a config asks for.
-pub fn array_kinds(cfg: &AccelConfig) -> Vec<ArrayKind> {
-    match cfg.pe_kinds {
-        PeKinds::ShiftAdd => vec![ArrayKind::Shift, ArrayKind::Adder],
-        PeKinds::ShiftAddDual => vec![ArrayKind::Dual],
-        PeKinds::Mult => vec![ArrayKind::Mac],
-        PeKinds::All => vec![ArrayKind::Shift, ArrayKind::Adder, ArrayKind::Mac],
-    }
-}
-
-/// Top module name of an array kind.
-pub fn array_module(kind: ArrayKind) -> String {
-    format!("{}_array", kind.name())
-}
-
-/// PE module name of an array kind: the emitter names it `<kind>_<field>` after the array's
-/// `pe` field.
-pub fn pe_module(kind: ArrayKind) -> String {
-    format!("{}_pe", kind.name())
+    /// Why the folder has no engine, when it has none.
+    pub no_engine: Option<String>,
 }
 
 struct EmitArray {
@@ -168,28 +81,8 @@ impl ArrayVisitor for EmitArray {
     type Out = Result<crate::emit::EmittedDesign, EmitError>;
     fn visit<B: ArrayBlock>(self) -> Self::Out {
         let mut block = B::build(self.rows, self.cols, self.pmax);
-        emit_block(&mut block, self.kind.name(), &array_module(self.kind))
+        emit_block(&mut block, self.kind.name(), &self.kind.array_module())
     }
-}
-
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The config as written to `config.json`.
-pub fn config_json(cfg: &AccelConfig) -> String {
-    let mut s = serde_json::to_string_pretty(cfg).expect("a config serialises");
-    s.push('\n');
-    s
-}
-
-/// The command that regenerates a preset's committed folder.
-pub fn regenerate_command(preset: &str) -> String {
-    format!("cargo run --release -p shiftadd -- gen --preset {preset} --out rtl-out/{preset}")
 }
 
 /// Emits one array kind of `cfg` (widths checked).
@@ -204,16 +97,17 @@ pub fn emit_array(
         cols: cfg.cols as usize,
         pmax: cfg.formats.pmax(),
     };
-    let design = dispatch(kind, w, visitor).expect("checked_widths admits only compiled widths")?;
+    let design = dispatch(kind, w, visitor).expect("checked widths are compiled in")?;
     Ok((w, design))
 }
 
-/// Generates the folder for `cfg`.
+/// Generates the folder for `cfg`: its arrays, and its engine when the config has one whose
+/// widths are compiled in.
 pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
     cfg.validate()?;
     let config_text = config_json(cfg);
     let config_sha = sha256_hex(config_text.as_bytes());
-    let header = format!(
+    let stamp = format!(
         "// Generated by {GENERATOR} (rust-hdl {RUST_HDL}) from config `{}` (config.json sha256 {config_sha}).\n\
          // Do not edit: regenerate with `shiftadd gen`; see manifest.json.\n",
         cfg.name
@@ -246,7 +140,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
         arrays.push(ArrayInfo {
             kind: kind.name().into(),
             module: design.top,
-            pe_module: pe_module(kind),
+            pe_module: kind.pe_module(),
             rows: cfg.rows as usize,
             cols: cfg.cols as usize,
             x_bits: w.xw,
@@ -258,42 +152,50 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
             ports: design.ports,
         });
     }
-    let mut extra_files = BTreeMap::new();
-    let engine = match crate::engine::emit_engine(cfg) {
-        Some(result) => {
-            let design = result?;
+    let mut files = BTreeMap::new();
+    let (engine, axi, no_engine) = match checked_engine(cfg) {
+        Ok(w) => {
+            let design = crate::engine::emit_engine(cfg)?;
             merge_reusing(&mut modules, design.modules)?;
-            extra_files.insert("regmap.md".to_string(), regmap_markdown(cfg));
-            extra_files.insert("regmap.h".to_string(), regmap_header(cfg));
-            let w = crate::engine::engine_widths(cfg).expect("emitted, so it has widths");
-            Some(EngineInfo {
+            let top = crate::axi::emit_axi(cfg)?;
+            merge_reusing(&mut modules, top.modules)?;
+            files.insert("regmap.md".to_string(), regmap_markdown(cfg));
+            files.insert("regmap.h".to_string(), regmap_header(cfg));
+            files.insert("regmap.rdl".to_string(), regmap_rdl(cfg));
+            let info = EngineInfo {
                 module: design.top,
                 array: w.kind.name().into(),
                 rows: cfg.rows as usize,
                 cols: cfg.cols as usize,
                 out_bits: w.ow,
                 ports: design.ports,
-            })
+            };
+            let axi = TopInfo {
+                module: top.top,
+                ports: top.ports,
+            };
+            (Some(info), Some(axi), None)
         }
-        None => None,
+        Err(e) => (None, None, Some(e.to_string())),
     };
-    let mut files = extra_files;
     for (name, text) in modules {
-        files.insert(format!("{name}.v"), format!("{header}{text}"));
+        let doc = crate::docs::module_doc(cfg, &name);
+        files.insert(format!("{name}.v"), format!("{stamp}{doc}{text}"));
     }
     files.insert(
         "lint.vlt".into(),
-        format!("`verilator_config\n{}", header) + LINT_WAIVERS,
+        format!("`verilator_config\n{stamp}") + LINT_WAIVERS,
     );
     files.insert("config.json".into(), config_text);
     let manifest = Manifest {
-        format: "shiftadd-rtl".into(),
+        format: MANIFEST_FORMAT.into(),
         generator: GENERATOR.into(),
         rust_hdl: RUST_HDL.into(),
         config: cfg.name.clone(),
         config_sha256: config_sha,
         arrays,
         engine,
+        axi,
         files: files
             .iter()
             .map(|(name, text)| FileEntry {
@@ -306,7 +208,11 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
     let mut manifest_text = serde_json::to_string_pretty(&manifest).expect("serialises");
     manifest_text.push('\n');
     files.insert("manifest.json".into(), manifest_text);
-    Ok(GeneratedRtl { files, manifest })
+    Ok(GeneratedRtl {
+        files,
+        manifest,
+        no_engine,
+    })
 }
 
 /// `text` with every identifier that `map` names replaced.

@@ -1,10 +1,9 @@
 //! rust-hdl's own simulator driving a generated array, cycle by cycle: the same blocks the
 //! Verilog is emitted from, used to compare simulators (`shiftadd bench-cosim`).
 
-use crate::widths::{
-    checked_widths, dispatch, ArrayBlock, ArrayKind, ArrayVisitor, UnsupportedWidths,
-};
+use crate::compiled::{dispatch, ArrayBlock, ArrayVisitor};
 use rust_hdl_core::prelude::*;
+use shiftadd_sim::rtl::{checked_widths, ArrayKind, RtlError};
 use shiftadd_sim::spec::AccelConfig;
 
 /// One cycle's inputs as port bit patterns.
@@ -59,7 +58,7 @@ pub fn run_array(
     cfg: &AccelConfig,
     kind: ArrayKind,
     cycles: &[ArrayInputs],
-) -> Result<Vec<Vec<u64>>, Box<UnsupportedWidths>> {
+) -> Result<Vec<Vec<u64>>, RtlError> {
     let w = checked_widths(cfg, kind)?;
     let run = Run {
         rows: cfg.rows as usize,

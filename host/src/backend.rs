@@ -2,16 +2,14 @@
 //! values with `sim::cycles` per engine layer), and the engine's RTL on Verilator, driven
 //! through its register map as a driver on the board would.
 
-use crate::compile::{EngineLayer, Program, Residency, Work};
 use anyhow::{anyhow, bail, Result};
 use shiftadd_sim::cycles::{issue_cycles, layer_cycles};
-use shiftadd_sim::engine::{
-    act_location, issue_schedule, last_rows, op_register, output_register, unroll_input,
-    weight_buf_depth, BUF_INPUT, BUF_OUTPUT, BUF_POST_B, BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
-};
+use shiftadd_sim::engine::{act_location, issue_schedule};
 use shiftadd_sim::layers::{argmax, Tensor};
 use shiftadd_sim::net::{LayerStats, Runner, Value};
+use shiftadd_sim::program::{EngineLayer, Program, Residency, Work};
 use shiftadd_tb::bus::Bus;
+use shiftadd_tb::driver::{load_params, run_layer, OutputFault};
 use shiftadd_tb::verilator::Model as VlModel;
 use std::path::Path;
 use std::sync::Arc;
@@ -176,8 +174,8 @@ impl RtlBackend {
         let mut bus = Bus::new(cfg, &model, None)?;
         bus.identify()?;
         Ok(RtlBackend {
-            weights: Residency::new(weight_buf_depth(cfg) as usize),
-            post: Residency::new((cfg.post_buf_words / cfg.rows) as usize),
+            weights: Residency::new(cfg.weight_depth() as usize),
+            post: Residency::new(cfg.post_depth() as usize),
             program,
             model,
             bus,
@@ -222,61 +220,18 @@ impl RtlBackend {
     }
 }
 
-fn load_params(bus: &mut Bus, el: &EngineLayer) -> u64 {
-    let mut words = 0;
-    for (lane, img) in el.weights.iter().enumerate() {
-        bus.write_words(BUF_WEIGHTS, lane as u32, el.desc.w_base, img);
-        words += img.len() as u64;
-    }
-    for (sel, image) in [(BUF_POST_M, &el.post_m), (BUF_POST_B, &el.post_b)] {
-        for (lane, img) in image.iter().enumerate() {
-            bus.write_words(sel, lane as u32, el.desc.post_base, img);
-            words += img.len() as u64;
-        }
-    }
-    words
-}
-
 /// The tensor node `src` gave (`None`: the network input) as codes `[c][y][x]`.
-fn source<'a>(input: &'a Tensor<i32>, outs: &'a [LayerOut], src: Option<usize>) -> Vec<i64> {
+fn source(input: &Tensor<i32>, outs: &[LayerOut], src: Option<usize>) -> Vec<i64> {
     match src {
         None => input.data.iter().map(|&v| i64::from(v)).collect(),
         Some(s) => outs[s].values.clone(),
     }
 }
 
-/// Writes `values` (`[c][h][w]`, `c` channels) into buffer `sel` at the activation layout from
-/// word `base`, one stream per bank; channels past `c` up to the tile are written as 0 when
-/// `zero_fill`.
-fn write_tensor(
-    bus: &mut Bus,
-    sel: u32,
-    base: u32,
-    values: &[i64],
-    [c, h, w]: [u32; 3],
-    zero_fill: bool,
-) {
-    let cols = bus.cfg().cols;
-    let plane = (h * w) as usize;
-    let tiles = c.div_ceil(cols);
-    for bank in 0..cols {
-        let mut stream = Vec::with_capacity(tiles as usize * plane);
-        for t in 0..tiles {
-            let ch = t * cols + bank;
-            if ch < c {
-                stream.extend_from_slice(&values[ch as usize * plane..(ch as usize + 1) * plane]);
-            } else if zero_fill {
-                stream.resize(stream.len() + plane, 0);
-            }
-        }
-        let (_, word) = act_location(bus.cfg(), base, h, w, bank, 0, 0);
-        bus.write_words(sel, bank, word, &stream);
-    }
-}
-
-/// Runs engine layer `idx` of one image on `bus` (parameters already loaded): input (unless
-/// the layer reads it from where the layer before left it, or `stage` asks to write it anyway),
-/// residual, registers, START, polling, the optional fault, and the output reads.
+/// Runs engine layer `idx` of one image on `bus` (parameters already loaded) through the
+/// driver: its input (unless the layer reads it from where the layer before left it, or
+/// `stage` asks to write it anyway), its residual, the fault if it is this layer's, and the
+/// output reads.
 #[allow(clippy::too_many_arguments)]
 fn run_engine_layer(
     program: &Program,
@@ -289,75 +244,19 @@ fn run_engine_layer(
     fault: Option<&Fault>,
     stage: bool,
 ) -> Result<LayerOut> {
-    let cfg = &program.cfg;
-    let d = &el.desc;
-    if !d.in_from_output || stage {
-        let mut x = source(input, outs, el.src);
-        if let Some(from) = &el.unrolled_from {
-            x = unroll_input(from, &x);
-        }
-        let sel = if d.in_from_output {
-            BUF_OUTPUT
-        } else {
-            BUF_INPUT
-        };
-        write_tensor(bus, sel, d.in_base, &x, [d.cin, d.h, d.w], el.zero_fill);
-    }
-    let (oc, oh, ow) = (d.out_c(), d.out_h(), d.out_w());
-    if let Some(r) = el.residual {
-        write_tensor(
-            bus,
-            BUF_RESIDUAL,
-            d.res_base,
-            &outs[r].values,
-            [oc, oh, ow],
-            false,
-        );
-    }
-    bus.write_reg("IN_SEL", u32::from(d.in_from_output))?;
-    bus.write_reg("OP", op_register(d.op))?;
-    bus.write_reg("OUTPUT", output_register(d.output))?;
-    bus.write_reg("SHIFT", d.shift)?;
-    bus.write_reg("LAST_ROWS", last_rows(cfg, d))?;
-    bus.write_reg("POST_BASE", d.post_base)?;
-    bus.write_reg("RES_BASE", d.res_base)?;
-    let model = layer_cycles(cfg, d);
-    let run = bus.run(d, 2 * model + 1000)?;
-    if let Some(f) = fault.filter(|f| f.image == image && f.layer == idx) {
-        let plane = (oh * ow) as usize;
-        let (c, rest) = ((f.index / plane) as u32, f.index % plane);
-        let (bank, word) = act_location(
-            cfg,
-            d.out_base,
-            oh,
-            ow,
-            c,
-            rest as u32 / ow,
-            rest as u32 % ow,
-        );
-        let r = bus.read_outputs(bank, word, 1, true)[0];
-        let v = bus.output_value(r) ^ (1i64 << f.bit);
-        bus.write_words(BUF_OUTPUT, bank, word, &[v]);
-    }
-    let mut reads = Vec::new();
-    for bank in 0..cfg.rows.min(oc) {
-        let n = (oc - bank).div_ceil(cfg.rows) * oh * ow;
-        let (_, word) = act_location(cfg, d.out_base, oh, ow, bank, 0, 0);
-        reads.push(bus.read_outputs(bank, word, n, el.wide));
-    }
-    let plane = (oh * ow) as usize;
-    let mut values = vec![0i64; oc as usize * plane];
-    for (bank, r) in reads.into_iter().enumerate() {
-        for (k, id) in r.into_iter().enumerate() {
-            let (t, p) = (k / plane, k % plane);
-            let ch = t * cfg.rows as usize + bank;
-            values[ch * plane + p] = bus.output_value(id);
-        }
-    }
+    let x = (!el.desc.in_from_output || stage).then(|| source(input, outs, el.src));
+    let residual = el.residual.map(|r| &outs[r].values[..]);
+    let fault = fault
+        .filter(|f| f.image == image && f.layer == idx)
+        .map(|f| OutputFault {
+            index: f.index,
+            bit: f.bit,
+        });
+    let run = run_layer(bus, el, x.as_deref(), residual, fault)?;
     Ok(LayerOut {
-        values,
+        values: run.values,
         sat: run.sat,
-        cycles_model: Some(model),
+        cycles_model: Some(layer_cycles(&program.cfg, &el.desc)),
         cycles_rtl: Some(run.cycles),
         done_at: Some(run.done_at),
         start_cycle: Some(run.start_cycle),
@@ -398,8 +297,8 @@ impl Backend for RtlBackend {
             }
             for &(idx, el) in &engine {
                 let d = &el.desc;
-                let wlen = el.weights.first().map_or(0, Vec::len);
-                let plen = el.post_m.first().map_or(0, Vec::len);
+                let wlen = el.weight_len(&program.cfg) as usize;
+                let plen = el.post_len(&program.cfg) as usize;
                 let w_hit = self.weights.hit_or_claim(idx, d.w_base as usize, wlen);
                 let p_hit = self.post.hit_or_claim(idx, d.post_base as usize, plen);
                 if !w_hit || !p_hit {
@@ -455,17 +354,18 @@ pub fn write_cycle(program: &Program, el: &EngineLayer, start: u64, index: usize
 /// Builds (or loads from the cache) the Verilator model of the engine in `dir`.
 pub fn engine_model(dir: &Path) -> Result<(Arc<VlModel>, f64)> {
     let design = shiftadd_tb::design::Design::load(dir).map_err(|e| anyhow!("{e}"))?;
+    let top = shiftadd_sim::rtl::ENGINE_MODULE;
     let ports = design
         .modules
-        .get("engine")
+        .get(top)
         .cloned()
-        .ok_or_else(|| anyhow!("{}: no `engine` module", dir.display()))?;
+        .ok_or_else(|| anyhow!("{}: no `{top}` module", dir.display()))?;
     let cache = shiftadd_tb::verilator::cache_dir();
     let t = std::time::Instant::now();
     let (m, _) = VlModel::build(
         &design.files,
         design.waivers.as_deref(),
-        "engine",
+        top,
         &ports,
         &cache,
     )?;

@@ -5,14 +5,14 @@
 use crate::backend::{
     engine_model, write_cycle, Backend, CycleBackend, Fault, ImageOut, RefBackend, RtlBackend,
 };
-use crate::compile::{compile, Program, Work};
 use crate::data::Dataset;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
-use shiftadd_sim::cycles::{tap_ops, utilisation};
+use shiftadd_sim::cycles::{layer_utilisation, tap_ops, utilisation};
 use shiftadd_sim::energy::{self, EnergyTable, Units};
 use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::{LayerStats, Model};
+use shiftadd_sim::program::{compile, Program, Work};
 use shiftadd_sim::spec::AccelConfig;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// How `infer` runs.
-pub struct EngineRun<'a> {
+pub struct RunOptions<'a> {
     /// `cycle` or `rtl`.
     pub backend: &'a str,
     /// The config.
@@ -192,7 +192,7 @@ fn worker(
     program: &Arc<Program>,
     vl: Option<&Arc<shiftadd_tb::verilator::Model>>,
     ds: &Dataset,
-    run: &EngineRun,
+    run: &RunOptions,
     fault: Option<&Fault>,
     next: &AtomicUsize,
     traced: &AtomicBool,
@@ -335,7 +335,7 @@ pub fn infer_engine(
     m: &Model,
     model_path: &Path,
     ds: &Dataset,
-    run: &EngineRun,
+    run: &RunOptions,
     json_out: Option<&Path>,
 ) -> Result<bool> {
     let cfg = &run.cfg;
@@ -462,7 +462,7 @@ pub fn infer_engine(
         let (cm, util, taps) = match &l.work {
             Work::Engine(el) => (
                 Some(shiftadd_sim::cycles::layer_cycles(cfg, &el.desc)),
-                Some(utilisation(cfg, &el.desc)),
+                Some(layer_utilisation(cfg, &el.desc)),
                 tap_ops(&el.desc),
             ),
             Work::Flatten => (None, None, 0),
@@ -503,9 +503,9 @@ pub fn infer_engine(
         );
         rows_json.push(row);
     }
-    let util_net = total_taps as f64 / (f64::from(cfg.rows * cfg.cols) * total_model as f64);
+    let util_net = utilisation(cfg, total_taps, total_model);
     let units = Units::new(&EnergyTable::default_table(), cfg, cfg.formats.act_bits);
-    let counts = energy::count_graph(&m.graph, cfg, cfg.formats.act_bits)?;
+    let counts = energy::count_program(&program, cfg.formats.act_bits);
     let (_, e) = energy::total(&counts, &units);
     let energy_uj = (e.compute + e.memory) * 1e-6;
     let acc = correct as f64 / n;

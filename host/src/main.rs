@@ -1,10 +1,10 @@
 //! The `shiftadd` command.
 
 mod backend;
-mod compile;
 mod constraints_cmd;
 mod cosim_cmd;
 mod data;
+mod docs_cmd;
 mod infer_cmd;
 mod report_cmd;
 mod rtl_cmd;
@@ -130,6 +130,12 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the generated documentation pages (the command line, the presets) into OUT.
+    Docs {
+        /// Output folder (the repository's is `docs`).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Train a built-in architecture (quantisation-aware, float) and export its integer model.
     Train(train_cmd::TrainArgs),
     /// Fixed-point accuracy of a trained model exported at narrower activation and adder formats.
@@ -171,15 +177,16 @@ pub(crate) fn locate_default(p: &Path) -> PathBuf {
     }
 }
 
-fn preset(name: &str) -> Result<AccelConfig> {
-    let cfg = presets::by_name(name).ok_or_else(|| {
-        anyhow!(
-            "unknown preset `{name}`; presets: {}",
-            presets::names().join(", ")
-        )
-    })?;
+/// A preset by name, or the one error every subcommand gives for an unknown name.
+pub(crate) fn preset(name: &str) -> Result<AccelConfig> {
+    let cfg = presets::lookup(name)?;
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// A built-in architecture by name, or the one error every subcommand gives for an unknown name.
+pub(crate) fn arch(name: &str) -> Result<shiftadd_sim::net::Graph> {
+    Ok(archs::lookup(name)?)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -256,8 +263,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             out,
         } => {
-            let graph = archs::by_name(&arch)
-                .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
+            let graph = self::arch(&arch)?;
             let m = random::random_model(&graph, &preset(&p)?, seed)
                 .map_err(|e| anyhow!("{arch}: {e}"))?;
             let prov = json!({"random": {"arch": arch, "preset": p, "seed": seed}});
@@ -276,6 +282,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::BenchCosim(a) => cosim_cmd::bench(&a)?,
+        Cmd::Docs { out } => docs_cmd::write(&out)?,
         Cmd::Train(a) => train_cmd::train(a)?,
         Cmd::Precision(a) => train_cmd::precision(a)?,
     }
@@ -357,8 +364,7 @@ fn infer(
     }
     let (resolved, m, cfg) = match &opts.arch {
         Some(arch) => {
-            let graph = archs::by_name(arch)
-                .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
+            let graph = self::arch(arch)?;
             let cfg = match opts.preset.as_deref() {
                 Some(p) => preset(p)?,
                 None => presets::all()
@@ -434,7 +440,7 @@ fn infer(
         let threads = opts
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let run = infer_cmd::EngineRun {
+        let run = infer_cmd::RunOptions {
             backend: &opts.backend,
             cfg: cfg.expect("a config for the engine backends"),
             rtl: opts.rtl.as_ref().map(|d| locate_default(d)),
@@ -514,8 +520,7 @@ fn infer(
 }
 
 fn bench(arch: &str, preset_name: &str, images: usize, threads: Option<usize>) -> Result<()> {
-    let graph = archs::by_name(arch)
-        .ok_or_else(|| anyhow!("unknown architecture `{arch}`; see `shiftadd archs`"))?;
+    let graph = self::arch(arch)?;
     let cfg = preset(preset_name)?;
     let m = random::random_model(&graph, &cfg, 7).map_err(|e| anyhow!("{arch}: {e}"))?;
     let runner = m.runner()?;

@@ -67,11 +67,7 @@ fn net_report(graph: &Graph, cfg: &AccelConfig, units: &Units) -> Result<NetRepo
 }
 
 fn utilisation(c: &LayerCounts, cfg: &AccelConfig) -> f64 {
-    if c.cycles == 0 {
-        0.0
-    } else {
-        c.taps as f64 / (cfg.rows as f64 * cfg.cols as f64 * c.cycles as f64)
-    }
+    shiftadd_sim::cycles::utilisation(cfg, c.taps, c.cycles)
 }
 
 fn counts_json(c: &LayerCounts, e: &Energy, cfg: &AccelConfig) -> Value {
@@ -130,8 +126,7 @@ fn count(v: u64) -> String {
 /// The graph, and the base name whose twins are reported (`None` when it is not built in).
 fn resolve_graph(args: &ReportArgs) -> Result<(Graph, Option<String>)> {
     let graph = match (&args.arch, &args.model) {
-        (Some(a), _) => archs::by_name(a)
-            .ok_or_else(|| anyhow!("unknown architecture `{a}`; see `shiftadd archs`"))?,
+        (Some(a), _) => crate::arch(a)?,
         (None, Some(m)) => {
             model::load_model(&model::resolve_model_path(m))
                 .map_err(|e| anyhow!("{e}"))?

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use serde::Serialize;
 use shiftadd_hdl::generate::{generate, write_rtl, GeneratedRtl};
-use shiftadd_hdl::widths::ArrayKind;
+use shiftadd_sim::rtl::ArrayKind;
 use shiftadd_sim::spec::{presets, AccelConfig, PeKinds};
 use shiftadd_tb::synth::{nextpnr_fmax, yosys_synth, yosys_version, Resources, Target, HX8K_LCS};
 use std::path::{Path, PathBuf};
@@ -46,13 +46,7 @@ impl ConfigArgs {
                 serde_json::from_str::<AccelConfig>(&text)
                     .map_err(|e| anyhow!("{}: {e}", path.display()))?
             }
-            None => presets::by_name(&self.preset).ok_or_else(|| {
-                anyhow!(
-                    "unknown preset `{}`; presets: {}",
-                    self.preset,
-                    presets::names().join(", ")
-                )
-            })?,
+            None => presets::lookup(&self.preset)?,
         };
         if let Some(r) = self.rows {
             cfg.rows = r;
@@ -79,6 +73,9 @@ pub fn gen(args: &ConfigArgs, out: &Path) -> Result<()> {
     let rtl = generate(&cfg)?;
     let took = start.elapsed();
     write_rtl(&rtl, out)?;
+    if let Some(why) = &rtl.no_engine {
+        println!("no engine: {why}");
+    }
     let verilog: usize = rtl
         .files
         .iter()
@@ -192,12 +189,12 @@ pub fn synth_rows(
     }
     if engine {
         let e = rtl.manifest.engine.as_ref().ok_or_else(|| {
-            let why = shiftadd_hdl::engine::engine_kind(cfg)
-                .err()
-                .unwrap_or_else(|| {
-                    format!("config `{}`: its widths are not compiled in", cfg.name)
-                });
-            anyhow!("{why}")
+            anyhow!(
+                "{}",
+                rtl.no_engine
+                    .as_deref()
+                    .unwrap_or("the config has no engine")
+            )
         })?;
         for target in [Target::Xc7, Target::Ice40]
             .into_iter()

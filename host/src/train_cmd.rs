@@ -129,13 +129,7 @@ fn ops_and_params(m: &Model, pixels: &[u8]) -> Result<(u64, usize)> {
 
 /// `shiftadd train`.
 pub fn train(a: TrainArgs) -> Result<()> {
-    let graph = archs::by_name(&a.arch).ok_or_else(|| {
-        anyhow!(
-            "--arch: unknown architecture `{}`; architectures: {}",
-            a.arch,
-            archs::names().join(", ")
-        )
-    })?;
+    let graph = crate::arch(&a.arch).context("--arch")?;
     if a.epochs == 0 || a.epochs > 10_000 {
         bail!("--epochs: {} is outside 1..=10000", a.epochs);
     }
@@ -145,13 +139,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if !(a.lr.is_finite() && a.lr > 0.0 && a.lr < 1.0) {
         bail!("--lr: {} must be in (0, 1)", a.lr);
     }
-    let cfg = presets::by_name(&a.preset).ok_or_else(|| {
-        anyhow!(
-            "--preset: unknown preset `{}`; presets: {}",
-            a.preset,
-            presets::names().join(", ")
-        )
-    })?;
+    let cfg = crate::preset(&a.preset).context("--preset")?;
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t.max(1))
@@ -434,8 +422,12 @@ pub fn precision(a: PrecisionArgs) -> Result<()> {
             (format!("act {ab}, add {db}"), cfg)
         })
         .collect();
-    // The narrow presets as a whole: narrower shift weights and post-processing widths too.
-    for p in [presets::lean16(), presets::lean8()] {
+    // The presets of other formats as a whole: narrower shift weights and post-processing
+    // widths too.
+    for p in presets::all()
+        .into_iter()
+        .filter(|p| p.formats != seed.formats)
+    {
         points.push((format!("preset `{}`", p.name), p));
     }
     for (label, cfg) in points {

@@ -196,12 +196,12 @@ fn an_edited_engine_fails_at_layer_level() {
     // The output stage writes the sum one word late.
     let engine = dir.join("engine.v");
     let text = std::fs::read_to_string(&engine).unwrap();
-    assert!(text.contains("out_buf_0_write_address = out_addr_5_q"));
+    assert!(text.contains("out_buf_0_write_address = out_addr_d_q_4"));
     std::fs::write(
         &engine,
         text.replace(
-            "out_buf_0_write_address = out_addr_5_q",
-            "out_buf_0_write_address = out_addr_4_q",
+            "out_buf_0_write_address = out_addr_d_q_4",
+            "out_buf_0_write_address = out_addr_d_q_3",
         ),
     )
     .unwrap();

@@ -56,6 +56,24 @@ pub fn by_name(name: &str) -> Option<Graph> {
     }
 }
 
+/// An unknown architecture name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown architecture `{name}`; architectures: {known} (see `shiftadd archs`)")]
+pub struct UnknownArch {
+    /// The name asked for.
+    pub name: String,
+    /// The built-in names, comma-separated.
+    pub known: String,
+}
+
+/// A built-in architecture by name, or the error every command reports for an unknown one.
+pub fn lookup(name: &str) -> Result<Graph, UnknownArch> {
+    by_name(name).ok_or_else(|| UnknownArch {
+        name: name.into(),
+        known: names().join(", "),
+    })
+}
+
 /// One-line description of a built-in architecture.
 pub fn describe(name: &str) -> &'static str {
     match name {

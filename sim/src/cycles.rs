@@ -16,8 +16,8 @@ use crate::spec::AccelConfig;
 pub const START_CYCLES: u64 = 1;
 /// Buffer reads (block RAM) take one cycle.
 pub const READ_CYCLES: u64 = 1;
-/// The PE array: terms registered, then accumulators (hdl's `ARRAY_LATENCY`).
-pub const ARRAY_CYCLES: u64 = 2;
+/// The PE array: terms registered, then accumulators.
+pub const ARRAY_CYCLES: u64 = crate::rtl::ARRAY_LATENCY as u64;
 /// Post-processing: the multiply `M_c * v`, then add, shift, residual, ReLU and saturation.
 pub const POST_CYCLES: u64 = 2;
 /// Pooling: compare or add one window value per cycle.
@@ -68,9 +68,18 @@ pub fn tap_ops(d: &Descriptor) -> u64 {
     }
 }
 
-/// Useful tap operations over `rows * cols * layer_cycles`.
-pub fn utilisation(cfg: &AccelConfig, d: &Descriptor) -> f64 {
-    tap_ops(d) as f64 / (f64::from(cfg.rows) * f64::from(cfg.cols) * layer_cycles(cfg, d) as f64)
+/// `taps` useful tap operations over `rows * cols * cycles` (0 for no cycles).
+pub fn utilisation(cfg: &AccelConfig, taps: u64, cycles: u64) -> f64 {
+    if cycles == 0 {
+        0.0
+    } else {
+        taps as f64 / (f64::from(cfg.lanes()) * cycles as f64)
+    }
+}
+
+/// The utilisation of layer `d`: its useful taps over `rows * cols * layer_cycles`.
+pub fn layer_utilisation(cfg: &AccelConfig, d: &Descriptor) -> f64 {
+    utilisation(cfg, tap_ops(d), layer_cycles(cfg, d))
 }
 
 #[cfg(test)]
@@ -185,7 +194,7 @@ mod tests {
                 pad: *pad as u32,
                 ..conv(1, 1, 1, 1, 1, 0)
             };
-            let u = utilisation(&cfg, &d);
+            let u = layer_utilisation(&cfg, &d);
             if c >= 16 {
                 assert!(u > 0.99, "{}: {u}", node.name);
                 checked += 1;

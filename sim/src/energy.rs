@@ -1,11 +1,11 @@
-//! The energy model: operation and buffer-access counts of each layer of a graph, an analytic
-//! cycle estimate, and energy as counts times a unit-energy table (shared/spec/energy.md).
+//! The energy model: operation and buffer-access counts of each layer of a layer program
+//! ([`crate::program`]), its exact cycles ([`crate::cycles`]), and energy as counts times a
+//! unit-energy table (shared/spec/energy.md).
 //!
-//! The counts follow the loops the accelerator runs for a layer (output pixel, kernel tap,
-//! input-channel tile of `cols`, output-channel tile of `rows`) and the counting rules of
+//! The counts follow the loops the engine runs for a layer (output pixel, output-channel tile of
+//! `rows`, input-channel tile of `cols`, kernel tap) and the counting rules of
 //! [`crate::net::eval_node`], so that a report of a graph's shapes equals what the reference model
-//! counts when it runs the same graph (tested). Cycles are an estimate until a cycle-exact model
-//! exists: `pixels * taps * ceil(cin/cols) * ceil(cout/rows) + 2 * ceil(cout/rows)`.
+//! counts when it runs the same graph (tested).
 //!
 //! Memory (per image, words of the width given):
 //! - activation buffer: a convolution reads each input value once per tap and output-channel tile
@@ -14,17 +14,18 @@
 //! - weight buffer: one weight per tap operation (each PE takes its weight every cycle);
 //! - post-processing buffer: one `M_c, B_c` pair per output channel of a post-processed layer;
 //! - off-chip (DRAM): the 8-bit input image once; each convolution's weights and post parameters
-//!   once, or once per output row when they exceed `weight_buf_words`; a layer input larger than
-//!   `act_buf_words` once per output-channel tile (once for pooling) and an output larger than it
-//!   once; the logits once.
+//!   once, or once per output row when they do not fit the weight buffer; a layer input larger
+//!   than an activation bank once per output-channel tile (once for pooling) and an output larger
+//!   than it once; the logits once. (The engine itself refuses layers that spill; the report
+//!   prices what a larger system would move.)
 //!
 //! Widths at report precision `p`: activations, adder codes and multiply weights `p` bits, shift
 //! weights the preset's `shift_wb` bits, post parameters `post_m_bits + post_b_bits`.
 
-use crate::cycles::layer_cycles;
-use crate::engine::{unrolled, Descriptor, LayerOp};
-use crate::layers::ConvGeom;
-use crate::net::{ConvKind, ConvOutput, Graph, GraphError, NodeInfo, Op};
+use crate::cycles::{layer_cycles, tap_ops, utilisation};
+use crate::engine::{LayerOp, OutputMode};
+use crate::net::{CapabilityError, ConvKind, Graph};
+use crate::program::{plan, Program, Work};
 use crate::spec::AccelConfig;
 use serde::Serialize;
 use std::path::Path;
@@ -482,92 +483,66 @@ impl LayerCounts {
     }
 }
 
-fn ceil_div(a: usize, b: usize) -> usize {
-    a.div_ceil(b)
+/// Per-image counts of every layer of `program` (a [`crate::program::plan`] or a compiled
+/// program) at `precision` bits: what the engine does when it runs the program.
+pub fn count_program(program: &Program, precision: u32) -> Vec<LayerCounts> {
+    (0..program.layers.len())
+        .map(|idx| count_layer(program, idx, precision))
+        .collect()
 }
 
-/// Per-image counts of every node of `graph` on `cfg`'s array at `precision` bits.
+/// Per-image counts of every node of `graph` laid out on `cfg`'s engine at `precision` bits.
 pub fn count_graph(
     graph: &Graph,
     cfg: &AccelConfig,
     precision: u32,
-) -> Result<Vec<LayerCounts>, GraphError> {
-    let infos = graph.analyse()?;
-    Ok(graph
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(idx, _)| count_node(graph, &infos, idx, cfg, precision))
-        .collect())
+) -> Result<Vec<LayerCounts>, CapabilityError> {
+    Ok(count_program(&plan(graph, cfg)?, precision))
 }
 
-fn count_node(
-    graph: &Graph,
-    infos: &[NodeInfo],
-    idx: usize,
-    cfg: &AccelConfig,
-    p: u32,
-) -> LayerCounts {
-    let node = &graph.nodes[idx];
-    let info = &infos[idx];
+fn count_layer(program: &Program, idx: usize, p: u32) -> LayerCounts {
+    let cfg = &program.cfg;
+    let layer = &program.layers[idx];
+    let info = &program.infos[idx];
     let vals = |s: [usize; 3]| (s[0] * s[1] * s[2]) as u64;
     let (in_vals, out_vals) = (vals(info.in_shape), vals(info.out_shape));
-    let act_words = cfg.act_buf_words as u64;
     let mut c = LayerCounts {
-        name: node.name.clone(),
+        name: layer.name.clone(),
+        kind: layer.kind.clone(),
         in_shape: info.in_shape,
         out_shape: info.out_shape,
         act_bits: p,
         post_bits: cfg.post_m_bits + cfg.post_b_bits,
         ..Default::default()
     };
-    let p64 = p as u64;
+    let p64 = u64::from(p);
     if info.src.is_none() {
         // The 8-bit image comes from off-chip once.
         c.dram_read_bits += in_vals * 8;
     }
-    match &node.op {
-        Op::MaxPool { .. } | Op::AvgPool { .. } => {
-            c.kind = if matches!(node.op, Op::MaxPool { .. }) {
-                "max_pool".into()
-            } else {
-                "avg_pool".into()
-            };
-            if let Op::AvgPool { k } = node.op {
-                c.adds = out_vals * (k * k - 1) as u64;
+    let Work::Engine(el) = &layer.work else {
+        return c;
+    };
+    // The layer as the network has it (a first layer may run unrolled; its taps are the same).
+    let d = el.unrolled_from.unwrap_or(el.desc);
+    c.cycles = layer_cycles(cfg, &el.desc);
+    match d.op {
+        LayerOp::MaxPool | LayerOp::AvgPool => {
+            if d.op == LayerOp::AvgPool {
+                c.adds = out_vals * u64::from(d.kh * d.kw - 1);
             }
             c.act_reads = in_vals;
             c.act_writes = out_vals;
-            let k = match node.op {
-                Op::MaxPool { k } | Op::AvgPool { k } => k as u32,
-                _ => unreachable!(),
-            };
-            let op = if matches!(node.op, Op::MaxPool { .. }) {
-                LayerOp::MaxPool
-            } else {
-                LayerOp::AvgPool
-            };
-            let [ci, h, w] = info.in_shape.map(|v| v as u32);
-            c.cycles = layer_cycles(cfg, &Descriptor::shape(op, [ci, h, w], ci, [k, k], k, 0));
-            if in_vals > act_words {
+            if el.spill.input {
                 c.dram_read_bits += in_vals * p64;
             }
-            if out_vals > act_words {
+            if el.spill.output {
                 c.dram_write_bits += out_vals * p64;
             }
         }
-        Op::Flatten => c.kind = "flatten".into(),
-        Op::Conv {
-            kind,
-            kernel,
-            output,
-            ..
-        } => {
-            let g: ConvGeom = info.geom.expect("analysed convolution");
-            let (oh, ow) = (info.out_shape[1], info.out_shape[2]);
-            c.kind = kind.name().into();
-            c.kernel = Some(*kernel);
-            c.taps = g.tap_ops();
+        LayerOp::Conv(kind) => {
+            c.kernel = Some([d.kh as usize, d.kw as usize]);
+            c.taps = tap_ops(&d);
             match kind {
                 ConvKind::Shift => {
                     c.shifts = c.taps;
@@ -579,76 +554,49 @@ fn count_node(
                     c.adds = c.taps;
                 }
             }
-            let post = matches!(output, ConvOutput::Post { .. } | ConvOutput::Logits);
-            if post {
+            if el.has_post {
                 c.mults += out_vals;
                 c.adds += out_vals;
-                c.post_reads = g.cout as u64;
+                c.post_reads = u64::from(d.cout);
             }
-            let residual = matches!(
-                output,
-                ConvOutput::Post {
-                    residual: Some(_),
-                    ..
-                }
-            );
+            let residual = matches!(d.output, OutputMode::Post { residual: true, .. });
             if residual {
                 c.adds += out_vals;
             }
-            let rtiles = ceil_div(g.cout, cfg.rows as usize);
-            let pixels = (oh * ow) as u64;
-            let ktaps = (g.kh * g.kw) as u64;
-            let d = Descriptor::shape(
-                LayerOp::Conv(*kind),
-                [g.cin, g.h, g.w].map(|v| v as u32),
-                g.cout as u32,
-                [g.kh, g.kw].map(|v| v as u32),
-                g.stride as u32,
-                g.pad as u32,
-            );
-            // The host unrolls a first layer's kernel columns when that is faster (as `infer`).
-            let run = info
-                .src
-                .is_none()
-                .then(|| unrolled(cfg, &d))
-                .flatten()
-                .unwrap_or(d);
-            c.cycles = layer_cycles(cfg, &run);
-            c.utilisation = if c.cycles == 0 {
-                0.0
-            } else {
-                c.taps as f64 / (cfg.rows as f64 * cfg.cols as f64 * c.cycles as f64)
-            };
-            c.weight_bits = if *kind == ConvKind::Shift {
+            c.utilisation = utilisation(cfg, c.taps, c.cycles);
+            c.weight_bits = if kind == ConvKind::Shift {
                 cfg.formats.shift_wb
             } else {
                 p
             };
             // Each input value once per tap and output-channel tile; residual codes once.
-            c.act_reads = pixels * ktaps * g.cin as u64 * rtiles as u64;
+            let pixels = u64::from(d.out_h()) * u64::from(d.out_w());
+            let window = u64::from(d.kh) * u64::from(d.kw);
+            let rtiles = u64::from(d.co_tiles(cfg));
+            c.act_reads = pixels * window * u64::from(d.cin) * rtiles;
             if residual {
                 c.act_reads += out_vals;
             }
             c.act_writes = out_vals;
             c.weight_reads = c.taps;
             // Off-chip: weights (and post parameters) once, or once per output row if too big.
-            let wlen = g.weight_len() as u64;
-            let loads = if wlen > cfg.weight_buf_words as u64 {
-                oh as u64
+            let wlen = u64::from(d.cout) * u64::from(d.cin) * window;
+            let loads = if el.spill.weights {
+                u64::from(d.out_h())
             } else {
                 1
             };
-            c.dram_read_bits += loads * wlen * c.weight_bits as u64;
-            if post {
-                c.dram_read_bits += g.cout as u64 * c.post_bits as u64;
+            c.dram_read_bits += loads * wlen * u64::from(c.weight_bits);
+            if el.has_post {
+                c.dram_read_bits += u64::from(d.cout) * u64::from(c.post_bits);
             }
-            if in_vals > act_words {
-                c.dram_read_bits += rtiles as u64 * in_vals * p64;
+            if el.spill.input {
+                c.dram_read_bits += rtiles * in_vals * p64;
             }
-            if residual && out_vals > act_words {
+            if residual && el.spill.output {
                 c.dram_read_bits += out_vals * p64;
             }
-            if matches!(output, ConvOutput::Logits) || out_vals > act_words {
+            if el.wide || el.spill.output {
                 c.dram_write_bits += out_vals * p64;
             }
         }

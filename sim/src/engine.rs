@@ -1,8 +1,8 @@
 //! The accelerator engine's contract in software: what the host writes (a layer descriptor and
-//! buffer images), where every value lives in the engine's buffers, and the register map. The
-//! engine's RTL implements this contract and the co-simulation holds it to it; the host compiler
-//! builds its programs from it. The controller's schedule and its exact cycle count are in
-//! [`crate::cycles`].
+//! buffer images) and where every value lives in the engine's buffers. The engine's RTL implements
+//! this contract and the co-simulation holds it to it; the compiler ([`crate::program`]) builds
+//! its programs from it. The register map is in [`crate::regmap`], the controller's schedule and
+//! its exact cycle count in [`crate::cycles`].
 //!
 //! Buffers (each `act_buf_words` codes: input, output and residual activations; `weight_buf_words`
 //! weights; `post_buf_words` output channels of post-processing parameters):
@@ -217,7 +217,7 @@ impl Descriptor {
             if !cfg.pe_kinds.runs(kind) {
                 return Err(err(
                     "op",
-                    op_register(self.op),
+                    crate::regmap::OpCode::of(self.op) as u32,
                     format!(
                         "a {} convolution does not run on config `{}` (pe_kinds = {})",
                         kind.name(),
@@ -289,7 +289,7 @@ impl Descriptor {
         if self.out_h() == 0 || self.out_w() == 0 {
             return Err(err("h", self.h, "the output would be empty".into()));
         }
-        let bank = cfg.act_buf_words / cfg.cols;
+        let bank = cfg.act_bank_depth();
         let fits = |field, base: u32, c: u32, h: u32, w: u32| {
             let end = u64::from(base) + act_bank_words(cfg, c, h, w);
             if end > u64::from(bank) {
@@ -340,7 +340,7 @@ impl Descriptor {
             )?;
         }
         if conv {
-            let depth = weight_buf_depth(cfg);
+            let depth = u64::from(cfg.weight_depth());
             let end = u64::from(self.w_base) + weight_words(cfg, self);
             if end > depth {
                 return Err(err(
@@ -350,7 +350,7 @@ impl Descriptor {
                 ));
             }
             let end = u64::from(self.post_base) + u64::from(self.co_tiles(cfg));
-            let depth = u64::from(cfg.post_buf_words / cfg.rows);
+            let depth = u64::from(cfg.post_depth());
             if end > depth {
                 return Err(err(
                     "post_base",
@@ -428,11 +428,6 @@ pub fn act_location(
     x: u32,
 ) -> (u32, u32) {
     (c % cfg.cols, base + ((c / cfg.cols) * h + y) * w + x)
-}
-
-/// Words of the weight buffer (each `rows * cols` lanes).
-pub fn weight_buf_depth(cfg: &AccelConfig) -> u64 {
-    u64::from(cfg.weight_buf_words / (cfg.rows * cfg.cols))
 }
 
 /// Weight words a convolution occupies.
@@ -650,323 +645,6 @@ pub fn post_reference(
             (z.clamp(lo, hi), z < lo || z > hi)
         }
     }
-}
-
-/// Access of a register by the host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    /// Read only.
-    Ro,
-    /// Read and write.
-    Rw,
-    /// Write only (reads return 0).
-    Wo,
-}
-
-/// One 32-bit register of the host interface.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Register {
-    /// Name (upper case, as in the C header).
-    pub name: &'static str,
-    /// Byte offset.
-    pub offset: u32,
-    /// Access.
-    pub access: Access,
-    /// Bits used, from bit 0.
-    pub bits: u32,
-    /// What it holds.
-    pub doc: String,
-}
-
-/// Bits needed to hold values `0..=max`.
-fn bits_for(max: u64) -> u32 {
-    (64 - max.leading_zeros()).max(1)
-}
-
-/// Value of the `ID` register: "SA" and the register map version.
-pub const ENGINE_ID: u32 = 0x5341_0003;
-
-/// The sequencer registers, in register-map order: name, width, contents.
-pub const SEQ_FIELDS: [(&str, u32, &str); 17] = [
-    ("OUT_H", 16, "output rows"),
-    ("OUT_W", 16, "output columns"),
-    ("CO_TILES", 16, "output-channel tiles of `rows` channels"),
-    ("CI_TILES", 16, "input-channel tiles of `cols` channels"),
-    ("KH", 16, "kernel rows"),
-    ("KW", 16, "kernel columns"),
-    ("STRIDE", 16, "stride"),
-    ("PAD", 16, "zero padding"),
-    ("H_END", 16, "input height plus padding"),
-    ("W_END", 16, "input width plus padding"),
-    (
-        "IN_ORIGIN",
-        32,
-        "input word of padded position (0, 0): `in_base - pad * w - pad` modulo 2^32",
-    ),
-    ("IN_ROW_STEP", 32, "`stride * w`"),
-    ("IN_TILE_STEP", 32, "`h * w`"),
-    ("IN_KY_STEP", 32, "`w`"),
-    ("W_BASE", 32, "first weight word"),
-    ("OUT_BASE", 32, "first output word"),
-    ("OUT_TILE_STEP", 32, "`out_h * out_w`"),
-];
-
-/// The values of [`SEQ_FIELDS`] for `r`, in the same order.
-pub fn seq_field_values(r: &SeqRegs) -> [u32; 17] {
-    [
-        r.out_h,
-        r.out_w,
-        r.co_tiles,
-        r.ci_tiles,
-        r.kh,
-        r.kw,
-        r.stride,
-        r.pad,
-        r.h_end,
-        r.w_end,
-        r.in_origin,
-        r.in_row_step,
-        r.in_tile_step,
-        r.in_ky_step,
-        r.w_base,
-        r.out_base,
-        r.out_tile_step,
-    ]
-}
-
-/// Buffers of the access port (`BUF_SEL`).
-pub const BUF_INPUT: u32 = 0;
-/// The output buffer (read).
-pub const BUF_OUTPUT: u32 = 1;
-/// The residual buffer (write).
-pub const BUF_RESIDUAL: u32 = 2;
-/// The weight buffer (write).
-pub const BUF_WEIGHTS: u32 = 3;
-/// The post-processing `M_c` lanes (write).
-pub const BUF_POST_M: u32 = 4;
-/// The post-processing `B_c` lanes (write).
-pub const BUF_POST_B: u32 = 5;
-
-/// `OP` register value of a layer: 0 a shift or multiply convolution (the array's own), 1 an
-/// adder convolution (the dual-mode array's mode), 2 max pooling, 3 average pooling.
-pub fn op_register(op: LayerOp) -> u32 {
-    match op {
-        LayerOp::Conv(kind) => u32::from(kind == ConvKind::Adder),
-        LayerOp::MaxPool => 2,
-        LayerOp::AvgPool => 3,
-    }
-}
-
-/// `OUTPUT` register value of an output mode.
-pub fn output_register(o: OutputMode) -> u32 {
-    match o {
-        OutputMode::Post { relu, residual } => (u32::from(relu) << 2) | (u32::from(residual) << 3),
-        OutputMode::Handoff => 1,
-        OutputMode::Round => 2,
-        OutputMode::Logits { relu } => 3 | (u32::from(relu) << 2),
-    }
-}
-
-/// `LAST_ROWS` of a convolution: output channels in its last tile.
-pub fn last_rows(cfg: &AccelConfig, d: &Descriptor) -> u32 {
-    d.out_c() - (d.co_tiles(cfg) - 1) * cfg.rows
-}
-
-/// The host interface of the engine of `cfg`: control, status, the layer's sequencer registers
-/// (computed by the host with [`seq_regs`]) and the buffer access port.
-pub fn registers(cfg: &AccelConfig) -> Vec<Register> {
-    let bank = u64::from(cfg.act_buf_words / cfg.cols);
-    let wdepth = weight_buf_depth(cfg);
-    let mut r: Vec<(&'static str, Access, u32, String)> = vec![
-        (
-            "ID",
-            Access::Ro,
-            32,
-            format!("{ENGINE_ID:#010x}: \"SA\" and the register map version"),
-        ),
-        (
-            "GEOMETRY",
-            Access::Ro,
-            17,
-            "rows - 1 (bits 0-7), cols - 1 (bits 8-15), bit 16: 1 for a multiply array, 0 for a dual-mode array".into(),
-        ),
-        (
-            "CTRL",
-            Access::Wo,
-            1,
-            "bit 0 START: run the layer held in the registers below".into(),
-        ),
-        (
-            "STATUS",
-            Access::Ro,
-            2,
-            "bit 0 BUSY, bit 1 DONE (set when a layer ends, cleared by START)".into(),
-        ),
-        (
-            "CYCLES",
-            Access::Ro,
-            32,
-            "cycles of the last layer from START to DONE (`sim::cycles::layer_cycles`)".into(),
-        ),
-        (
-            "SAT_COUNT",
-            Access::Ro,
-            32,
-            "values saturated by post-processing, hand-off or rounding since the last START (stops at 2^32 - 1)".into(),
-        ),
-        (
-            "OP",
-            Access::Rw,
-            2,
-            if cfg.pe_kinds == crate::spec::PeKinds::Mult {
-                "0 multiply convolution, 2 max pool, 3 average pool (SHIFT = log2 of the window size)"
-            } else {
-                "0 shift, 1 adder convolution (the dual array's mode), 2 max pool, 3 average pool (SHIFT = log2 of the window size)"
-            }
-            .into(),
-        ),
-        (
-            "OUTPUT",
-            Access::Rw,
-            4,
-            "bits 0-1: 0 post, 1 hand-off, 2 round, 3 logits; bit 2 RELU; bit 3 RESIDUAL (add the residual tensor at RES_BASE)".into(),
-        ),
-        (
-            "SHIFT",
-            Access::Rw,
-            7,
-            format!("S of the affine step (at most {}), or the hand-off / rounding shift", cfg.post_s_max),
-        ),
-        (
-            "LAST_ROWS",
-            Access::Rw,
-            16,
-            "output channels in the last output-channel tile: `cout - (co_tiles - 1) * rows`; the other rows of that tile write 0".into(),
-        ),
-        (
-            "IN_SEL",
-            Access::Rw,
-            1,
-            "input source: 0 the input buffer, 1 the output buffer (an earlier layer's output, left in place; its words must not overlap the output's)".into(),
-        ),
-        (
-            "POST_BASE",
-            Access::Rw,
-            16,
-            "word of the first tile's post-processing parameters (tile t at POST_BASE + t)".into(),
-        ),
-        (
-            "RES_BASE",
-            Access::Rw,
-            16,
-            "first word of the residual tensor in the residual banks (laid out as the output: the residual of output word `o` is read at `o - out_base + RES_BASE`)".into(),
-        ),
-    ];
-    for (name, bits, doc) in SEQ_FIELDS {
-        r.push((name, Access::Rw, bits, doc.into()));
-    }
-    r.extend([
-        (
-            "BUF_SEL",
-            Access::Rw,
-            3,
-            "buffer of the access port: 0 input activations, 2 residual activations, 3 weights, 4 post M, 5 post B (write); 1 output (read; written only between layers, for tests and fault injection)".into(),
-        ),
-        (
-            "BUF_LANE",
-            Access::Rw,
-            bits_for(u64::from(cfg.rows * cfg.cols - 1)),
-            "bank (activations: channel modulo cols; outputs and post parameters: channel modulo rows) or weight lane r * cols + c".into(),
-        ),
-        (
-            "BUF_ADDR",
-            Access::Rw,
-            bits_for(bank.max(wdepth).saturating_sub(1)),
-            "word of the access port; incremented after each write of BUF_DATA_LO, and after each read of BUF_DATA_LO when BUF_SEL = 1".into(),
-        ),
-        (
-            "BUF_DATA_LO",
-            Access::Rw,
-            32,
-            "write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR or BUF_LANE was written; then BUF_ADDR + 1, so consecutive reads stream consecutive words)".into(),
-        ),
-        (
-            "BUF_DATA_HI",
-            Access::Rw,
-            32,
-            "write: bits 32-63 of the values written next through BUF_DATA_LO; read: bits 32-63 of the output word, sign-extended (read it before BUF_DATA_LO, which moves to the next word)".into(),
-        ),
-    ]);
-    r.into_iter()
-        .enumerate()
-        .map(|(i, (name, access, bits, doc))| Register {
-            name,
-            offset: 4 * i as u32,
-            access,
-            bits,
-            doc,
-        })
-        .collect()
-}
-
-/// The value of the `GEOMETRY` register of `cfg`'s engine.
-pub fn geometry(cfg: &AccelConfig) -> u32 {
-    let mult = u32::from(cfg.pe_kinds == crate::spec::PeKinds::Mult);
-    (cfg.rows - 1) | ((cfg.cols - 1) << 8) | (mult << 16)
-}
-
-/// Byte offset of register `name`.
-pub fn register_offset(cfg: &AccelConfig, name: &str) -> Option<u32> {
-    registers(cfg)
-        .iter()
-        .find(|r| r.name == name)
-        .map(|r| r.offset)
-}
-
-/// The register map as Markdown.
-pub fn regmap_markdown(cfg: &AccelConfig) -> String {
-    let mut s = format!(
-        "# Register map of the shiftadd engine, config `{}`\n\nGenerated from the config by shiftadd; do not edit. 32-bit registers, byte offsets. Array {} x {}; activation banks of {} words, {} weight words of {} lanes.\n\n| offset | name | access | bits | contents |\n|---|---|---|---|---|\n",
-        cfg.name,
-        cfg.rows,
-        cfg.cols,
-        cfg.act_buf_words / cfg.cols,
-        weight_buf_depth(cfg),
-        cfg.rows * cfg.cols,
-    );
-    for r in registers(cfg) {
-        s.push_str(&format!(
-            "| `{:#05x}` | `{}` | {:?} | {} | {} |\n",
-            r.offset, r.name, r.access, r.bits, r.doc
-        ));
-    }
-    s
-}
-
-/// The register map as a C header.
-pub fn regmap_header(cfg: &AccelConfig) -> String {
-    let guard = format!(
-        "SHIFTADD_REGS_{}_H",
-        cfg.name.to_uppercase().replace('-', "_")
-    );
-    let mut s = format!(
-        "/* Register map of the shiftadd engine, config `{}`. Generated by shiftadd; do not edit. */\n#ifndef {guard}\n#define {guard}\n\n#define SHIFTADD_ID 0x{ENGINE_ID:08x}u\n#define SHIFTADD_ROWS {}u\n#define SHIFTADD_COLS {}u\n#define SHIFTADD_ACT_BANK_WORDS {}u\n#define SHIFTADD_WEIGHT_WORDS {}u\n#define SHIFTADD_POST_WORDS {}u\n\n",
-        cfg.name,
-        cfg.rows,
-        cfg.cols,
-        cfg.act_buf_words / cfg.cols,
-        weight_buf_depth(cfg),
-        cfg.post_buf_words / cfg.rows
-    );
-    for r in registers(cfg) {
-        s.push_str(&format!(
-            "#define SHIFTADD_{}_OFFSET 0x{:03x}u /* {:?}, {} bits */\n",
-            r.name, r.offset, r.access, r.bits
-        ));
-    }
-    s.push_str(&format!("\n#endif /* {guard} */\n"));
-    s
 }
 
 #[cfg(test)]
@@ -1196,34 +874,6 @@ mod tests {
             };
             assert_eq!(d.check(&presets::seed_mult()).unwrap_err().field, "op");
             d.check(&presets::seed()).unwrap();
-        }
-    }
-
-    #[test]
-    fn registers_are_aligned_distinct_and_hold_their_limits() {
-        for cfg in presets::all() {
-            let regs = registers(&cfg);
-            let offsets: BTreeSet<u32> = regs.iter().map(|r| r.offset).collect();
-            assert_eq!(offsets.len(), regs.len());
-            for r in &regs {
-                assert_eq!(r.offset % 4, 0);
-                assert!(r.bits >= 1 && r.bits <= 32, "{}", r.name);
-            }
-            let bits = |n: &str| regs.iter().find(|r| r.name == n).unwrap().bits;
-            let bank = u64::from(cfg.act_buf_words / cfg.cols);
-            assert!(1u64 << bits("BUF_ADDR") >= bank);
-            assert!(1u64 << bits("BUF_ADDR") >= weight_buf_depth(&cfg));
-            assert!(1u64 << bits("BUF_LANE") >= u64::from(cfg.rows * cfg.cols));
-            assert!(1u32 << bits("KH") > cfg.max_kernel);
-            for (name, _, _) in SEQ_FIELDS {
-                assert!(register_offset(&cfg, name).is_some(), "{name}");
-            }
-            let md = regmap_markdown(&cfg);
-            let h = regmap_header(&cfg);
-            for r in &regs {
-                assert!(md.contains(&format!("`{}`", r.name)));
-                assert!(h.contains(&format!("SHIFTADD_{}_OFFSET", r.name)));
-            }
         }
     }
 }

@@ -1,12 +1,18 @@
-//! shiftadd-sim: the software side of shiftadd. The accelerator configuration and its presets
-//! (`spec`), the integer contract's primitives (`numerics`), bit-exact layers (`layers`), network
-//! graphs, model files and the reference inference (`net`, `archs`, `model`), layer test vectors
-//! (`vectors`), random calibrated models for benchmarks and tests (`random`), and the energy model
-//! with its analytic cycle estimate (`energy`), and the engine's contract: layer descriptors,
-//! buffer layouts and the register map (`engine`), and the controller's exact cycle count
-//! (`cycles`).
+//! shiftadd-sim: the software side of shiftadd, and the contracts the other crates share.
 //!
-//! "sim" here means the software models; RTL simulation lives in the `shiftadd-tb` crate.
+//! - `spec`: the accelerator configuration, its presets and derived quantities;
+//! - `numerics`: the integer contract's primitives; `layers`: bit-exact layers;
+//! - `net`, `archs`, `model`: network graphs, built-in architectures, model files and the
+//!   reference inference; `vectors`: layer test vectors; `random`: random calibrated models;
+//! - the engine's contract: layer descriptors and buffer layouts (`engine`), the register map
+//!   (`regmap`), the controller's exact cycle count (`cycles`), and the layer program a network
+//!   compiles to (`program`);
+//! - `energy`: operation, buffer-access and off-chip counts of a program, priced by a table;
+//! - `rtl`: the contract of a folder of generated RTL (array kinds and widths, module names,
+//!   latencies, ports, the manifest), written by `shiftadd-hdl` and read by `shiftadd-tb`.
+//!
+//! "sim" here means the software models; RTL simulation lives in the `shiftadd-tb` crate. This
+//! crate depends on no other crate of the workspace.
 
 pub mod archs;
 pub mod cycles;
@@ -16,6 +22,9 @@ pub mod layers;
 pub mod model;
 pub mod net;
 pub mod numerics;
+pub mod program;
 pub mod random;
+pub mod regmap;
+pub mod rtl;
 pub mod spec;
 pub mod vectors;

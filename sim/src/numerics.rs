@@ -146,12 +146,3 @@ pub fn rne_code_from_f64(x: f64, shift: i32, bits: u32) -> (i64, bool) {
     }
     sat(scaled as i128, bits)
 }
-
-/// Number of bits `n` with `2^n == v`, for powers of two.
-pub fn exact_log2(v: u64) -> Option<u32> {
-    if v.is_power_of_two() {
-        Some(v.trailing_zeros())
-    } else {
-        None
-    }
-}

@@ -29,10 +29,6 @@ impl Formats {
     pub fn pmax(&self) -> u32 {
         (1u32 << (self.shift_wb - 1)) - 2
     }
-    /// Fractional bits of a shift accumulator: `act_frac + pmax`.
-    pub fn shift_acc_frac(&self) -> u32 {
-        self.act_frac + self.pmax()
-    }
 }
 
 /// How the PE array is built: shift and adder PEs (ShiftAddNet) as two arrays or as one array of
@@ -180,6 +176,14 @@ pub enum ConfigError {
         /// What is wrong, naming the fields.
         what: String,
     },
+    /// No preset has the name.
+    #[error("unknown preset `{name}`; presets: {presets}")]
+    UnknownPreset {
+        /// The name asked for.
+        name: String,
+        /// The preset names, comma-separated.
+        presets: String,
+    },
     /// A derived accumulator is wider than the limit.
     #[error(
         "config `{config}`: the {which} accumulator for max_taps = {taps} needs {bits} bits, more than the supported {limit}; lower max_taps or the widths"
@@ -232,6 +236,28 @@ pub fn validate_formats(owner: &str, f: &Formats) -> Result<(), ConfigError> {
 }
 
 impl AccelConfig {
+    /// PEs of the array, and lanes of a weight word: `rows * cols`.
+    pub fn lanes(&self) -> u32 {
+        self.rows * self.cols
+    }
+
+    /// Words of one activation bank: the activation buffers are split into `cols` banks, so that
+    /// one cycle reads one code per array column.
+    pub fn act_bank_depth(&self) -> u32 {
+        self.act_buf_words / self.cols
+    }
+
+    /// Words of the weight buffer, each of [`AccelConfig::lanes`] lanes, one per PE.
+    pub fn weight_depth(&self) -> u32 {
+        self.weight_buf_words / self.lanes()
+    }
+
+    /// Words of each of the `rows` post-processing parameter lanes: one word per output-channel
+    /// tile.
+    pub fn post_depth(&self) -> u32 {
+        self.post_buf_words / self.rows
+    }
+
     /// Accumulator widths at `max_taps`.
     pub fn acc_widths(&self) -> AccWidths {
         acc_widths(&self.formats, self.max_taps as u64)
@@ -396,6 +422,14 @@ pub mod presets {
     /// A preset by name.
     pub fn by_name(name: &str) -> Option<AccelConfig> {
         all().into_iter().find(|p| p.name == name)
+    }
+
+    /// A preset by name, or the error every command reports for an unknown one.
+    pub fn lookup(name: &str) -> Result<AccelConfig, ConfigError> {
+        by_name(name).ok_or_else(|| ConfigError::UnknownPreset {
+            name: name.into(),
+            presets: names().join(", "),
+        })
     }
 
     /// The preset names, for error messages.

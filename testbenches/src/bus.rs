@@ -5,27 +5,17 @@
 use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
-use shiftadd_sim::engine::{
-    geometry as engine_geometry, registers, seq_field_values, seq_regs, Descriptor, BUF_OUTPUT,
-    ENGINE_ID, SEQ_FIELDS,
+use shiftadd_sim::engine::Descriptor;
+use shiftadd_sim::regmap::{
+    geometry as engine_geometry, layer_writes, BufSel, Reg, CTRL_START, ENGINE_ID, STATUS_DONE,
 };
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
-/// Byte offsets of the registers the driver uses.
-#[derive(Clone, Debug)]
-struct Offsets {
-    ctrl: u32,
-    status: u32,
-    cycles: u32,
-    sat: u32,
-    sel: u32,
-    lane: u32,
-    addr: u32,
-    lo: u32,
-    hi: u32,
-    fields: Vec<u32>,
-}
+/// The engine's register-bus inputs, in the order of `Bus::port_index`.
+const BUS_PORTS: [&str; 4] = ["reg_we", "reg_re", "reg_addr", "reg_wdata"];
+/// The engine's other inputs, held at 0 by this driver.
+const IDLE_PORTS: [&str; 4] = ["reset", "sin_data", "sin_valid", "sout_ready"];
 
 /// Where a read's value will be, once the queue has run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,9 +39,6 @@ pub struct Bus {
     cfg: AccelConfig,
     model: Arc<Model>,
     instance: Instance,
-    off: Offsets,
-    /// Every register's byte offset by name.
-    names: std::collections::BTreeMap<&'static str, u32>,
     /// Ports `reg_we`, `reg_re`, `reg_addr`, `reg_wdata` as input words of one cycle.
     port_index: [usize; 4],
     rdata_index: usize,
@@ -63,7 +50,7 @@ pub struct Bus {
     reads_done: usize,
     cycles_run: u64,
     /// `BUF_SEL`, `BUF_LANE` and `BUF_DATA_HI` as last written (`None` before the first write).
-    sel: Option<u32>,
+    sel: Option<BufSel>,
     lane: Option<u32>,
     hi: Option<u32>,
 }
@@ -76,51 +63,28 @@ impl Bus {
         model: &Arc<Model>,
         vcd: Option<&std::path::Path>,
     ) -> Result<Bus, CosimError> {
-        let names: std::collections::BTreeMap<&'static str, u32> =
-            registers(cfg).iter().map(|r| (r.name, r.offset)).collect();
-        let at = |name: &str| {
-            names
-                .get(name)
-                .copied()
-                .ok_or_else(|| CosimError::Design(format!("register map has no `{name}`")))
-        };
-        let off = Offsets {
-            ctrl: at("CTRL")?,
-            status: at("STATUS")?,
-            cycles: at("CYCLES")?,
-            sat: at("SAT_COUNT")?,
-            sel: at("BUF_SEL")?,
-            lane: at("BUF_LANE")?,
-            addr: at("BUF_ADDR")?,
-            lo: at("BUF_DATA_LO")?,
-            hi: at("BUF_DATA_HI")?,
-            fields: SEQ_FIELDS
-                .iter()
-                .map(|(n, _, _)| at(n))
-                .collect::<Result<_, _>>()?,
-        };
         let lay = &model.layout;
-        if lay.input_words != 4 || lay.inputs.len() != 4 {
-            return Err(CosimError::Design(format!(
-                "engine inputs: {} ports in {} words, expected the 4 bus ports of at most 64 bits",
-                lay.inputs.len(),
-                lay.input_words
-            )));
-        }
         let mut port_index = [usize::MAX; 4];
         for (port, &o) in lay.inputs.iter().zip(&lay.input_offsets) {
-            let k = ["reg_we", "reg_re", "reg_addr", "reg_wdata"]
-                .iter()
-                .position(|n| *n == port.name)
-                .ok_or_else(|| {
-                    CosimError::Design(format!("engine input `{}` is not a bus port", port.name))
-                })?;
-            port_index[k] = o;
+            match BUS_PORTS.iter().position(|n| *n == port.name) {
+                Some(k) if port.width <= 64 => port_index[k] = o,
+                // The engine's other inputs are held at 0: no reset, no stream.
+                None if IDLE_PORTS.contains(&port.name.as_str()) => {}
+                _ => {
+                    return Err(CosimError::Design(format!(
+                        "engine input `{}` ({} bits) is not a port the register-bus driver knows ({}, {})",
+                        port.name,
+                        port.width,
+                        BUS_PORTS.join(", "),
+                        IDLE_PORTS.join(", ")
+                    )))
+                }
+            }
         }
         if let Some(k) = port_index.iter().position(|&i| i == usize::MAX) {
             return Err(CosimError::Design(format!(
                 "engine has no input `{}`",
-                ["reg_we", "reg_re", "reg_addr", "reg_wdata"][k]
+                BUS_PORTS[k]
             )));
         }
         let k = lay
@@ -132,8 +96,6 @@ impl Bus {
             cfg: cfg.clone(),
             model: Arc::clone(model),
             instance: model.instance(vcd)?,
-            off,
-            names,
             port_index,
             rdata_index: lay.output_offsets[k],
             queue: Vec::new(),
@@ -159,29 +121,33 @@ impl Bus {
     }
 
     fn push(&mut self, we: bool, re: bool, addr: u32, data: u32) {
-        let mut cycle = [0u64; 4];
+        let start = self.queue.len();
+        self.queue.resize(start + self.model.layout.input_words, 0);
         let [w, r, a, d] = self.port_index;
-        cycle[w] = u64::from(we);
-        cycle[r] = u64::from(re);
-        cycle[a] = u64::from(addr);
-        cycle[d] = u64::from(data);
-        self.queue.extend_from_slice(&cycle);
+        self.queue[start + w] = u64::from(we);
+        self.queue[start + r] = u64::from(re);
+        self.queue[start + a] = u64::from(addr);
+        self.queue[start + d] = u64::from(data);
     }
 
-    /// Writes register byte offset `addr`.
-    pub fn write(&mut self, addr: u32, data: u32) {
-        self.push(true, false, addr, data);
-        if addr == self.off.sel {
-            self.sel = Some(data);
-        } else if addr == self.off.lane {
-            self.lane = Some(data);
-        } else if addr == self.off.hi {
-            self.hi = Some(data);
+    /// Writes register `reg`.
+    pub fn write(&mut self, reg: Reg, data: u32) {
+        self.push(true, false, reg.offset(), data);
+        match reg {
+            Reg::BufSel => self.sel = None,
+            Reg::BufLane => self.lane = Some(data),
+            Reg::BufDataHi => self.hi = Some(data),
+            _ => {}
         }
     }
 
-    /// Reads register byte offset `addr`.
-    pub fn read(&mut self, addr: u32) -> ReadId {
+    /// Reads register `reg`.
+    pub fn read(&mut self, reg: Reg) -> ReadId {
+        self.read_offset(reg.offset())
+    }
+
+    /// Reads byte offset `addr`, mapped or not.
+    pub fn read_offset(&mut self, addr: u32) -> ReadId {
         self.push(false, true, addr, 0);
         let cycle = self.queue.len() / self.model.layout.input_words - 1;
         self.queued_reads.push(cycle);
@@ -220,19 +186,20 @@ impl Bus {
         self.reads_done = 0;
     }
 
-    fn select(&mut self, sel: u32, lane: u32, addr: u32) {
+    fn select(&mut self, sel: BufSel, lane: u32, addr: u32) {
         if self.sel != Some(sel) {
-            self.write(self.off.sel, sel);
+            self.write(Reg::BufSel, sel as u32);
+            self.sel = Some(sel);
         }
         if self.lane != Some(lane) {
-            self.write(self.off.lane, lane);
+            self.write(Reg::BufLane, lane);
         }
-        self.write(self.off.addr, addr);
+        self.write(Reg::BufAddr, addr);
     }
 
     /// Writes `values` to buffer `sel`, lane `lane`, from word `addr` on (one cycle per value,
     /// plus `BUF_DATA_HI` whenever the upper 32 bits change).
-    pub fn write_words(&mut self, sel: u32, lane: u32, addr: u32, values: &[i64]) {
+    pub fn write_words(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]) {
         if values.is_empty() {
             return;
         }
@@ -240,9 +207,9 @@ impl Bus {
         for &v in values {
             let hi = (v >> 32) as u32;
             if self.hi != Some(hi) {
-                self.write(self.off.hi, hi);
+                self.write(Reg::BufDataHi, hi);
             }
-            self.write(self.off.lo, v as u32);
+            self.write(Reg::BufDataLo, v as u32);
         }
     }
 
@@ -259,11 +226,11 @@ impl Bus {
         if n == 0 {
             return Vec::new();
         }
-        self.select(BUF_OUTPUT, lane, addr);
+        self.select(BufSel::Output, lane, addr);
         (0..n)
             .map(|_| {
-                let hi = wide.then(|| self.read(self.off.hi));
-                (hi, self.read(self.off.lo))
+                let hi = wide.then(|| self.read(Reg::BufDataHi));
+                (hi, self.read(Reg::BufDataLo))
             })
             .collect()
     }
@@ -277,16 +244,13 @@ impl Bus {
         }
     }
 
-    /// Loads the sequencer registers of `d` (with `OP`, `OUTPUT`, `SHIFT`, `LAST_ROWS` and
-    /// `POST_BASE` written by the caller), starts the layer and polls `STATUS` until DONE, at
-    /// most `limit` cycles; then reads `CYCLES` and `SAT_COUNT`.
+    /// Writes the registers of layer `d` (`regmap::layer_writes`), starts it and polls `STATUS`
+    /// until DONE, at most `limit` cycles; then reads `CYCLES` and `SAT_COUNT`.
     pub fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError> {
-        let regs = seq_regs(&self.cfg, d);
-        let fields = self.off.fields.clone();
-        for (o, v) in fields.into_iter().zip(seq_field_values(&regs)) {
-            self.write(o, v);
+        for (reg, v) in layer_writes(&self.cfg, d) {
+            self.write(reg, v);
         }
-        self.write(self.off.ctrl, 1);
+        self.write(Reg::Ctrl, CTRL_START);
         let start_cycle = self.cycle() - 1;
         // The first poll is where the cycle model says DONE shows; later polls follow singly.
         let expect = layer_cycles(&self.cfg, d);
@@ -296,11 +260,11 @@ impl Bus {
             let batch = if polls.is_empty() { expect.max(1) } else { 16 };
             let first = polls.len();
             for _ in 0..batch {
-                polls.push(self.read(self.off.status));
+                polls.push(self.read(Reg::Status));
             }
             self.flush();
             done_at = (first..polls.len())
-                .find(|&k| self.value(polls[k]) & 2 != 0)
+                .find(|&k| self.value(polls[k]) & STATUS_DONE != 0)
                 .map(|k| k as u64 + 1);
             if done_at.is_none() && polls.len() as u64 > limit {
                 return Err(CosimError::Design(format!(
@@ -309,8 +273,8 @@ impl Bus {
                 )));
             }
         }
-        let cycles = self.read(self.off.cycles);
-        let sat = self.read(self.off.sat);
+        let cycles = self.read(Reg::Cycles);
+        let sat = self.read(Reg::SatCount);
         Ok(LayerRun {
             start_cycle,
             done_at: done_at.unwrap_or(0),
@@ -322,8 +286,7 @@ impl Bus {
     /// Reads `ID` and `GEOMETRY` and checks that the engine is the one `cfg` describes (register
     /// map version, array size and kind).
     pub fn identify(&mut self) -> Result<(), CosimError> {
-        let (id, geometry) = (self.names["ID"], self.names["GEOMETRY"]);
-        let (id, geometry) = (self.read(id), self.read(geometry));
+        let (id, geometry) = (self.read(Reg::Id), self.read(Reg::Geometry));
         self.flush();
         let found = (self.value(id), self.value(geometry));
         let expected = (ENGINE_ID, engine_geometry(&self.cfg));
@@ -336,15 +299,5 @@ impl Bus {
                 found.0, found.1, self.cfg.name, expected.0, expected.1
             )))
         }
-    }
-
-    /// Writes register `name`.
-    pub fn write_reg(&mut self, name: &str, v: u32) -> Result<(), CosimError> {
-        let o = *self
-            .names
-            .get(name)
-            .ok_or_else(|| CosimError::Design(format!("register map has no `{name}`")))?;
-        self.write(o, v);
-        Ok(())
     }
 }

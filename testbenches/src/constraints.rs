@@ -10,7 +10,7 @@
 //! - iCE40-HX8K breakout (CT256): `top.v`, `<config>.pcf`, `flow.sh` (Yosys, nextpnr, icepack).
 
 use crate::synth::pin_harness;
-use shiftadd_hdl::generate::Manifest;
+use shiftadd_sim::rtl::Manifest;
 use shiftadd_sim::spec::AccelConfig;
 use std::collections::BTreeMap;
 

@@ -3,15 +3,10 @@
 //! Verilog itself, so that a folder edited by hand is simulated as it is.
 
 use crate::CosimError;
-use shiftadd_hdl::emit::{Port, PortDir};
-use shiftadd_hdl::generate::{array_module, pe_module, ARRAY_LATENCY};
-use shiftadd_hdl::widths::ArrayKind;
+use shiftadd_sim::rtl::{ArrayKind, Port, PortDir, ARRAY_LATENCY, PE_LATENCY};
 use shiftadd_sim::spec::AccelConfig;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Cycles from a PE's inputs to its registered term.
-pub const PE_LATENCY: u32 = 1;
 
 /// A loaded folder.
 #[derive(Clone, Debug)]
@@ -95,7 +90,7 @@ impl Design {
         ArrayKind::ALL
             .iter()
             .filter_map(|&kind| {
-                let top = array_module(kind);
+                let top = kind.array_module();
                 let ports = self.modules.get(&top)?.clone();
                 let count = |prefix: &str| {
                     ports
@@ -121,7 +116,7 @@ impl Design {
         self.arrays()
             .into_iter()
             .filter_map(|a| {
-                let top = pe_module(a.kind);
+                let top = a.kind.pe_module();
                 let ports = self.modules.get(&top)?.clone();
                 Some(Dut {
                     kind: a.kind,

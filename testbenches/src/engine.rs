@@ -1,49 +1,24 @@
-//! The engine driven through its register map, as a host driver on the board would: buffer
-//! images written through the access port, the sequencer registers from
-//! `sim::engine::seq_regs`, START, polling STATUS, reading CYCLES, SAT_COUNT and the output
-//! buffer; and the reference model's outputs of the same layer (`sim::layers` plus the
-//! post-processing of `sim::engine::post_reference`).
+//! Layer-level co-simulation of the engine: random layers with random post-processing, each a
+//! one-layer program ([`shiftadd_sim::program::EngineLayer`]) run through the register map by
+//! the engine driver ([`crate::driver`], the same that `shiftadd infer` uses), compared with the
+//! reference model's outputs of the same layer (`sim::layers` plus the post-processing of
+//! `sim::engine::post_reference`) and with `sim::cycles`.
 
 use crate::bus::Bus;
+use crate::driver::{load_params, run_layer as drive_layer, LayerResult};
 use crate::layer::{layer_data, layer_reference, LayerCase};
 use crate::stimulus::{Op, Weight};
 use crate::verilator::Model;
 use crate::CosimError;
 use rand::{Rng, SeedableRng};
 use shiftadd_sim::cycles::layer_cycles;
-use shiftadd_sim::engine::{
-    act_bank_words, act_location, last_rows, op_register, output_register, post_reference,
-    register_offset, weight_location, Descriptor, LayerOp, OutputMode, BUF_INPUT, BUF_OUTPUT,
-    BUF_POST_B, BUF_POST_M, BUF_RESIDUAL, BUF_WEIGHTS,
-};
+use shiftadd_sim::engine::{act_bank_words, post_reference, Descriptor, LayerOp, OutputMode};
 use shiftadd_sim::layers::Tensor;
-use shiftadd_sim::net::ConvKind;
-use shiftadd_sim::numerics::{encode_shift_weight, max_code, min_code};
+use shiftadd_sim::net::{ConvKind, Weights};
+use shiftadd_sim::numerics::{max_code, min_code};
+use shiftadd_sim::program::{weight_image, EngineLayer, Spill};
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
-
-/// Register writes of a test, one per bus cycle, replayed by [`Bus`] before the layer runs.
-pub struct Program {
-    cfg: AccelConfig,
-    /// `(reg_addr, reg_wdata)` per cycle.
-    pub cycles: Vec<(u32, u32)>,
-}
-
-impl Program {
-    /// Writes `v` to register `reg`.
-    pub fn write(&mut self, reg: &str, v: u32) {
-        let o = register_offset(&self.cfg, reg).unwrap();
-        self.cycles.push((o, v));
-    }
-}
-
-/// The code of a weight at the weight buffer.
-pub fn weight_code(cfg: &AccelConfig, w: Weight) -> u32 {
-    match w {
-        Weight::Shift(sw) => encode_shift_weight(sw, cfg.formats.shift_wb),
-        Weight::Code(v) => v as u32,
-    }
-}
 
 #[derive(Clone, Debug)]
 /// Post-processing of a layer: output mode, `S`, `(M_c, B_c)` per channel, residual codes.
@@ -61,6 +36,7 @@ pub struct PostCase {
     pub chain: bool,
 }
 
+/// The random post-processing of layer case `case` (from `seed`).
 pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let (relu, residual, chain) = (rng.gen_bool(0.5), rng.gen_bool(0.5), rng.gen_bool(0.5));
@@ -90,23 +66,6 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
             .collect(),
         chain,
     }
-}
-
-/// Runs `case` with post-processing `pc` through the engine; returns (outputs
-/// `[co][oy][ox]`, DONE edge after START, CYCLES, SAT_COUNT).
-/// What one layer run on the engine gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EngineRun {
-    /// Output values `[cout, out_h, out_w]`, as read through the access port.
-    pub values: Vec<i64>,
-    /// The edge after START at which DONE first showed.
-    pub done_at: u64,
-    /// The CYCLES register.
-    pub cycles: u64,
-    /// The SAT_COUNT register.
-    pub sat: u64,
-    /// The cycle (from power-on) of START.
-    pub start_cycle: usize,
 }
 
 /// The layer descriptor the engine runs `case` with on `cfg` (fixed non-zero buffer bases; a
@@ -145,6 +104,84 @@ pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> De
     }
 }
 
+/// The one-layer program of `case` with post-processing `pc` on `cfg`.
+pub fn case_layer(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> EngineLayer {
+    let data = layer_data(case, cfg);
+    let desc = case_descriptor(cfg, case, pc);
+    let weights = match case.op {
+        Op::Shift => {
+            let (sign, m) = data
+                .w
+                .iter()
+                .map(|w| match w {
+                    Weight::Shift(sw) => (sw.s, sw.m),
+                    Weight::Code(_) => unreachable!("a shift layer draws shift weights"),
+                })
+                .unzip();
+            Weights::Shift { sign, m }
+        }
+        Op::Adder | Op::Mult => {
+            let codes = data
+                .w
+                .iter()
+                .map(|w| match w {
+                    Weight::Code(v) => *v as i32,
+                    Weight::Shift(_) => unreachable!("a code layer draws codes"),
+                })
+                .collect();
+            if case.op == Op::Adder {
+                Weights::Adder { codes }
+            } else {
+                Weights::Mult { codes, frac: 0 }
+            }
+        }
+    };
+    let lanes = cfg.rows as usize;
+    let tiles = desc.co_tiles(cfg) as usize;
+    let mut post_m = vec![vec![0; tiles]; lanes];
+    let mut post_b = vec![vec![0; tiles]; lanes];
+    for (co, &(m, b)) in pc.mb.iter().enumerate() {
+        post_m[co % lanes][co / lanes] = m;
+        post_b[co % lanes][co / lanes] = b;
+    }
+    EngineLayer {
+        desc,
+        src: None,
+        residual: None,
+        weights: weight_image(cfg, &desc, None, &weights),
+        post_m,
+        post_b,
+        has_post: true,
+        zero_fill: true,
+        // Both halves of every output word are read back and compared.
+        wide: true,
+        unrolled_from: None,
+        spill: Spill::default(),
+    }
+}
+
+/// Runs `el` on a new instance of the engine model `m` of `cfg`, tracing to `vcd` if given:
+/// parameters, input (and residual), the layer, the outputs.
+fn run_program_layer(
+    cfg: &AccelConfig,
+    m: &Arc<Model>,
+    el: &EngineLayer,
+    input: &Tensor<i32>,
+    residual: Option<&[i32]>,
+    vcd: Option<&std::path::Path>,
+) -> Result<LayerResult, CosimError> {
+    el.desc
+        .check(cfg)
+        .map_err(|e| CosimError::Design(format!("layer descriptor: {e}")))?;
+    let mut bus = Bus::new(cfg, m, vcd)?;
+    load_params(&mut bus, el);
+    let x: Vec<i64> = input.data.iter().map(|&v| i64::from(v)).collect();
+    let r: Option<Vec<i64>> = residual.map(|r| r.iter().map(|&v| i64::from(v)).collect());
+    let run = drive_layer(&mut bus, el, Some(&x), r.as_deref(), None)?;
+    bus.flush();
+    Ok(run)
+}
+
 /// Runs `case` with post-processing `pc` on the engine model `m` of `cfg`, from power-on,
 /// tracing to `vcd` if given.
 pub fn run_layer(
@@ -153,77 +190,11 @@ pub fn run_layer(
     case: &LayerCase,
     pc: &PostCase,
     vcd: Option<&std::path::Path>,
-) -> Result<EngineRun, CosimError> {
-    let cfg = cfg.clone();
-    let data = layer_data(case, &cfg);
-    let d = case_descriptor(&cfg, case, pc);
-    d.check(&cfg)
-        .map_err(|e| CosimError::Design(format!("{}: {e}", case.describe())))?;
-    let mut p = Program {
-        cfg: cfg.clone(),
-        cycles: Vec::new(),
-    };
-    write_inputs(&mut p, &d, &data.x);
-    // Weights, with zero weights past the layer's channels.
-    let zero = match case.op {
-        Op::Shift => Weight::Shift(shiftadd_sim::numerics::ShiftWeight { s: 0, m: 0 }),
-        _ => Weight::Code(0),
-    };
-    p.write("BUF_SEL", BUF_WEIGHTS);
-    for co in 0..d.co_tiles(&cfg) * cfg.rows {
-        for ci in 0..d.ci_tiles(&cfg) * cfg.cols {
-            for ky in 0..d.kh {
-                for kx in 0..d.kw {
-                    let (word, lane) = weight_location(&cfg, &d, co, ci, ky, kx);
-                    let w = if co < d.cout && ci < d.cin {
-                        data.w[(((co * d.cin + ci) * d.kh + ky) * d.kw + kx) as usize]
-                    } else {
-                        zero
-                    };
-                    p.write("BUF_LANE", lane);
-                    p.write("BUF_ADDR", word);
-                    p.write("BUF_DATA_LO", weight_code(&cfg, w));
-                }
-            }
-        }
-    }
-    // Post-processing parameters (tile t at POST_BASE + t, lane r) and residual codes.
-    let post_base = d.post_base;
-    for (sel, pick) in [(BUF_POST_M, 0usize), (BUF_POST_B, 1)] {
-        p.write("BUF_SEL", sel);
-        for co in 0..d.cout {
-            let v = if pick == 0 {
-                pc.mb[co as usize].0
-            } else {
-                pc.mb[co as usize].1
-            };
-            p.write("BUF_LANE", co % cfg.rows);
-            p.write("BUF_ADDR", post_base + co / cfg.rows);
-            p.write("BUF_DATA_HI", (v >> 32) as u32);
-            p.write("BUF_DATA_LO", v as u32);
-        }
-    }
-    p.write("BUF_DATA_HI", 0);
-    p.write("BUF_SEL", BUF_RESIDUAL);
-    let (oh, ow) = (d.out_h(), d.out_w());
-    for co in 0..d.cout {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let (bank, word) = act_location(&cfg, d.res_base, oh, ow, co, oy, ox);
-                p.write("BUF_LANE", bank);
-                p.write("BUF_ADDR", word);
-                let i = ((co * oh + oy) * ow + ox) as usize;
-                p.write("BUF_DATA_LO", pc.residual[i] as u32);
-            }
-        }
-    }
-    p.write("OUTPUT", output_register(pc.output));
-    p.write("SHIFT", pc.s);
-    p.write("LAST_ROWS", last_rows(&cfg, &d));
-    p.write("POST_BASE", post_base);
-    p.write("RES_BASE", d.res_base);
-    p.write("OP", op_register(d.op));
-    finish(p, &d, m, vcd)
+) -> Result<LayerResult, CosimError> {
+    let el = case_layer(cfg, case, pc);
+    let residual = matches!(el.desc.output, OutputMode::Post { residual: true, .. })
+        .then_some(&pc.residual[..]);
+    run_program_layer(cfg, m, &el, &layer_data(case, cfg).x, residual, vcd)
 }
 
 /// Runs a max or average pooling of `x` (window and stride `k`) on the engine model `m` of
@@ -236,19 +207,21 @@ pub fn run_pool(
     avg: bool,
     chain: bool,
     vcd: Option<&std::path::Path>,
-) -> Result<EngineRun, CosimError> {
-    let d = pool_descriptor(cfg, x, k, avg, chain);
-    d.check(cfg)
-        .map_err(|e| CosimError::Design(format!("pooling {:?}: {e}", x.shape())))?;
-    let mut p = Program {
-        cfg: cfg.clone(),
-        cycles: Vec::new(),
+) -> Result<LayerResult, CosimError> {
+    let el = EngineLayer {
+        desc: pool_descriptor(cfg, x, k, avg, chain),
+        src: None,
+        residual: None,
+        weights: Vec::new(),
+        post_m: Vec::new(),
+        post_b: Vec::new(),
+        has_post: false,
+        zero_fill: false,
+        wide: true,
+        unrolled_from: None,
+        spill: Spill::default(),
     };
-    write_inputs(&mut p, &d, x);
-    p.write("OP", op_register(d.op));
-    p.write("SHIFT", (k * k).trailing_zeros());
-    p.write("LAST_ROWS", last_rows(cfg, &d));
-    finish(p, &d, m, vcd)
+    run_program_layer(cfg, m, &el, x, None, vcd)
 }
 
 /// The descriptor of a pooling of `x` with window and stride `k` on `cfg`, the input in the
@@ -276,7 +249,7 @@ pub fn pool_descriptor(
         stride: k,
         pad: 0,
         output: OutputMode::Round,
-        shift: 0,
+        shift: if avg { (k * k).trailing_zeros() } else { 0 },
         in_base: if chain { 5 + out_words } else { 2 },
         out_base: 4,
         res_base: 0,
@@ -286,68 +259,11 @@ pub fn pool_descriptor(
     }
 }
 
-/// Writes the input activations of `d` (zeros in the channels past `cin` of the last tile).
-fn write_inputs(p: &mut Program, d: &Descriptor, input: &Tensor<i32>) {
-    let cfg = p.cfg.clone();
-    p.write("IN_SEL", u32::from(d.in_from_output));
-    p.write(
-        "BUF_SEL",
-        if d.in_from_output {
-            BUF_OUTPUT
-        } else {
-            BUF_INPUT
-        },
-    );
-    for c in 0..d.ci_tiles(&cfg) * cfg.cols {
-        for y in 0..d.h {
-            for x in 0..d.w {
-                let (bank, word) = act_location(&cfg, d.in_base, d.h, d.w, c, y, x);
-                let v = if c < d.cin {
-                    input.at(c as usize, y as usize, x as usize) as u32
-                } else {
-                    0
-                };
-                p.write("BUF_LANE", bank);
-                p.write("BUF_ADDR", word);
-                p.write("BUF_DATA_LO", v);
-            }
-        }
-    }
-}
-
-/// Replays the queued writes of `p` on a new instance, runs layer `d` through the driver and
-/// reads its outputs (both halves of every word).
-fn finish(
-    p: Program,
-    d: &Descriptor,
-    m: &Arc<Model>,
-    vcd: Option<&std::path::Path>,
-) -> Result<EngineRun, CosimError> {
-    let cfg = p.cfg.clone();
-    let mut bus = Bus::new(&cfg, m, vcd)?;
-    for &(addr, data) in &p.cycles {
-        bus.write(addr, data);
-    }
-    let run = bus.run(d, layer_cycles(&cfg, d) + 4)?;
-    let (oh, ow) = (d.out_h(), d.out_w());
-    let mut reads = Vec::new();
-    for co in 0..d.out_c() {
-        let (bank, word) = act_location(&cfg, d.out_base, oh, ow, co, 0, 0);
-        reads.extend(bus.read_outputs(bank, word, oh * ow, true));
-    }
-    let values = reads.into_iter().map(|r| bus.output_value(r)).collect();
-    Ok(EngineRun {
-        values,
-        done_at: run.done_at,
-        cycles: run.cycles,
-        sat: run.sat,
-        start_cycle: run.start_cycle as usize,
-    })
-}
-
 /// The reference model's outputs of `case` with post-processing `pc`, and saturations.
 pub fn expected_outputs(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> (Vec<i64>, u64) {
-    let out_bits = shiftadd_hdl::engine::engine_widths(cfg).unwrap().ow as u32;
+    let out_bits = shiftadd_sim::rtl::engine_widths(cfg)
+        .expect("a co-simulated config has an engine")
+        .ow as u32;
     let sums = layer_reference(case, &layer_data(case, cfg), cfg);
     let plane = sums.h * sums.w;
     let (mode, relu, residual) = match pc.output {
@@ -433,7 +349,7 @@ fn disagreement(
     cfg: &AccelConfig,
     case: &LayerCase,
     pc: &PostCase,
-    run: &EngineRun,
+    run: &LayerResult,
 ) -> Option<String> {
     let (exp, sat) = expected_outputs(cfg, case, pc);
     let d = case_descriptor(cfg, case, pc);
@@ -469,25 +385,29 @@ pub fn cosim_engine(
 ) -> Result<EngineOutcome, CosimError> {
     use proptest::strategy::{Strategy, ValueTree};
     let cfg = &design.cfg;
-    let ports = design.modules.get("engine").cloned().ok_or_else(|| {
-        CosimError::Design(format!("{}: no `engine` module", design.dir.display()))
-    })?;
+    let ports = design
+        .modules
+        .get(shiftadd_sim::rtl::ENGINE_MODULE)
+        .cloned()
+        .ok_or_else(|| {
+            CosimError::Design(format!("{}: no `engine` module", design.dir.display()))
+        })?;
     let t0 = std::time::Instant::now();
     let (m, _) = Model::build(
         &design.files,
         design.waivers.as_deref(),
-        "engine",
+        shiftadd_sim::rtl::ENGINE_MODULE,
         &ports,
         cache,
     )?;
     let build_s = t0.elapsed().as_secs_f64();
     let dut = crate::design::Dut {
-        kind: shiftadd_hdl::engine::engine_kind(cfg).map_err(CosimError::Design)?,
-        top: "engine".into(),
+        kind: shiftadd_sim::rtl::engine_kind(cfg).map_err(|e| CosimError::Design(e.to_string()))?,
+        top: shiftadd_sim::rtl::ENGINE_MODULE.into(),
         ports,
         rows: cfg.rows as usize,
         cols: cfg.cols as usize,
-        latency: shiftadd_hdl::generate::ARRAY_LATENCY,
+        latency: shiftadd_sim::rtl::ARRAY_LATENCY,
         is_pe: false,
     };
     let mut runner = crate::cosim::test_runner(opts.seed);

@@ -5,7 +5,7 @@
 
 use crate::verilator::PortLayout;
 use crate::{locate_exe, CosimError};
-use shiftadd_hdl::generate::sha256_hex;
+use shiftadd_sim::rtl::sha256_hex;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -10,9 +10,9 @@ use crate::stimulus::{Cycle, Op, Weight};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use shiftadd_hdl::widths::ArrayKind;
 use shiftadd_sim::layers::{adder_conv, mult_conv, shift_conv, ConvGeom, Tensor};
 use shiftadd_sim::numerics::{max_code, min_code, ShiftWeight};
+use shiftadd_sim::rtl::ArrayKind;
 use shiftadd_sim::spec::AccelConfig;
 
 /// A drawn layer: its kind, geometry and the seed of its data.

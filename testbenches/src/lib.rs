@@ -6,6 +6,7 @@ pub mod bus;
 pub mod constraints;
 pub mod cosim;
 pub mod design;
+pub mod driver;
 pub mod engine;
 pub mod icarus;
 pub mod layer;
@@ -108,4 +109,21 @@ pub fn locate(tool: &Tool) -> Result<PathBuf, String> {
                 tool.exe, tool.package
             )
         })
+}
+
+/// The Python of the project's virtual environment, which `scripts/setup.sh` fills with the
+/// Python tools (`$SHIFTADD_VENV`, default `.venv` at the repository root), or what to run.
+pub fn venv_python() -> Result<PathBuf, String> {
+    let venv = std::env::var_os("SHIFTADD_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv")));
+    let py = venv.join("bin").join("python");
+    if py.is_file() {
+        Ok(py)
+    } else {
+        Err(format!(
+            "{}: no Python virtual environment; run: bash scripts/setup.sh (or set SHIFTADD_VENV)",
+            venv.display()
+        ))
+    }
 }

@@ -6,9 +6,9 @@
 use crate::design::{indexed, Dut};
 use crate::CosimError;
 use proptest::prelude::*;
-use shiftadd_hdl::widths::ArrayKind;
 use shiftadd_sim::layers::{ConvGeom, Tensor};
 use shiftadd_sim::numerics::{encode_shift_weight, max_code, min_code, ShiftWeight};
+use shiftadd_sim::rtl::ArrayKind;
 use shiftadd_sim::spec::AccelConfig;
 
 /// A value drawn for a code of some format, mapped to the format when the case is built.

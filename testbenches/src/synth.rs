@@ -3,7 +3,7 @@
 
 use crate::locate_exe;
 use serde::Serialize;
-use shiftadd_hdl::emit::{Port, PortDir};
+use shiftadd_sim::rtl::{Port, PortDir};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

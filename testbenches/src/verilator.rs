@@ -9,8 +9,8 @@
 //! edge, which rust-hdl's clock forwarding through combinational blocks needs.
 
 use crate::{locate_exe, CosimError};
-use shiftadd_hdl::emit::{Port, PortDir};
-use shiftadd_hdl::generate::sha256_hex;
+use shiftadd_sim::rtl::sha256_hex;
+use shiftadd_sim::rtl::{Port, PortDir};
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void, CString};
 use std::path::{Path, PathBuf};

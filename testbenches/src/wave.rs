@@ -3,7 +3,7 @@
 //! of two VCDs that names the first port whose values differ.
 
 use crate::CosimError;
-use shiftadd_hdl::emit::Port;
+use shiftadd_sim::rtl::Port;
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Board constraints: committed files fresh, every top-level port placed or internal, the clock
 //! period equal to the config's, and the Vivado and iCE40 scripts run with their tools stubbed.
 
-use shiftadd_hdl::generate::Manifest;
+use shiftadd_sim::rtl::Manifest;
 use shiftadd_sim::spec::{presets, AccelConfig};
 use shiftadd_tb::constraints::constraint_files;
 use std::collections::BTreeSet;

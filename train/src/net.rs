@@ -320,17 +320,6 @@ impl Net {
             ConvKind::Mult => mult_quant(w, self.formats.mul_bits),
         }
     }
-
-    /// Number of weights (excluding batch norm).
-    pub fn weight_count(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| match l {
-                Layer::Conv(c) => c.g.weight_len(),
-                _ => 0,
-            })
-            .sum()
-    }
 }
 
 /// What the forward pass keeps for the backward pass of one convolution.

@@ -3,7 +3,7 @@
 //! terms. Exact in `ACC` bits (see the module doc of `array` for timing). One result mixes no
 //! modes: `mode` is constant from a `clear` to the next.
 
-use super::{pe_array, RowAcc};
+use super::{pe_array, ArrayIo, RowAcc};
 use crate::pe::DualPe;
 use rust_hdl_core::prelude::*;
 use rust_hdl_widgets::prelude::*;

@@ -7,13 +7,16 @@
 //! the accumulators take the tree sums on the next edge (latency 2). `clear` starts a new sum with
 //! the cycle's terms (`acc = en ? sum : 0`), so results follow each other without a bubble.
 //! Widths: terms `T`, tree nodes `TS >= T + ceil(log2 cols)`, accumulators `ACC`, all derived
-//! from the config (`crate::widths`).
+//! from the config (`shiftadd_sim::rtl::array_widths`).
 
 mod adder_array;
 mod dual_array;
+mod io;
 mod mac_array;
 mod row_acc;
 mod shift_array;
+
+pub use io::{ArrayIo, EngineArray};
 
 pub use adder_array::AdderArray;
 pub use dual_array::DualArray;
@@ -35,24 +38,12 @@ macro_rules! pe_array {
             const TS: usize,
             const ACC: usize,
         > {
-            /// Clock.
-            pub clock: Signal<In, Clock>,
-            /// Add this cycle's terms.
-            pub en: Signal<In, Bit>,
+            /// The ports (`clock`, `en`, `mode`, `clear`, `x`, `w`, `acc`; see [`ArrayIo`]).
+            io: ArrayIo<XW, WW, ACC>,
             $(
-                /// This cycle's layer kind: 0 shift, 1 adder.
-                pub $mode: Signal<In, Bit>,
                 /// The mode delayed to the registered terms.
                 $mode_q: DFF<Bit>,
             )?
-            /// Start a new sum with this cycle's terms.
-            pub clear: Signal<In, Bit>,
-            /// Operand per column.
-            pub x: Vec<Signal<In, Bits<XW>>>,
-            /// Weight per PE, row-major.
-            pub w: Vec<Signal<In, Bits<WW>>>,
-            /// Accumulator per row.
-            pub acc: Vec<Signal<Out, Bits<ACC>>>,
             /// The PEs, row-major.
             pe: Vec<$pe<XW, WW, T, TS>>,
             /// `en` delayed to the registered terms.
@@ -87,14 +78,10 @@ macro_rules! pe_array {
                     TS >= T + leaves.trailing_zeros() as usize + magnitude_bit && ACC >= TS,
                     "tree and accumulator widths hold the sums"
                 );
+                let has_mode = false $(|| stringify!($mode) == "mode")?;
                 Self {
-                    clock: Default::default(),
-                    en: Default::default(),
-                    $($mode: Default::default(), $mode_q: Default::default(),)?
-                    clear: Default::default(),
-                    x: (0..cols).map(|_| Default::default()).collect(),
-                    w: (0..rows * cols).map(|_| Default::default()).collect(),
-                    acc: (0..rows).map(|_| Default::default()).collect(),
+                    io: ArrayIo::new(rows, cols, has_mode),
+                    $($mode_q: Default::default(),)?
                     pe: (0..rows * cols).map(|_| <$pe<XW, WW, T, TS> as $crate::pe::Pe>::with_pmax(pmax)).collect(),
                     en_d: Default::default(),
                     clear_d: Default::default(),
@@ -111,7 +98,32 @@ macro_rules! pe_array {
         }
 
         impl<const XW: usize, const WW: usize, const T: usize, const TS: usize, const ACC: usize>
-            $crate::widths::ArrayBlock for $name<XW, WW, T, TS, ACC>
+            std::ops::Deref for $name<XW, WW, T, TS, ACC>
+        {
+            type Target = ArrayIo<XW, WW, ACC>;
+            fn deref(&self) -> &Self::Target {
+                &self.io
+            }
+        }
+
+        impl<const XW: usize, const WW: usize, const T: usize, const TS: usize, const ACC: usize>
+            std::ops::DerefMut for $name<XW, WW, T, TS, ACC>
+        {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.io
+            }
+        }
+
+        impl<const XW: usize, const WW: usize, const T: usize, const TS: usize, const ACC: usize>
+            $crate::array::EngineArray<XW, WW, ACC> for $name<XW, WW, T, TS, ACC>
+        {
+            fn build(rows: usize, cols: usize, pmax: u32) -> Self {
+                Self::new(rows, cols, pmax)
+            }
+        }
+
+        impl<const XW: usize, const WW: usize, const T: usize, const TS: usize, const ACC: usize>
+            $crate::compiled::ArrayBlock for $name<XW, WW, T, TS, ACC>
         {
             fn build(rows: usize, cols: usize, pmax: u32) -> Self {
                 Self::new(rows, cols, pmax)
@@ -119,8 +131,9 @@ macro_rules! pe_array {
             fn set_inputs(&mut self, en: bool, clear: bool, mode: bool, x: &[u64], w: &[u64]) {
                 self.en.next = en;
                 self.clear.next = clear;
-                $(self.$mode.next = mode;)?
-                let _ = mode;
+                if self._modes > 0 {
+                    self.io.mode.next = mode;
+                }
                 for (port, v) in self.x.iter_mut().zip(x) {
                     port.next = bits(*v);
                 }

@@ -10,14 +10,16 @@ use crate::pe::{extension_mask, sign_bit};
 use rust_hdl_core::prelude::*;
 use rust_hdl_widgets::prelude::*;
 
-/// Shift amount width.
-const SB: usize = 7;
+/// Shift amount width: the `SHIFT` register.
+const SB: usize = shiftadd_sim::regmap::SHIFT_BITS;
 
 /// One column's pooling unit.
 #[derive(LogicBlock)]
 pub struct PoolUnit<const XW: usize, const OW: usize> {
     /// Clock.
     pub clock: Signal<In, Clock>,
+    /// Synchronous reset: every register to 0 on the next edge.
+    pub reset: Signal<In, Bit>,
     /// A window value.
     pub x: Signal<In, Bits<XW>>,
     /// Take `x` this cycle.
@@ -44,6 +46,7 @@ impl<const XW: usize, const OW: usize> Default for PoolUnit<XW, OW> {
         assert!(OW > XW, "the output holds a window's sum");
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             x: Default::default(),
             en: Default::default(),
             first: Default::default(),
@@ -85,6 +88,9 @@ impl<const XW: usize, const OW: usize> Logic for PoolUnit<XW, OW> {
                 self.out.next =
                     (self.acc.q.val() >> self.shift.val()) | !(self.ones.val() >> self.shift.val());
             }
+        }
+        if self.reset.val() {
+            self.acc.d.next = 0.into();
         }
     }
 }

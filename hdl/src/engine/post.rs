@@ -15,8 +15,8 @@ use crate::pe::{sign_bit, SignedMul};
 use rust_hdl_core::prelude::*;
 use rust_hdl_widgets::prelude::*;
 
-/// Shift amount width.
-const SB: usize = 7;
+/// Shift amount width: the `SHIFT` register.
+const SB: usize = shiftadd_sim::regmap::SHIFT_BITS;
 
 /// Largest and smallest code of a `bits`-bit format as `Z`-bit patterns.
 fn code_bounds<const Z: usize>(bits: u32) -> (Bits<Z>, Bits<Z>) {
@@ -38,6 +38,8 @@ pub struct PostUnit<
 > {
     /// Clock.
     pub clock: Signal<In, Clock>,
+    /// Synchronous reset: every register to 0 on the next edge.
+    pub reset: Signal<In, Bit>,
     /// Row sum.
     pub v: Signal<In, Bits<ACC>>,
     /// `M_c`.
@@ -134,6 +136,7 @@ impl<
         let ext = |w: usize| -> Bits<Z> { (ones & !((1u128 << w) - 1)).to_bits() };
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             v: Default::default(),
             m: Default::default(),
             b: Default::default(),
@@ -298,5 +301,17 @@ impl<
         }
         self.out.next = self.out_q.q.val();
         self.sat.next = self.sat_q.q.val();
+        if self.reset.val() {
+            self.prod_q.d.next = 0.into();
+            self.v_q.d.next = 0.into();
+            self.b_q.d.next = 0.into();
+            self.s_q.d.next = 0.into();
+            self.mode_q.d.next = 0.into();
+            self.r_q.d.next = 0.into();
+            self.out_q.d.next = 0.into();
+            self.relu_q.d.next = false;
+            self.residual_q.d.next = false;
+            self.sat_q.d.next = false;
+        }
     }
 }

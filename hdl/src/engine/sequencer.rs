@@ -16,10 +16,10 @@ use shiftadd_sim::cycles::overhead_cycles;
 use shiftadd_sim::engine::LayerOp;
 use shiftadd_sim::net::ConvKind;
 
-/// Counter width.
-const C: usize = 16;
-/// Address width.
-const A: usize = 32;
+/// Counter width: the register map's loop bounds.
+const C: usize = shiftadd_sim::regmap::SEQ_COUNT_BITS;
+/// Address width: the register map's addresses and steps.
+const A: usize = shiftadd_sim::regmap::SEQ_ADDR_BITS;
 /// Drain counter width.
 const D: usize = 8;
 
@@ -28,6 +28,8 @@ const D: usize = 8;
 pub struct Sequencer {
     /// Clock.
     pub clock: Signal<In, Clock>,
+    /// Synchronous reset: every register to 0 on the next edge.
+    pub reset: Signal<In, Bit>,
     /// Start the layer held on the inputs below (they must stay until `done`).
     pub start: Signal<In, Bit>,
     /// A pooling layer: each output-channel tile reads its own input tile (`ci_tiles` = 1), and
@@ -149,6 +151,7 @@ impl Default for Sequencer {
         let drain = overhead_cycles(LayerOp::Conv(ConvKind::Shift));
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             start: Default::default(),
             pool: Default::default(),
             out_h: Default::default(),
@@ -357,6 +360,30 @@ impl Logic for Sequencer {
             self.w.d.next = self.w_base.val();
             self.o_pix.d.next = self.out_base.val();
             self.o_t.d.next = self.out_base.val();
+        }
+        if self.reset.val() {
+            self.drain.d.next = 0.into();
+            self.oy.d.next = 0.into();
+            self.ox.d.next = 0.into();
+            self.t.d.next = 0.into();
+            self.u.d.next = 0.into();
+            self.ky.d.next = 0.into();
+            self.kx.d.next = 0.into();
+            self.py0.d.next = 0.into();
+            self.px0.d.next = 0.into();
+            self.py.d.next = 0.into();
+            self.px.d.next = 0.into();
+            self.row_base.d.next = 0.into();
+            self.pix_base.d.next = 0.into();
+            self.tile_base.d.next = 0.into();
+            self.ky_base.d.next = 0.into();
+            self.act.d.next = 0.into();
+            self.w.d.next = 0.into();
+            self.o_pix.d.next = 0.into();
+            self.o_t.d.next = 0.into();
+            self.t_base.d.next = 0.into();
+            self.running.d.next = false;
+            self.done_reg.d.next = false;
         }
     }
 }

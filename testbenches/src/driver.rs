@@ -1,0 +1,158 @@
+//! The engine driver: one layer of a program ([`shiftadd_sim::program::EngineLayer`]) run
+//! through the register map on a [`Bus`], as a host driver on the board would. Parameters are
+//! loaded word by word through the access port, the input and residual tensors are written in
+//! the activation layout, the layer's registers and START are written, `STATUS` is polled, and
+//! the outputs are streamed back. `shiftadd infer --backend rtl` and the layer-level
+//! co-simulation both run layers through here.
+
+use crate::bus::Bus;
+use crate::CosimError;
+use shiftadd_sim::cycles::layer_cycles;
+use shiftadd_sim::engine::{act_location, unroll_input};
+use shiftadd_sim::program::EngineLayer;
+use shiftadd_sim::regmap::BufSel;
+
+/// Writes the weights and post-processing parameters of `el` (already at their bases); returns
+/// the words written.
+pub fn load_params(bus: &mut Bus, el: &EngineLayer) -> u64 {
+    let mut words = 0;
+    for (lane, img) in el.weights.iter().enumerate() {
+        bus.write_words(BufSel::Weights, lane as u32, el.desc.w_base, img);
+        words += img.len() as u64;
+    }
+    for (sel, image) in [(BufSel::PostM, &el.post_m), (BufSel::PostB, &el.post_b)] {
+        for (lane, img) in image.iter().enumerate() {
+            bus.write_words(sel, lane as u32, el.desc.post_base, img);
+            words += img.len() as u64;
+        }
+    }
+    words
+}
+
+/// Writes `values` (`[c][h][w]`, `c` channels) into buffer `sel` at the activation layout from
+/// word `base`, one stream per bank; channels past `c` up to the tile are written as 0 when
+/// `zero_fill`.
+pub fn write_tensor(
+    bus: &mut Bus,
+    sel: BufSel,
+    base: u32,
+    values: &[i64],
+    [c, h, w]: [u32; 3],
+    zero_fill: bool,
+) {
+    let cols = bus.cfg().cols;
+    let plane = (h * w) as usize;
+    let tiles = c.div_ceil(cols);
+    for bank in 0..cols {
+        let mut stream = Vec::with_capacity(tiles as usize * plane);
+        for t in 0..tiles {
+            let ch = t * cols + bank;
+            if ch < c {
+                stream.extend_from_slice(&values[ch as usize * plane..(ch as usize + 1) * plane]);
+            } else if zero_fill {
+                stream.resize(stream.len() + plane, 0);
+            }
+        }
+        let (_, word) = act_location(bus.cfg(), base, h, w, bank, 0, 0);
+        bus.write_words(sel, bank, word, &stream);
+    }
+}
+
+/// A bit to flip in a layer's output buffer, through the access port, after the layer ran and
+/// before its outputs are read back: checks that a comparison catches a wrong engine result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputFault {
+    /// Index into the output tensor `[c][y][x]`.
+    pub index: usize,
+    /// Bit of the output word.
+    pub bit: u32,
+}
+
+/// What one layer run on the engine gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerResult {
+    /// Output values `[c][y][x]` as read through the access port.
+    pub values: Vec<i64>,
+    /// The `SAT_COUNT` register.
+    pub sat: u64,
+    /// The `CYCLES` register.
+    pub cycles: u64,
+    /// Edges after START until `STATUS` showed DONE.
+    pub done_at: u64,
+    /// Bus cycle (from power-on of the instance) of START.
+    pub start_cycle: u64,
+}
+
+/// Runs layer `el` on `bus` (its parameters already loaded): writes `input` (the layer's input
+/// as the network has it, `[cin][h][w]`; unrolled here when the engine runs the layer unrolled)
+/// into the buffer the descriptor reads it from, unless it is `None` (the layer before left it
+/// in place), writes `residual` when given, runs the layer (DONE within twice the cycle model's
+/// count plus 1000), applies `fault`, and reads every output back.
+pub fn run_layer(
+    bus: &mut Bus,
+    el: &EngineLayer,
+    input: Option<&[i64]>,
+    residual: Option<&[i64]>,
+    fault: Option<OutputFault>,
+) -> Result<LayerResult, CosimError> {
+    let cfg = bus.cfg().clone();
+    let d = &el.desc;
+    if let Some(x) = input {
+        let unrolled;
+        let x = match &el.unrolled_from {
+            Some(from) => {
+                unrolled = unroll_input(from, x);
+                &unrolled[..]
+            }
+            None => x,
+        };
+        let sel = if d.in_from_output {
+            BufSel::Output
+        } else {
+            BufSel::Input
+        };
+        write_tensor(bus, sel, d.in_base, x, [d.cin, d.h, d.w], el.zero_fill);
+    }
+    let (oc, oh, ow) = (d.out_c(), d.out_h(), d.out_w());
+    if let Some(r) = residual {
+        write_tensor(bus, BufSel::Residual, d.res_base, r, [oc, oh, ow], false);
+    }
+    let run = bus.run(d, 2 * layer_cycles(&cfg, d) + 1000)?;
+    let plane = (oh * ow) as usize;
+    if let Some(f) = fault {
+        let (c, rest) = ((f.index / plane) as u32, f.index % plane);
+        let (bank, word) = act_location(
+            &cfg,
+            d.out_base,
+            oh,
+            ow,
+            c,
+            rest as u32 / ow,
+            rest as u32 % ow,
+        );
+        let r = bus.read_outputs(bank, word, 1, true)[0];
+        let v = bus.output_value(r) ^ (1i64 << f.bit);
+        bus.write_words(BufSel::Output, bank, word, &[v]);
+    }
+    let mut reads = Vec::new();
+    for bank in 0..cfg.rows.min(oc) {
+        let n = (oc - bank).div_ceil(cfg.rows) * oh * ow;
+        let (_, word) = act_location(&cfg, d.out_base, oh, ow, bank, 0, 0);
+        reads.push(bus.read_outputs(bank, word, n, el.wide));
+    }
+    let mut values = vec![0i64; oc as usize * plane];
+    for (bank, r) in reads.into_iter().enumerate() {
+        for (k, id) in r.into_iter().enumerate() {
+            let (t, p) = (k / plane, k % plane);
+            let ch = t * cfg.rows as usize + bank;
+            values[ch * plane + p] = bus.output_value(id);
+        }
+    }
+    Ok(LayerResult {
+        values,
+        sat: run.sat,
+        cycles: run.cycles,
+        done_at: run.done_at,
+        start_cycle: run.start_cycle,
+    })
+}
