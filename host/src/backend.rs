@@ -8,8 +8,7 @@ use shiftadd_sim::engine::{act_location, issue_schedule};
 use shiftadd_sim::layers::{argmax, Tensor};
 use shiftadd_sim::net::{LayerStats, Runner, Value};
 use shiftadd_sim::program::{EngineLayer, Program, Residency, Work};
-use shiftadd_tb::bus::Bus;
-use shiftadd_tb::driver::{load_params, run_layer, OutputFault};
+use shiftadd_tb::driver::{load_params, run_layer, EngineBus, OpenBus, OutputFault};
 use shiftadd_tb::verilator::Model as VlModel;
 use std::path::Path;
 use std::sync::Arc;
@@ -155,23 +154,42 @@ pub struct Fault {
     pub bit: u32,
 }
 
-/// The engine's RTL under Verilator.
-pub struct RtlBackend {
+/// What `infer` needs of a backend on the engine's RTL besides running batches.
+pub trait HwBackend: Backend {
+    /// Bus cycles since power-on.
+    fn bus_cycles(&self) -> u64;
+    /// Weight and post-parameter words written so far.
+    fn param_words(&self) -> u64;
+    /// Runs node `idx` of image `image` once more on a new instance with a waveform, from the
+    /// inputs the engine's own earlier layers gave (`outs`), to `vcd`.
+    fn trace_layer(
+        &self,
+        image: usize,
+        input: &Tensor<i32>,
+        outs: &[LayerOut],
+        idx: usize,
+        vcd: &Path,
+    ) -> Result<()>;
+}
+
+/// The engine's RTL under Verilator, reached through bus `B`: the register bus of `engine`
+/// (backend `rtl`) or the AXI ports of `shiftadd_axi` (backend `axi`).
+pub struct RtlBackend<B: OpenBus> {
     program: Arc<Program>,
     model: Arc<VlModel>,
-    bus: Bus,
+    bus: B,
     weights: Residency,
     post: Residency,
     fault: Option<Fault>,
     /// Weight and post-parameter words written so far.
-    pub param_words: u64,
+    param_words: u64,
 }
 
-impl RtlBackend {
-    /// A backend on a new instance of the engine model `model`.
+impl<B: OpenBus> RtlBackend<B> {
+    /// A backend on a new instance of the model `model` of `B`'s top.
     pub fn new(program: Arc<Program>, model: Arc<VlModel>, fault: Option<Fault>) -> Result<Self> {
         let cfg = &program.cfg;
-        let mut bus = Bus::new(cfg, &model, None)?;
+        let mut bus = B::open(cfg, &model, None)?;
         bus.identify()?;
         Ok(RtlBackend {
             weights: Residency::new(cfg.weight_depth() as usize),
@@ -183,15 +201,18 @@ impl RtlBackend {
             param_words: 0,
         })
     }
+}
 
-    /// Bus cycles since power-on.
-    pub fn bus_cycles(&self) -> u64 {
+impl<B: OpenBus> HwBackend for RtlBackend<B> {
+    fn bus_cycles(&self) -> u64 {
         self.bus.cycle()
     }
 
-    /// Runs node `idx` of image `image` once more on a new instance with a waveform, from the
-    /// inputs the engine's own earlier layers gave (`outs`), to `vcd`.
-    pub fn trace_layer(
+    fn param_words(&self) -> u64 {
+        self.param_words
+    }
+
+    fn trace_layer(
         &self,
         image: usize,
         input: &Tensor<i32>,
@@ -202,7 +223,7 @@ impl RtlBackend {
         let Work::Engine(el) = &self.program.layers[idx].work else {
             bail!("layer {idx} does not run on the engine");
         };
-        let mut bus = Bus::new(&self.program.cfg, &self.model, Some(vcd))?;
+        let mut bus = B::open(&self.program.cfg, &self.model, Some(vcd))?;
         load_params(&mut bus, el);
         run_engine_layer(
             &self.program,
@@ -215,7 +236,7 @@ impl RtlBackend {
             self.fault.as_ref(),
             true,
         )?;
-        bus.flush();
+        bus.finish()?;
         Ok(())
     }
 }
@@ -235,7 +256,7 @@ fn source(input: &Tensor<i32>, outs: &[LayerOut], src: Option<usize>) -> Vec<i64
 #[allow(clippy::too_many_arguments)]
 fn run_engine_layer(
     program: &Program,
-    bus: &mut Bus,
+    bus: &mut impl EngineBus,
     el: &EngineLayer,
     idx: usize,
     image: usize,
@@ -264,9 +285,13 @@ fn run_engine_layer(
     })
 }
 
-impl Backend for RtlBackend {
+impl<B: OpenBus> Backend for RtlBackend<B> {
     fn name(&self) -> &'static str {
-        "rtl"
+        if B::TOP == shiftadd_sim::rtl::AXI_MODULE {
+            "axi"
+        } else {
+            "rtl"
+        }
     }
 
     /// Segment by segment over the batch: a segment's parameters are loaded once (when not
@@ -322,7 +347,7 @@ impl Backend for RtlBackend {
                     o.push(out);
                 }
             }
-            self.bus.clear_reads();
+            self.bus.finish()?;
         }
         Ok(outs
             .into_iter()
@@ -351,10 +376,10 @@ pub fn write_cycle(program: &Program, el: &EngineLayer, start: u64, index: usize
     Some(start + i + pipeline)
 }
 
-/// Builds (or loads from the cache) the Verilator model of the engine in `dir`.
-pub fn engine_model(dir: &Path) -> Result<(Arc<VlModel>, f64)> {
+/// Builds (or loads from the cache) the Verilator model of top `top` (the engine or
+/// `shiftadd_axi`) in `dir`.
+pub fn engine_model(dir: &Path, top: &str) -> Result<(Arc<VlModel>, f64)> {
     let design = shiftadd_tb::design::Design::load(dir).map_err(|e| anyhow!("{e}"))?;
-    let top = shiftadd_sim::rtl::ENGINE_MODULE;
     let ports = design
         .modules
         .get(top)

@@ -3,7 +3,8 @@
 //! the reference model, with the engine's cycles against `sim::cycles`.
 
 use crate::backend::{
-    engine_model, write_cycle, Backend, CycleBackend, Fault, ImageOut, RefBackend, RtlBackend,
+    engine_model, write_cycle, Backend, CycleBackend, Fault, HwBackend, ImageOut, RefBackend,
+    RtlBackend,
 };
 use crate::data::Dataset;
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,6 +15,8 @@ use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::{LayerStats, Model};
 use shiftadd_sim::program::{compile, Program, Work};
 use shiftadd_sim::spec::AccelConfig;
+use shiftadd_tb::axi::AxiBus;
+use shiftadd_tb::bus::Bus;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -201,13 +204,18 @@ fn worker(
     let go = || -> Result<()> {
         let runner = m.runner()?;
         let mut reference = RefBackend::new(m.runner()?);
-        let mut rtl = match vl {
-            Some(vl) => Some(RtlBackend::new(
+        let mut rtl: Option<Box<dyn HwBackend>> = match (vl, run.backend) {
+            (Some(vl), "axi") => Some(Box::new(RtlBackend::<AxiBus>::new(
                 Arc::clone(program),
                 Arc::clone(vl),
                 fault.cloned(),
-            )?),
-            None => None,
+            )?)),
+            (Some(vl), _) => Some(Box::new(RtlBackend::<Bus>::new(
+                Arc::clone(program),
+                Arc::clone(vl),
+                fault.cloned(),
+            )?)),
+            (None, _) => None,
         };
         let mut cycle = CycleBackend::new(m.runner()?, Arc::clone(program));
         loop {
@@ -223,9 +231,9 @@ fn worker(
             let want = reference.run_batch(first, &inputs)?;
             let (bus0, words0) = rtl
                 .as_ref()
-                .map_or((0, 0), |r| (r.bus_cycles(), r.param_words));
+                .map_or((0, 0), |r| (r.bus_cycles(), r.param_words()));
             let engine: &mut dyn Backend = match rtl.as_mut() {
-                Some(r) => r,
+                Some(r) => r.as_mut(),
                 None => &mut cycle,
             };
             let got: Vec<ImageOut> = engine
@@ -239,7 +247,7 @@ fn worker(
                 mismatched_images: 0,
                 first: None,
                 bus_cycles: rtl.as_ref().map_or(0, |r| r.bus_cycles()) - bus0,
-                param_words: rtl.as_ref().map_or(0, |r| r.param_words) - words0,
+                param_words: rtl.as_ref().map_or(0, |r| r.param_words()) - words0,
             };
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 let label = ds.labels[first + k] as usize;
@@ -345,7 +353,8 @@ pub fn infer_engine(
         .as_deref()
         .map(|s| parse_fault(s, &program))
         .transpose()?;
-    let (vl, rtl_dir, build_s) = if run.backend == "rtl" {
+    let hw = run.backend == "rtl" || run.backend == "axi";
+    let (vl, rtl_dir, build_s) = if hw {
         let dir = match &run.rtl {
             Some(d) => d.clone(),
             None => {
@@ -364,7 +373,12 @@ pub fn infer_engine(
                 cfg.name
             );
         }
-        let (vl, s) = engine_model(&dir)?;
+        let top = if run.backend == "axi" {
+            shiftadd_sim::rtl::AXI_MODULE
+        } else {
+            shiftadd_sim::rtl::ENGINE_MODULE
+        };
+        let (vl, s) = engine_model(&dir, top)?;
         (Some(vl), Some(dir), s)
     } else {
         (None, None, 0.0)
@@ -476,11 +490,7 @@ pub fn infer_engine(
             l.kind,
             format!("{}x{}x{}", l.out_shape[0], l.out_shape[1], l.out_shape[2]),
             opt(cm),
-            if run.backend == "rtl" {
-                opt(t.cycles_rtl)
-            } else {
-                "-".into()
-            },
+            if hw { opt(t.cycles_rtl) } else { "-".into() },
             util.map_or("-".into(), |u| format!("{:.1}%", 100.0 * u)),
             format!("{}/{images}", t.agree),
         );
@@ -491,7 +501,7 @@ pub fn infer_engine(
                 "kind": l.kind,
                 "out_shape": l.out_shape,
                 "cycles_model": cm,
-            "cycles_rtl": if run.backend == "rtl" { t.cycles_rtl } else { None },
+            "cycles_rtl": if hw { t.cycles_rtl } else { None },
             "cycles_rtl_differing_runs": t.cycles_rtl_differ,
             "utilisation": util,
                 "agree": t.agree,
@@ -516,7 +526,7 @@ pub fn infer_engine(
         100.0 * correct_ref as f64 / n
     );
     let agree_all = mismatched == 0 && first.is_none();
-    if run.backend == "rtl" {
+    if hw {
         println!(
             "agreement: {}/{images} images bit-exact in every layer against the reference model, engine cycles equal to sim::cycles in every layer run: {}",
             images - mismatched,
@@ -528,7 +538,7 @@ pub fn infer_engine(
         total_model as f64 / f64::from(cfg.clock_mhz),
         cfg.clock_mhz,
         100.0 * util_net,
-        if run.backend == "rtl" {
+        if hw {
             format!(
                 ", {:.0} bus cycles with the host's transfers ({:.0} parameter words loaded per image)",
                 bus_cycles as f64 / n,
@@ -541,7 +551,7 @@ pub fn infer_engine(
     println!(
         "{images} images in {secs:.1} s ({:.2} images/s{})",
         n / secs,
-        if run.backend == "rtl" {
+        if hw {
             format!(", {:.0} simulated cycles/s", bus_cycles as f64 / secs)
         } else {
             String::new()
@@ -576,7 +586,7 @@ pub fn infer_engine(
             "agree_images": images - mismatched,
             "bit_exact": agree_all,
             "cycles_per_image_model": total_model,
-            "bus_cycles_per_image": if run.backend == "rtl" { Some(bus_cycles as f64 / n) } else { None },
+            "bus_cycles_per_image": if hw { Some(bus_cycles as f64 / n) } else { None },
             "energy_uj_per_image": energy_uj,
             "seconds": secs,
             "first_mismatch": first.as_ref().map(|mm| json!({

@@ -296,8 +296,9 @@ struct InferOpts {
     /// formats of --preset, default seed) instead of --model.
     #[arg(long)]
     arch: Option<String>,
-    /// `rtl` (the engine's Verilog on Verilator), `cycle` (reference values, sim::cycles) or
-    /// `ref` (the reference model alone).
+    /// `rtl` (the engine's Verilog on Verilator, through its register bus), `axi` (the same
+    /// through the AXI4-Lite and AXI4-Stream ports of `shiftadd_axi`), `cycle` (reference values,
+    /// sim::cycles) or `ref` (the reference model alone).
     #[arg(long, default_value = "rtl")]
     backend: String,
     /// Accelerator preset (default: the preset with the model's formats whose PEs run it; for
@@ -356,8 +357,11 @@ fn infer(
     opts: &InferOpts,
     json_out: Option<&Path>,
 ) -> Result<bool> {
-    if !["ref", "cycle", "rtl"].contains(&opts.backend.as_str()) {
-        bail!("--backend `{}`: expected ref, cycle or rtl", opts.backend);
+    if !["ref", "cycle", "rtl", "axi"].contains(&opts.backend.as_str()) {
+        bail!(
+            "--backend `{}`: expected ref, cycle, rtl or axi",
+            opts.backend
+        );
     }
     if opts.batch == 0 {
         bail!("--batch 0: a batch holds at least 1 image");
@@ -455,7 +459,7 @@ fn infer(
         return infer_cmd::infer_engine(&m, &resolved, &ds, &run, json_out);
     }
     if opts.inject_fault.is_some() || opts.rtl.is_some() {
-        bail!("--inject-fault and --rtl need --backend rtl");
+        bail!("--inject-fault and --rtl need --backend rtl or axi");
     }
     let start = Instant::now();
     let results: Vec<(bool, Vec<LayerStats>)> = (0..ds.count)

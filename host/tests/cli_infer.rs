@@ -256,3 +256,49 @@ fn resnet20_shiftadd_at_cifar_shape_runs_through_the_rtl() {
         .unwrap();
     assert_eq!(l["cycles_rtl"], conv_cycles(8, 8, 64, 64, 3, 3, 16));
 }
+
+#[test]
+fn axi_inference_agrees_and_catches_a_flipped_bit() {
+    // The default model through `shiftadd_axi`'s AXI4-Lite and AXI4-Stream ports.
+    let out = tmp("infer-axi.json");
+    let text = ok(&[
+        "infer",
+        "--backend",
+        "axi",
+        "--limit",
+        "3",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("backend axi, config seed"), "{text}");
+    assert!(text.contains("in every layer run: yes"), "{text}");
+    let doc = json(&out);
+    assert_eq!(doc["backend"], "axi");
+    assert_eq!(doc["bit_exact"], true);
+    for l in doc["layers"].as_array().unwrap() {
+        assert_eq!(l["agree"], 3, "{l}");
+        if l["kind"] != "flatten" {
+            assert_eq!(l["cycles_model"], l["cycles_rtl"], "{l}");
+        }
+    }
+    assert!(doc["bus_cycles_per_image"].as_f64().unwrap() > 13562.0);
+    // A bit flipped in conv2.1's output buffer through the AXI ports is caught and named.
+    let vcd = tmp("infer-axi-fault.vcd");
+    let o = shiftadd(&[
+        "infer",
+        "--backend",
+        "axi",
+        "--limit",
+        "2",
+        "--inject-fault",
+        "conv2.1:1:37:3",
+        "--vcd",
+        vcd.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("MISMATCH: image 1, layer `conv2.1`: output index 37"),
+        "{text}"
+    );
+}

@@ -7,9 +7,10 @@
 // advances a streaming read) and, one cycle later with the address held, takes `reg_rdata` into
 // `RDATA`. A read being taken has the bus before a write.
 //
-// Responses: OKAY (0) for a mapped access; SLVERR (2) for a write to a read-only register, a
-// write whose strobes are not all set (registers are written whole), and any access to an
-// unmapped or unaligned address. Refused accesses do not reach the bus (reads return 0).
+// Responses: OKAY (0) for a mapped access (a write-only register reads as 0); SLVERR (2) for a
+// write to a read-only register, a write whose strobes are not all set (registers are written
+// whole), and any access to an unmapped or unaligned address. Refused accesses do not reach the
+// bus (their reads return 0).
 // Every channel may stall on either side. Widths: `AW`-bit byte addresses, 32-bit data.
 // Widths: dual array x 8 / w 8 / term 11 / tree 17 / acc 21; activation banks 10 address bits, weight lanes 8, parameter lanes 4, BUF_LANE 6; M 16, B 24, product 37, sum 38, output word 38 bits.
 module axi_lite(clock,reset,awaddr,awvalid,awready,wdata,wstrb,wvalid,wready,bresp,bvalid,bready,araddr,arvalid,arready,rdata,rresp,rvalid,rready,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata);
@@ -40,7 +41,6 @@ module axi_lite(clock,reset,awaddr,awvalid,awready,wdata,wstrb,wvalid,wready,bre
     input wire [31:0] reg_rdata;
     // Constants
     localparam writable = 64'h3fffffffc4;
-    localparam readable = 64'h3ffffffffb;
     localparam regs = 12'h26;
     localparam okay = 2'b0;
     localparam slverr = 2'b10;
@@ -87,7 +87,6 @@ module axi_lite(clock,reset,awaddr,awvalid,awready,wdata,wstrb,wvalid,wready,bre
     reg r_resp_clock;
     // Local signals
     reg [63:0] w_allowed;
-    reg [63:0] r_allowed;
     reg w_ok;
     reg r_ok;
     reg commit;
@@ -187,9 +186,8 @@ module axi_lite(clock,reset,awaddr,awvalid,awready,wdata,wstrb,wvalid,wready,bre
         r_data_d = r_data_q;
         r_resp_d = r_resp_q;
         w_allowed = writable >> ((aw_addr_q >> 32'h2) & 64'hffffffffffffffff);
-        r_allowed = readable >> ((ar_addr_q >> 32'h2) & 64'hffffffffffffffff);
         w_ok = ~aw_addr_q[32'h0] & ~aw_addr_q[32'h1] & ((aw_addr_q >> 32'h2) < regs) & w_allowed[32'h0] & (w_strb_q == all_strobes);
-        r_ok = ~ar_addr_q[32'h0] & ~ar_addr_q[32'h1] & ((ar_addr_q >> 32'h2) < regs) & r_allowed[32'h0];
+        r_ok = ~ar_addr_q[32'h0] & ~ar_addr_q[32'h1] & ((ar_addr_q >> 32'h2) < regs);
         take = ar_issued_q;
         commit = aw_full_q & w_full_q & ~b_valid_q & ~take;
         issue = ar_full_q & ~ar_issued_q & ~r_valid_q & ~commit;

@@ -5,16 +5,119 @@
 //! the outputs are streamed back. `shiftadd infer --backend rtl` and the layer-level
 //! co-simulation both run layers through here.
 
-use crate::bus::Bus;
+use crate::bus::{Bus, LayerRun};
 use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
-use shiftadd_sim::engine::{act_location, unroll_input};
+use shiftadd_sim::engine::{act_location, unroll_input, Descriptor};
 use shiftadd_sim::program::EngineLayer;
 use shiftadd_sim::regmap::BufSel;
+use shiftadd_sim::spec::AccelConfig;
+
+/// What the driver needs of a way to reach the engine: the register bus ([`Bus`]) or the AXI
+/// ports of `shiftadd_axi` ([`crate::axi::AxiBus`]).
+pub trait EngineBus {
+    /// The config of the engine.
+    fn cfg(&self) -> &AccelConfig;
+    /// Writes `values` to buffer `sel`, lane `lane`, from word `addr` on.
+    fn write_words(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]);
+    /// Reads `n` output words of lane `lane` from word `addr` on (both halves when `wide`, else
+    /// the low 32 bits sign-extended).
+    fn read_words(
+        &mut self,
+        lane: u32,
+        addr: u32,
+        n: u32,
+        wide: bool,
+    ) -> Result<Vec<i64>, CosimError>;
+    /// Writes the registers of layer `d`, starts it and waits for DONE (at most `limit` cycles);
+    /// reads `CYCLES` and `SAT_COUNT`.
+    fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError>;
+    /// Bus cycles since power-on.
+    fn cycle(&self) -> u64;
+}
+
+/// A bus that opens on a new instance of a model: the engine's register bus (top `engine`) or the
+/// AXI ports of `shiftadd_axi`.
+pub trait OpenBus: EngineBus + Sized {
+    /// The top module the bus drives.
+    const TOP: &'static str;
+    /// A bus on a new instance of `model` (of `cfg`'s top), tracing to `vcd` if given.
+    fn open(
+        cfg: &AccelConfig,
+        model: &std::sync::Arc<crate::verilator::Model>,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<Self, CosimError>;
+    /// Reads `ID` and `GEOMETRY` and checks the engine is the one the config describes.
+    fn identify(&mut self) -> Result<(), CosimError>;
+    /// Runs whatever is queued and forgets the values of the reads done so far.
+    fn finish(&mut self) -> Result<(), CosimError>;
+}
+
+impl OpenBus for Bus {
+    const TOP: &'static str = shiftadd_sim::rtl::ENGINE_MODULE;
+    fn open(
+        cfg: &AccelConfig,
+        model: &std::sync::Arc<crate::verilator::Model>,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<Self, CosimError> {
+        Bus::new(cfg, model, vcd)
+    }
+    fn identify(&mut self) -> Result<(), CosimError> {
+        Bus::identify(self)
+    }
+    fn finish(&mut self) -> Result<(), CosimError> {
+        self.clear_reads();
+        Ok(())
+    }
+}
+
+impl OpenBus for crate::axi::AxiBus {
+    const TOP: &'static str = shiftadd_sim::rtl::AXI_MODULE;
+    fn open(
+        cfg: &AccelConfig,
+        model: &std::sync::Arc<crate::verilator::Model>,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<Self, CosimError> {
+        crate::axi::AxiBus::new(cfg, model, vcd)
+    }
+    fn identify(&mut self) -> Result<(), CosimError> {
+        crate::axi::AxiBus::identify(self)
+    }
+    fn finish(&mut self) -> Result<(), CosimError> {
+        self.flush()?;
+        self.clear_reads();
+        Ok(())
+    }
+}
+
+impl EngineBus for Bus {
+    fn cfg(&self) -> &AccelConfig {
+        Bus::cfg(self)
+    }
+    fn write_words(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]) {
+        Bus::write_words(self, sel, lane, addr, values)
+    }
+    fn read_words(
+        &mut self,
+        lane: u32,
+        addr: u32,
+        n: u32,
+        wide: bool,
+    ) -> Result<Vec<i64>, CosimError> {
+        let ids = self.read_outputs(lane, addr, n, wide);
+        Ok(ids.into_iter().map(|r| self.output_value(r)).collect())
+    }
+    fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError> {
+        Bus::run(self, d, limit)
+    }
+    fn cycle(&self) -> u64 {
+        Bus::cycle(self)
+    }
+}
 
 /// Writes the weights and post-processing parameters of `el` (already at their bases); returns
 /// the words written.
-pub fn load_params(bus: &mut Bus, el: &EngineLayer) -> u64 {
+pub fn load_params(bus: &mut impl EngineBus, el: &EngineLayer) -> u64 {
     let mut words = 0;
     for (lane, img) in el.weights.iter().enumerate() {
         bus.write_words(BufSel::Weights, lane as u32, el.desc.w_base, img);
@@ -33,7 +136,7 @@ pub fn load_params(bus: &mut Bus, el: &EngineLayer) -> u64 {
 /// word `base`, one stream per bank; channels past `c` up to the tile are written as 0 when
 /// `zero_fill`.
 pub fn write_tensor(
-    bus: &mut Bus,
+    bus: &mut impl EngineBus,
     sel: BufSel,
     base: u32,
     values: &[i64],
@@ -89,7 +192,7 @@ pub struct LayerResult {
 /// in place), writes `residual` when given, runs the layer (DONE within twice the cycle model's
 /// count plus 1000), applies `fault`, and reads every output back.
 pub fn run_layer(
-    bus: &mut Bus,
+    bus: &mut impl EngineBus,
     el: &EngineLayer,
     input: Option<&[i64]>,
     residual: Option<&[i64]>,
@@ -130,22 +233,18 @@ pub fn run_layer(
             rest as u32 / ow,
             rest as u32 % ow,
         );
-        let r = bus.read_outputs(bank, word, 1, true)[0];
-        let v = bus.output_value(r) ^ (1i64 << f.bit);
+        let v = bus.read_words(bank, word, 1, true)?[0] ^ (1i64 << f.bit);
         bus.write_words(BufSel::Output, bank, word, &[v]);
     }
-    let mut reads = Vec::new();
+    let mut values = vec![0i64; oc as usize * plane];
     for bank in 0..cfg.rows.min(oc) {
         let n = (oc - bank).div_ceil(cfg.rows) * oh * ow;
         let (_, word) = act_location(&cfg, d.out_base, oh, ow, bank, 0, 0);
-        reads.push(bus.read_outputs(bank, word, n, el.wide));
-    }
-    let mut values = vec![0i64; oc as usize * plane];
-    for (bank, r) in reads.into_iter().enumerate() {
-        for (k, id) in r.into_iter().enumerate() {
+        let words = bus.read_words(bank, word, n, el.wide)?;
+        for (k, v) in words.into_iter().enumerate() {
             let (t, p) = (k / plane, k % plane);
-            let ch = t * cfg.rows as usize + bank;
-            values[ch * plane + p] = bus.output_value(id);
+            let ch = t * cfg.rows as usize + bank as usize;
+            values[ch * plane + p] = v;
         }
     }
     Ok(LayerResult {

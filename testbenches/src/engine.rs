@@ -5,7 +5,7 @@
 //! `sim::engine::post_reference`) and with `sim::cycles`.
 
 use crate::bus::Bus;
-use crate::driver::{load_params, run_layer as drive_layer, LayerResult};
+use crate::driver::{load_params, run_layer as drive_layer, LayerResult, OpenBus};
 use crate::layer::{layer_data, layer_reference, LayerCase};
 use crate::stimulus::{Op, Weight};
 use crate::verilator::Model;
@@ -160,9 +160,9 @@ pub fn case_layer(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> EngineL
     }
 }
 
-/// Runs `el` on a new instance of the engine model `m` of `cfg`, tracing to `vcd` if given:
-/// parameters, input (and residual), the layer, the outputs.
-fn run_program_layer(
+/// Runs `el` on a new instance of the model `m` of `cfg` (the top of bus `B`), tracing to `vcd`
+/// if given: parameters, input (and residual), the layer, the outputs.
+fn run_program_layer<B: OpenBus>(
     cfg: &AccelConfig,
     m: &Arc<Model>,
     el: &EngineLayer,
@@ -173,12 +173,12 @@ fn run_program_layer(
     el.desc
         .check(cfg)
         .map_err(|e| CosimError::Design(format!("layer descriptor: {e}")))?;
-    let mut bus = Bus::new(cfg, m, vcd)?;
+    let mut bus = B::open(cfg, m, vcd)?;
     load_params(&mut bus, el);
     let x: Vec<i64> = input.data.iter().map(|&v| i64::from(v)).collect();
     let r: Option<Vec<i64>> = residual.map(|r| r.iter().map(|&v| i64::from(v)).collect());
     let run = drive_layer(&mut bus, el, Some(&x), r.as_deref(), None)?;
-    bus.flush();
+    bus.finish()?;
     Ok(run)
 }
 
@@ -191,15 +191,40 @@ pub fn run_layer(
     pc: &PostCase,
     vcd: Option<&std::path::Path>,
 ) -> Result<LayerResult, CosimError> {
+    run_layer_on::<Bus>(cfg, m, case, pc, vcd)
+}
+
+/// As [`run_layer`], on the model of bus `B`'s top (`engine`, or `shiftadd_axi` through its AXI
+/// ports).
+pub fn run_layer_on<B: OpenBus>(
+    cfg: &AccelConfig,
+    m: &Arc<Model>,
+    case: &LayerCase,
+    pc: &PostCase,
+    vcd: Option<&std::path::Path>,
+) -> Result<LayerResult, CosimError> {
     let el = case_layer(cfg, case, pc);
     let residual = matches!(el.desc.output, OutputMode::Post { residual: true, .. })
         .then_some(&pc.residual[..]);
-    run_program_layer(cfg, m, &el, &layer_data(case, cfg).x, residual, vcd)
+    run_program_layer::<B>(cfg, m, &el, &layer_data(case, cfg).x, residual, vcd)
 }
 
 /// Runs a max or average pooling of `x` (window and stride `k`) on the engine model `m` of
 /// `cfg`, tracing to `vcd` if given.
 pub fn run_pool(
+    cfg: &AccelConfig,
+    m: &Arc<Model>,
+    x: &Tensor<i32>,
+    k: u32,
+    avg: bool,
+    chain: bool,
+    vcd: Option<&std::path::Path>,
+) -> Result<LayerResult, CosimError> {
+    run_pool_on::<Bus>(cfg, m, x, k, avg, chain, vcd)
+}
+
+/// As [`run_pool`], on the model of bus `B`'s top.
+pub fn run_pool_on<B: OpenBus>(
     cfg: &AccelConfig,
     m: &Arc<Model>,
     x: &Tensor<i32>,
@@ -221,7 +246,7 @@ pub fn run_pool(
         unrolled_from: None,
         spill: Spill::default(),
     };
-    run_program_layer(cfg, m, &el, x, None, vcd)
+    run_program_layer::<B>(cfg, m, &el, x, None, vcd)
 }
 
 /// The descriptor of a pooling of `x` with window and stride `k` on `cfg`, the input in the

@@ -2,6 +2,7 @@
 //! tools (naming the package that installs a missing one), and Yosys/nextpnr resource and timing
 //! runs ([`synth`]), board constraints and implementation scripts ([`constraints`]).
 
+pub mod axi;
 pub mod bus;
 pub mod constraints;
 pub mod cosim;

@@ -284,6 +284,8 @@ impl Toolchain {
 /// `ceil(width / 64)` 64-bit words in the cycle buffers, least significant word first.
 #[derive(Clone, Debug)]
 pub struct PortLayout {
+    /// The clock input: `clock`, or `aclk` for an AXI top.
+    pub clock: String,
     /// Inputs driven per cycle (without the clock).
     pub inputs: Vec<Port>,
     /// Outputs read per cycle.
@@ -304,13 +306,13 @@ pub fn words(width: usize) -> usize {
 }
 
 impl PortLayout {
-    /// The layout of `ports`; there must be a one-bit input `clock`.
+    /// The layout of `ports`; there must be a one-bit input `clock` (or `aclk`).
     pub fn new(top: &str, ports: &[Port]) -> Result<PortLayout, CosimError> {
         let bad = |what: String| CosimError::Design(format!("module `{top}`: {what}"));
-        match ports.iter().find(|p| p.name == "clock") {
-            Some(p) if p.dir == PortDir::Input && p.width == 1 => {}
-            _ => return Err(bad("needs a one-bit input `clock`".into())),
-        }
+        let clock = match ports.iter().find(|p| CLOCKS.contains(&p.name.as_str())) {
+            Some(p) if p.dir == PortDir::Input && p.width == 1 => p.name.clone(),
+            _ => return Err(bad("needs a one-bit input `clock` (or `aclk`)".into())),
+        };
         for p in ports {
             let plain = p
                 .name
@@ -327,7 +329,7 @@ impl PortLayout {
         }
         let inputs: Vec<Port> = ports
             .iter()
-            .filter(|p| p.dir == PortDir::Input && p.name != "clock")
+            .filter(|p| p.dir == PortDir::Input && p.name != clock)
             .cloned()
             .collect();
         let outputs: Vec<Port> = ports
@@ -350,6 +352,7 @@ impl PortLayout {
         let (input_offsets, input_words) = offsets(&inputs);
         let (output_offsets, output_words) = offsets(&outputs);
         Ok(PortLayout {
+            clock,
             inputs,
             outputs,
             input_offsets,
@@ -368,13 +371,18 @@ fn cxx_mask(width: usize) -> String {
     }
 }
 
+/// Names of the clock input, in the order they are looked for.
+const CLOCKS: [&str; 2] = ["clock", "aclk"];
+
 /// Verilator 5.006's name for the clock's previous value in the edge trigger. When the root class
 /// has it, the shim skips the clock-low evaluation of untraced runs: it marks the clock as low and
 /// evaluates once with the new inputs and the rising edge, which halves the evaluations of
 /// combinational logic that depends on the inputs. Traced runs always evaluate both phases.
-const CLOCK_PREV: &str = "__Vtrigrprev__TOP__clock";
+fn clock_prev(clock: &str) -> String {
+    format!("__Vtrigrprev__TOP__{clock}")
+}
 
-/// The C++ shim for `top` with `layout`; `one_eval` uses the [`CLOCK_PREV`] fast path.
+/// The C++ shim for `top` with `layout`; `one_eval` uses the [`clock_prev`] fast path.
 pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool) -> String {
     let class = format!("V{top}");
     let mut set = String::new();
@@ -459,7 +467,7 @@ void* shiftadd_shim_new(const char* vcd_path) {{
         s->vcd->open(vcd_path);
     }}
     // Settle with the clock low so that the first rising edge is seen as one.
-    s->m->clock = 0;
+    s->m->{clock} = 0;
     s->m->eval();
     return s;
 }}
@@ -481,18 +489,18 @@ void shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n
     {class}* m = s->m;
     if ({one_eval} && !s->vcd) {{
         for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{
-{set}            m->clock = 1;
-            m->rootp->{CLOCK_PREV} = 0;
+{set}            m->{clock} = 1;
+            m->rootp->{prev} = 0;
             m->eval();
             s->time += 10;
 {get}        }}
         return;
     }}
     for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{
-        m->clock = 0;
+        m->{clock} = 0;
 {set}        m->eval();
         if (s->vcd) s->vcd->dump(s->time * s->step);
-        m->clock = 1;
+        m->{clock} = 1;
         m->eval();
         if (s->vcd) s->vcd->dump((s->time + 5) * s->step);
         s->time += 10;
@@ -504,6 +512,8 @@ void shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n
         iw = layout.input_words,
         ow = layout.output_words,
         one_eval = if one_eval { "true" } else { "false" },
+        clock = layout.clock,
+        prev = clock_prev(&layout.clock),
     )
 }
 
@@ -590,7 +600,7 @@ impl Model {
             run_logged(&mut v, &tmp.join("verilator.log"))?;
             let root_header = obj.join(format!("V{top}___024root.h"));
             let root = std::fs::read_to_string(&root_header).map_err(|e| io(&root_header, e))?;
-            let shim = shim_source(top, &layout, root.contains(CLOCK_PREV));
+            let shim = shim_source(top, &layout, root.contains(&clock_prev(&layout.clock)));
             let shim_path = obj.join("shiftadd_shim.cpp");
             std::fs::write(&shim_path, &shim).map_err(|e| io(&shim_path, e))?;
             let mut sources: Vec<PathBuf> = std::fs::read_dir(&obj)

@@ -5,9 +5,10 @@
 //! advances a streaming read) and, one cycle later with the address held, takes `reg_rdata` into
 //! `RDATA`. A read being taken has the bus before a write.
 //!
-//! Responses: OKAY (0) for a mapped access; SLVERR (2) for a write to a read-only register, a
-//! write whose strobes are not all set (registers are written whole), and any access to an
-//! unmapped or unaligned address. Refused accesses do not reach the bus (reads return 0).
+//! Responses: OKAY (0) for a mapped access (a write-only register reads as 0); SLVERR (2) for a
+//! write to a read-only register, a write whose strobes are not all set (registers are written
+//! whole), and any access to an unmapped or unaligned address. Refused accesses do not reach the
+//! bus (their reads return 0).
 //! Every channel may stall on either side. Widths: `AW`-bit byte addresses, 32-bit data.
 
 use rust_hdl_core::prelude::*;
@@ -72,19 +73,17 @@ pub struct AxiLiteSlave<const AW: usize> {
     r_valid: DFF<Bit>,
     r_data: DFF<Bits<RD>>,
     r_resp: DFF<Bits<2>>,
-    /// Bit `i`: register `i` of the map may be written (read).
+    /// Bit `i`: register `i` of the map may be written.
     writable: Constant<Bits<64>>,
-    readable: Constant<Bits<64>>,
     /// Registers in the map.
     regs: Constant<Bits<AW>>,
     okay: Constant<Bits<2>>,
     slverr: Constant<Bits<2>>,
     all_strobes: Constant<Bits<4>>,
-    /// The masks shifted to the held write's (read's) register, in bit 0 (a bit-select of an
-    /// expression is not Verilog).
+    /// The mask shifted to the held write's register, in bit 0 (a bit-select of an expression
+    /// is not Verilog).
     w_allowed: Signal<Local, Bits<64>>,
-    r_allowed: Signal<Local, Bits<64>>,
-    /// The held write (read) is to a mapped, writable (readable) register.
+    /// The held write (read) is to a mapped (and writable) register.
     w_ok: Signal<Local, Bit>,
     r_ok: Signal<Local, Bit>,
     /// This cycle applies the held write, issues the held read, takes the read data.
@@ -100,13 +99,11 @@ impl<const AW: usize> Default for AxiLiteSlave<AW> {
             "the register map fits the address space"
         );
         assert!(Reg::ALL.len() <= 64, "one mask bit per register");
-        let mask = |ok: fn(Access) -> bool| {
-            Reg::ALL
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| ok(r.access()))
-                .fold(0u64, |m, (i, _)| m | 1 << i)
-        };
+        let writable = Reg::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.access() != Access::Ro)
+            .fold(0u64, |m, (i, _)| m | 1 << i);
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -145,14 +142,12 @@ impl<const AW: usize> Default for AxiLiteSlave<AW> {
             r_valid: Default::default(),
             r_data: Default::default(),
             r_resp: Default::default(),
-            writable: Constant::new(bits(mask(|a| a != Access::Ro))),
-            readable: Constant::new(bits(mask(|a| a != Access::Wo))),
+            writable: Constant::new(bits(writable)),
             regs: Constant::new(bits(Reg::ALL.len() as u64)),
             okay: Constant::new(bits(OKAY)),
             slverr: Constant::new(bits(SLVERR)),
             all_strobes: Constant::new(bits(0xf)),
             w_allowed: Default::default(),
-            r_allowed: Default::default(),
             w_ok: Default::default(),
             r_ok: Default::default(),
             commit: Default::default(),
@@ -171,7 +166,6 @@ impl<const AW: usize> Logic for AxiLiteSlave<AW> {
         );
         // Decode: word aligned, inside the map, and allowed.
         self.w_allowed.next = self.writable.val() >> bit_cast::<64, AW>(self.aw_addr.q.val() >> 2);
-        self.r_allowed.next = self.readable.val() >> bit_cast::<64, AW>(self.ar_addr.q.val() >> 2);
         self.w_ok.next = !self.aw_addr.q.val().get_bit(0)
             & !self.aw_addr.q.val().get_bit(1)
             & ((self.aw_addr.q.val() >> 2) < self.regs.val())
@@ -179,8 +173,7 @@ impl<const AW: usize> Logic for AxiLiteSlave<AW> {
             & (self.w_strb.q.val() == self.all_strobes.val());
         self.r_ok.next = !self.ar_addr.q.val().get_bit(0)
             & !self.ar_addr.q.val().get_bit(1)
-            & ((self.ar_addr.q.val() >> 2) < self.regs.val())
-            & self.r_allowed.val().get_bit(0);
+            & ((self.ar_addr.q.val() >> 2) < self.regs.val());
         // The bus: a read being taken first, then a write, then a read issue.
         self.take.next = self.ar_issued.q.val();
         self.commit.next =
