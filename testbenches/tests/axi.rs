@@ -16,9 +16,12 @@ use shiftadd_tb::verilator::{cache_dir, Model};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// A preset's config and its built AXI top.
+type Built = (String, AccelConfig, Arc<Model>);
+
 /// The committed top of `preset`, built once per test binary.
 fn model(preset: &str) -> (AccelConfig, Arc<Model>) {
-    static MODELS: OnceLock<Mutex<Vec<(String, AccelConfig, Arc<Model>)>>> = OnceLock::new();
+    static MODELS: OnceLock<Mutex<Vec<Built>>> = OnceLock::new();
     let models = MODELS.get_or_init(|| Mutex::new(Vec::new()));
     let mut models = models.lock().unwrap();
     if let Some((_, c, m)) = models.iter().find(|(p, _, _)| p == preset) {
