@@ -4064,16 +4064,9 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
             head_last_d = tail_last_q;
             tail_valid_d = 1'b0;
             if (stream_inflight_q) begin
-                if (tail_valid_q) begin
-                    tail_valid_d = 1'b1;
-                    tail_data_d = out_word;
-                    tail_last_d = stream_inflight_last_q;
-                end
-                else begin
-                    head_valid_d = 1'b1;
-                    head_data_d = out_word;
-                    head_last_d = stream_inflight_last_q;
-                end
+                head_valid_d = 1'b1;
+                head_data_d = out_word;
+                head_last_d = stream_inflight_last_q;
             end
         end
         else if (stream_inflight_q) begin

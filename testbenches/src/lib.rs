@@ -11,6 +11,7 @@ pub mod driver;
 pub mod engine;
 pub mod icarus;
 pub mod layer;
+pub mod script;
 pub mod stimulus;
 pub mod synth;
 pub mod verilator;

@@ -786,21 +786,17 @@ impl<
         if self.stream_read.val() {
             self.stream_left.d.next = self.stream_left.q.val() - 1;
         }
+        // A read is issued only when the queue will have room, so a word arrives with both
+        // entries full only when the head leaves in the same cycle.
         if self.stream_pop.val() {
             self.head_valid.d.next = self.tail_valid.q.val();
             self.head_data.d.next = self.tail_data.q.val();
             self.head_last.d.next = self.tail_last.q.val();
             self.tail_valid.d.next = false;
             if self.stream_inflight.q.val() {
-                if self.tail_valid.q.val() {
-                    self.tail_valid.d.next = true;
-                    self.tail_data.d.next = self.out_word.val();
-                    self.tail_last.d.next = self.stream_inflight_last.q.val();
-                } else {
-                    self.head_valid.d.next = true;
-                    self.head_data.d.next = self.out_word.val();
-                    self.head_last.d.next = self.stream_inflight_last.q.val();
-                }
+                self.head_valid.d.next = true;
+                self.head_data.d.next = self.out_word.val();
+                self.head_last.d.next = self.stream_inflight_last.q.val();
             }
         } else if self.stream_inflight.q.val() {
             if self.head_valid.q.val() {
