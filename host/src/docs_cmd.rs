@@ -137,6 +137,31 @@ pub fn pages() -> Vec<(&'static str, String)> {
     vec![("cli.md", cli_page()), ("presets.md", presets_page())]
 }
 
+/// The command that regenerates the drivers' register files.
+pub const REGENERATE_DRIVERS: &str = "cargo run --release -p shiftadd -- drivers --out drivers";
+
+/// The drivers' generated files: path under `drivers/` and contents.
+pub fn driver_files() -> Vec<(&'static str, String)> {
+    vec![
+        ("c/shiftadd_regs.h", shiftadd_sim::regmap::driver_header()),
+        ("python/shiftadd/regs.py", shiftadd_sim::regmap::driver_python()),
+    ]
+}
+
+/// `shiftadd drivers --out DIR`.
+pub fn write_drivers(out: &Path) -> Result<()> {
+    for (name, text) in driver_files() {
+        let p = out.join(name);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create", dir.display()))?;
+        }
+        std::fs::write(&p, text).with_context(|| format!("{}: cannot write", p.display()))?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
 /// `shiftadd docs --out DIR`.
 pub fn write(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
@@ -160,6 +185,18 @@ mod tests {
             assert!(
                 committed == text,
                 "docs/{name} is stale; regenerate with: {REGENERATE}"
+            );
+        }
+    }
+
+    #[test]
+    fn committed_driver_register_files_are_fresh() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../drivers");
+        for (name, text) in driver_files() {
+            let committed = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+            assert!(
+                committed == text,
+                "drivers/{name} is stale; regenerate with: {REGENERATE_DRIVERS}"
             );
         }
     }

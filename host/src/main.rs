@@ -115,6 +115,18 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Compile a model for a preset's engine into a program file for the C and Python drivers.
+    Compile {
+        /// Model file, or a folder holding model.safetensors.
+        #[arg(long, default_value = "models/fmnist-shiftadd")]
+        model: PathBuf,
+        /// Accelerator preset (default: the preset with the model's formats whose PEs run it).
+        #[arg(long)]
+        preset: Option<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a random model of a built-in architecture, batch norm calibrated on a random image.
     RandomModel {
         /// Built-in architecture.
@@ -127,6 +139,12 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the drivers' register files (C header, Python module) into OUT.
+    Drivers {
+        /// Output folder (the repository's is `drivers`).
         #[arg(long)]
         out: PathBuf,
     },
@@ -257,6 +275,41 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1);
             }
         }
+        Cmd::Compile { model, preset: p, out } => {
+            let path = locate_default(&model);
+            let m: Model = model::load_model(&path)?;
+            let cfg = match p {
+                Some(p) => preset(&p)?,
+                None => preset_for(&m)?,
+            };
+            let program = shiftadd_sim::program::compile(&m, &cfg)?;
+            let runner = m.runner()?;
+            let i = m.graph.input;
+            let bytes = shiftadd_sim::program_file::encode(
+                &program,
+                runner.input_table(),
+                [i.channels, i.height, i.width],
+                m.graph.classes,
+            );
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("{}: cannot write", out.display()))?;
+            let params: usize = program
+                .engine_layers()
+                .map(|(_, el)| {
+                    el.weights.iter().map(Vec::len).sum::<usize>()
+                        + 2 * el.post_m.iter().map(Vec::len).sum::<usize>()
+                })
+                .sum();
+            println!(
+                "{} for config {}: {} nodes in {} segments, {params} parameter words; wrote {} ({} bytes)",
+                m.graph.arch,
+                cfg.name,
+                program.layers.len(),
+                program.segments.len(),
+                out.display(),
+                bytes.len()
+            );
+        }
         Cmd::RandomModel {
             arch,
             preset: p,
@@ -283,6 +336,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::BenchCosim(a) => cosim_cmd::bench(&a)?,
         Cmd::Docs { out } => docs_cmd::write(&out)?,
+        Cmd::Drivers { out } => docs_cmd::write_drivers(&out)?,
         Cmd::Train(a) => train_cmd::train(a)?,
         Cmd::Precision(a) => train_cmd::precision(a)?,
     }

@@ -6,7 +6,7 @@
 //!   reference inference; `vectors`: layer test vectors; `random`: random calibrated models;
 //! - the engine's contract: layer descriptors and buffer layouts (`engine`), the register map
 //!   (`regmap`), the controller's exact cycle count (`cycles`), and the layer program a network
-//!   compiles to (`program`);
+//!   compiles to (`program`) and its file for the drivers (`program_file`);
 //! - `energy`: operation, buffer-access and off-chip counts of a program, priced by a table;
 //! - `rtl`: the contract of a folder of generated RTL (array kinds and widths, module names,
 //!   latencies, ports, the manifest), written by `shiftadd-hdl` and read by `shiftadd-tb`.
@@ -23,6 +23,7 @@ pub mod model;
 pub mod net;
 pub mod numerics;
 pub mod program;
+pub mod program_file;
 pub mod random;
 pub mod regmap;
 pub mod rtl;

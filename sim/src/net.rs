@@ -928,6 +928,11 @@ impl Runner<'_> {
         &self.infos
     }
 
+    /// The input table: the activation code of each 8-bit pixel value, per channel.
+    pub fn input_table(&self) -> &[[i32; 256]] {
+        &self.lut
+    }
+
     /// Input-table entries that saturated, per channel.
     pub fn lut_saturations(&self) -> &[u64] {
         &self.lut_saturations
