@@ -1,29 +1,30 @@
 //! Board constraints and implementation scripts derived from a config and its RTL manifest.
 //!
-//! An array has far more ports than a board has pins, so each board top wraps the config's arrays
-//! in the [`pin_harness`] (inputs from one shift register on `din`, outputs folded into `dout`),
-//! chained when there are several. The top's ports (`clock` or `sys_clk_p/n`, `din`, `dout`) are
-//! placed; every port of every array is listed as internal (`# internal: module.port`), so that a
-//! test can check that nothing is left unplaced. The clock period comes from `clock_mhz`.
-//!
-//! - ZC706 (xc7z045ffg900-2): `top.v`, `<config>.xdc`, `build.tcl` (Vivado non-project flow).
+//! - ZC706 (xc7z045ffg900-2): the engine as a system. `package_ip.tcl` packages `shiftadd_axi`
+//!   as a Vivado IP (its memory map from the register map), `block_design.tcl` puts it beside the
+//!   Zynq PS with an AXI DMA for its streams, `build.tcl` runs both and implements the design to a
+//!   bitstream, `.hwh` and `.xsa`. The PS's FCLK0 runs at `clock_mhz`; the board preset places
+//!   every pin, so there is no XDC.
 //! - iCE40-HX8K breakout (CT256): `top.v`, `<config>.pcf`, `flow.sh` (Yosys, nextpnr, icepack).
+//!   An array has far more ports than a board has pins, so the top wraps the config's arrays in
+//!   the [`pin_harness`] (inputs from one shift register on `din`, outputs folded into `dout`),
+//!   chained when there are several; the top's ports are placed and every array port is listed
+//!   as internal (`# internal: module.port`), so that a test can check that nothing is left
+//!   unplaced.
 
 use crate::synth::pin_harness;
-use shiftadd_sim::rtl::Manifest;
+use shiftadd_sim::regmap::{registers, Access, AXI_ADDR_BITS, ENGINE_ID};
+use shiftadd_sim::rtl::{Manifest, AXI_MODULE};
 use shiftadd_sim::spec::AccelConfig;
 use std::collections::BTreeMap;
 
 /// The Vivado part of the ZC706.
 pub const ZC706_PART: &str = "xc7z045ffg900-2";
+/// The ZC706's board part (its board files come with Vivado).
+pub const ZC706_BOARD: &str = "xilinx.com:zc706:part0:1.4";
 
 /// Boards with constraints.
 pub const BOARDS: [&str; 2] = ["zc706", "ice40-hx8k"];
-
-/// Clock period in ns for `clock_mhz`, as written in the XDC (three decimals).
-pub fn period_ns(clock_mhz: u32) -> String {
-    format!("{:.3}", 1000.0 / clock_mhz as f64)
-}
 
 fn header(cfg: &AccelConfig, comment: &str) -> String {
     format!(
@@ -34,19 +35,10 @@ fn header(cfg: &AccelConfig, comment: &str) -> String {
 }
 
 /// The board top: the arrays' harnesses chained from `din` to `dout`.
-fn top_v(cfg: &AccelConfig, manifest: &Manifest, zc706: bool) -> String {
+fn top_v(cfg: &AccelConfig, manifest: &Manifest) -> String {
     let top = format!("{}_top", cfg.name);
     let mut v = header(cfg, "//");
-    if zc706 {
-        v += &format!(
-            "module {top}(input wire sys_clk_p, input wire sys_clk_n, input wire din, output wire dout);\n\
-             wire clock;\n\
-             // The board's differential oscillator.\n\
-             IBUFDS clock_buf(.I(sys_clk_p), .IB(sys_clk_n), .O(clock));\n"
-        );
-    } else {
-        v += &format!("module {top}(input wire clock, input wire din, output wire dout);\n");
-    }
+    v += &format!("module {top}(input wire clock, input wire din, output wire dout);\n");
     let n = manifest.arrays.len();
     v += &format!("wire [{n}:0] link;\nassign link[0] = din;\nassign dout = link[{n}];\n");
     for (i, a) in manifest.arrays.iter().enumerate() {
@@ -76,53 +68,169 @@ fn internal_lines(manifest: &Manifest, comment: &str) -> String {
     s
 }
 
-fn zc706(cfg: &AccelConfig, manifest: &Manifest) -> BTreeMap<String, String> {
+/// The IP's name for a config: `shiftadd_<config>` with `-` as `_` (an IP-XACT name).
+pub fn ip_name(cfg: &AccelConfig) -> String {
+    format!("shiftadd_{}", cfg.name.replace('-', "_"))
+}
+
+/// The IP's version: 1.<register map version>.
+pub fn ip_version() -> String {
+    format!("1.{}", ENGINE_ID & 0xffff)
+}
+
+/// A Tcl word in braces (the texts here hold no braces or backslashes).
+fn tcl_braced(s: &str) -> String {
+    format!("{{{}}}", s.replace(['{', '}', '\\'], ""))
+}
+
+fn zc706(cfg: &AccelConfig, manifest: &Manifest) -> Result<BTreeMap<String, String>, String> {
     let name = &cfg.name;
     let dir = format!("zc706/{name}");
-    let period = period_ns(cfg.clock_mhz);
-    let mut xdc = header(cfg, "#");
-    xdc += &format!(
-        "# ZC706 ({ZC706_PART}), top module {name}_top.\n\
-         # SYSCLK: 200 MHz LVDS oscillator on H9/G9; the period below is the config's target\n\
-         # (a config away from 200 MHz needs a clocking wizard in front of the harness).\n\
-         set_property -dict {{PACKAGE_PIN H9 IOSTANDARD LVDS}} [get_ports sys_clk_p]\n\
-         set_property -dict {{PACKAGE_PIN G9 IOSTANDARD LVDS}} [get_ports sys_clk_n]\n\
-         create_clock -period {period} -name clock [get_ports sys_clk_p]\n\
-         # PMOD J58 pins 1 and 3 (bank 11, VADJ 2.5 V).\n\
-         set_property -dict {{PACKAGE_PIN AJ21 IOSTANDARD LVCMOS25}} [get_ports din]\n\
-         set_property -dict {{PACKAGE_PIN AK21 IOSTANDARD LVCMOS25}} [get_ports dout]\n\
-         set_false_path -from [get_ports din]\n\
-         set_false_path -to [get_ports dout]\n"
-    );
-    xdc += &internal_lines(manifest, "#");
-    let mut tcl = header(cfg, "#");
-    tcl += &format!(
-        "# Vivado non-project flow: vivado -mode batch -source build.tcl [-tclargs OUT_DIR]\n\
-         # Reads rtl-out/{name} (run `shiftadd gen --preset {name} --out rtl-out/{name}` first for\n\
-         # a config that is not committed), synthesises, places, routes, writes the reports.\n\
+    let top = manifest.axi.as_ref().map(|a| a.module.clone()).ok_or_else(|| {
+        format!(
+            "config `{name}`: the ZC706 flow packages `{AXI_MODULE}`, and this config has no engine"
+        )
+    })?;
+    let ip = ip_name(cfg);
+    let version = ip_version();
+    let mhz = cfg.clock_mhz;
+    let range = 1u32 << AXI_ADDR_BITS;
+    let mut regs = String::new();
+    for r in registers(cfg) {
+        let access = match r.access {
+            Access::Ro => "read-only",
+            Access::Wo => "write-only",
+            Access::Rw | Access::Rw1c => "read-write",
+        };
+        regs += &format!(
+            "    {} 0x{:03x} {access} {}\n",
+            r.name,
+            r.offset,
+            tcl_braced(&r.doc)
+        );
+    }
+    let mut pack = header(cfg, "#");
+    pack += &format!(
+        "# Packages rtl-out/{name} (top `{top}`) as the IP shiftadd.org:user:{ip}:{version} for Vivado's IP\n\
+         # integrator. Sourced by build.tcl, or alone: vivado -mode batch -source package_ip.tcl [-tclargs IP_DIR]\n\
          set here [file dirname [file normalize [info script]]]\n\
          set rtl [file normalize [file join $here .. .. .. rtl-out {name}]]\n\
-         if {{[llength $argv] > 0}} {{ set out [lindex $argv 0] }} else {{ set out [file join $here build] }}\n\
-         file mkdir $out\n\
+         if {{![info exists ipdir]}} {{\n\
+         \x20   if {{[llength $argv] > 0}} {{ set ipdir [lindex $argv 0] }} else {{ set ipdir [file join $here ip] }}\n\
+         }}\n\
+         file mkdir $ipdir\n\
+         create_project -in_memory -part {ZC706_PART}\n\
          set sources [lsort [glob -nocomplain -directory $rtl *.v]]\n\
          if {{[llength $sources] == 0}} {{ error \"no Verilog in $rtl\" }}\n\
-         lappend sources [file join $here top.v]\n\
-         foreach f $sources {{ read_verilog $f }}\n\
-         read_xdc [file join $here {name}.xdc]\n\
-         synth_design -top {name}_top -part {ZC706_PART}\n\
-         opt_design\n\
-         place_design\n\
-         route_design\n\
+         add_files -norecurse $sources\n\
+         set_property top {top} [current_fileset]\n\
+         update_compile_order -fileset sources_1\n\
+         ipx::package_project -root_dir $ipdir -vendor shiftadd.org -library user -taxonomy /UserIP -import_files -set_current true\n\
+         set core [ipx::current_core]\n\
+         set_property name {ip} $core\n\
+         set_property version {version} $core\n\
+         set_property display_name {{shiftadd engine, config {name}}} $core\n\
+         set_property description {{ShiftAddNet engine ({r}x{c} array, {kind}) behind AXI4-Lite registers and 64-bit AXI4-Stream ports}} $core\n\
+         set_property vendor_display_name shiftadd $core\n\
+         # s_axi, s_axis, m_axis, aclk and aresetn are inferred from the port names; irq is declared.\n\
+         ipx::infer_bus_interface irq xilinx.com:signal:interrupt_rtl:1.0 $core\n\
+         set_property value LEVEL_HIGH [ipx::add_bus_parameter SENSITIVITY [ipx::get_bus_interfaces irq -of_objects $core]]\n\
+         foreach busif {{s_axi s_axis m_axis}} {{ ipx::associate_bus_interfaces -busif $busif -clock aclk $core }}\n\
+         # The memory map, from the register map (rtl-out/{name}/regmap.md).\n\
+         set map [ipx::get_memory_maps s_axi -of_objects $core]\n\
+         if {{[llength $map] == 0}} {{\n\
+         \x20   set map [ipx::add_memory_map s_axi $core]\n\
+         \x20   set_property slave_memory_map_ref s_axi [ipx::get_bus_interfaces s_axi -of_objects $core]\n\
+         }}\n\
+         set block [ipx::get_address_blocks -of_objects $map]\n\
+         if {{[llength $block] == 0}} {{ set block [ipx::add_address_block reg0 $map] }}\n\
+         set block [lindex $block 0]\n\
+         set_property range {range} $block\n\
+         set_property width 32 $block\n\
+         foreach {{reg offset access doc}} {{\n{regs}}} {{\n\
+         \x20   set r [ipx::add_register $reg $block]\n\
+         \x20   set_property address_offset $offset $r\n\
+         \x20   set_property size 32 $r\n\
+         \x20   set_property access $access $r\n\
+         \x20   set_property description $doc $r\n\
+         }}\n\
+         ipx::create_xgui_files $core\n\
+         ipx::update_checksums $core\n\
+         ipx::check_integrity $core\n\
+         ipx::save_core $core\n\
+         close_project\n",
+        r = cfg.rows,
+        c = cfg.cols,
+        kind = cfg.pe_kinds.describe(),
+    );
+    let mut bd = header(cfg, "#");
+    bd += &format!(
+        "# The ZC706 block design: the Zynq PS with the board preset, the IP on its GP0 master through\n\
+         # a SmartConnect, an AXI DMA feeding its input stream and taking its output stream through\n\
+         # HP0, the IP's and the DMA's interrupts to the PS, addresses assigned. Sourced by build.tcl.\n\
+         create_bd_design design_1\n\
+         create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 processing_system7_0\n\
+         apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config {{make_external \"FIXED_IO, DDR\" apply_board_preset \"1\" Master \"Disable\" Slave \"Disable\"}} [get_bd_cells processing_system7_0]\n\
+         set_property -dict [list CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{{mhz}}} CONFIG.PCW_USE_S_AXI_HP0 {{1}} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {{64}} CONFIG.PCW_USE_FABRIC_INTERRUPT {{1}} CONFIG.PCW_IRQ_F2P_INTR {{1}}] [get_bd_cells processing_system7_0]\n\
+         create_bd_cell -type ip -vlnv shiftadd.org:user:{ip}:{version} shiftadd_axi_0\n\
+         create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 axi_dma_0\n\
+         set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26}} CONFIG.c_m_axis_mm2s_tdata_width {{64}} CONFIG.c_s_axis_s2mm_tdata_width {{64}} CONFIG.c_mm2s_burst_size {{64}} CONFIG.c_s2mm_burst_size {{64}}] [get_bd_cells axi_dma_0]\n\
+         foreach slave {{shiftadd_axi_0/s_axi axi_dma_0/S_AXI_LITE}} {{\n\
+         \x20   apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {{/processing_system7_0/FCLK_CLK0}} Clk_slave {{Auto}} Clk_xbar {{Auto}} Master {{/processing_system7_0/M_AXI_GP0}} Slave /$slave intc_ip {{New AXI SmartConnect}} master_apm {{0}}] [get_bd_intf_pins $slave]\n\
+         }}\n\
+         foreach master {{axi_dma_0/M_AXI_MM2S axi_dma_0/M_AXI_S2MM}} {{\n\
+         \x20   apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {{/processing_system7_0/FCLK_CLK0}} Clk_slave {{Auto}} Clk_xbar {{Auto}} Master /$master Slave {{/processing_system7_0/S_AXI_HP0}} intc_ip {{Auto}} master_apm {{0}}] [get_bd_intf_pins processing_system7_0/S_AXI_HP0]\n\
+         }}\n\
+         connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins shiftadd_axi_0/s_axis]\n\
+         connect_bd_intf_net [get_bd_intf_pins shiftadd_axi_0/m_axis] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]\n\
+         create_bd_cell -type ip -vlnv xilinx.com:ip:xlconcat:2.1 xlconcat_0\n\
+         set_property CONFIG.NUM_PORTS {{3}} [get_bd_cells xlconcat_0]\n\
+         connect_bd_net [get_bd_pins shiftadd_axi_0/irq] [get_bd_pins xlconcat_0/In0]\n\
+         connect_bd_net [get_bd_pins axi_dma_0/mm2s_introut] [get_bd_pins xlconcat_0/In1]\n\
+         connect_bd_net [get_bd_pins axi_dma_0/s2mm_introut] [get_bd_pins xlconcat_0/In2]\n\
+         connect_bd_net [get_bd_pins xlconcat_0/dout] [get_bd_pins processing_system7_0/IRQ_F2P]\n\
+         assign_bd_address\n\
+         validate_bd_design\n\
+         save_bd_design\n"
+    );
+    let mut tcl = header(cfg, "#");
+    tcl += &format!(
+        "# From rtl-out/{name} to a ZC706 bitstream: vivado -mode batch -source build.tcl [-tclargs OUT_DIR]\n\
+         # Packages the IP (package_ip.tcl), builds the block design (block_design.tcl), synthesises,\n\
+         # implements, and writes design_1.bit, design_1.hwh (for PYNQ), design_1.xsa (for Vitis)\n\
+         # and the utilisation, timing and power reports into OUT_DIR (default: build/ here).\n\
+         set here [file dirname [file normalize [info script]]]\n\
+         if {{[llength $argv] > 0}} {{ set out [file normalize [lindex $argv 0]] }} else {{ set out [file join $here build] }}\n\
+         file mkdir $out\n\
+         set ipdir [file join $out ip]\n\
+         source [file join $here package_ip.tcl]\n\
+         create_project -force design_1 [file join $out project] -part {ZC706_PART}\n\
+         set_property board_part {ZC706_BOARD} [current_project]\n\
+         set_property ip_repo_paths [list $ipdir] [current_project]\n\
+         update_ip_catalog\n\
+         source [file join $here block_design.tcl]\n\
+         set bd [get_files design_1.bd]\n\
+         generate_target all $bd\n\
+         add_files -norecurse [make_wrapper -files $bd -top]\n\
+         set_property top design_1_wrapper [current_fileset]\n\
+         launch_runs synth_1 -jobs 2\n\
+         wait_on_run synth_1\n\
+         launch_runs impl_1 -to_step write_bitstream -jobs 2\n\
+         wait_on_run impl_1\n\
+         if {{[get_property PROGRESS [get_runs impl_1]] ne \"100%\"}} {{ error \"implementation did not finish\" }}\n\
+         open_run impl_1\n\
          report_utilization -file [file join $out utilization.rpt]\n\
          report_timing_summary -file [file join $out timing.rpt]\n\
          report_power -file [file join $out power.rpt]\n\
-         write_checkpoint -force [file join $out {name}_routed.dcp]\n"
+         write_bitstream -force [file join $out design_1.bit]\n\
+         write_hw_platform -fixed -include_bit -force -file [file join $out design_1.xsa]\n\
+         file copy -force [lindex [get_files -all -of_objects $bd design_1.hwh] 0] [file join $out design_1.hwh]\n"
     );
-    BTreeMap::from([
-        (format!("{dir}/top.v"), top_v(cfg, manifest, true)),
-        (format!("{dir}/{name}.xdc"), xdc),
+    Ok(BTreeMap::from([
+        (format!("{dir}/package_ip.tcl"), pack),
+        (format!("{dir}/block_design.tcl"), bd),
         (format!("{dir}/build.tcl"), tcl),
-    ])
+    ]))
 }
 
 fn ice40(cfg: &AccelConfig, manifest: &Manifest) -> BTreeMap<String, String> {
@@ -155,7 +263,7 @@ fn ice40(cfg: &AccelConfig, manifest: &Manifest) -> BTreeMap<String, String> {
          icepack \"$out/{name}.asc\" \"$out/{name}.bin\"\n"
     );
     BTreeMap::from([
-        (format!("{dir}/top.v"), top_v(cfg, manifest, false)),
+        (format!("{dir}/top.v"), top_v(cfg, manifest)),
         (format!("{dir}/{name}.pcf"), pcf),
         (format!("{dir}/flow.sh"), sh),
     ])
@@ -167,7 +275,7 @@ pub fn constraint_files(
     manifest: &Manifest,
 ) -> Result<BTreeMap<String, String>, String> {
     match cfg.board.as_str() {
-        "zc706" => Ok(zc706(cfg, manifest)),
+        "zc706" => zc706(cfg, manifest),
         "ice40-hx8k" => Ok(ice40(cfg, manifest)),
         b => Err(format!(
             "config `{}`: no constraints for board `{b}`; boards: {}",

@@ -1,5 +1,8 @@
-//! Board constraints: committed files fresh, every top-level port placed or internal, the clock
-//! period equal to the config's, and the Vivado and iCE40 scripts run with their tools stubbed.
+//! Board constraints: committed files fresh and nothing else in their folders, every top-level
+//! port of an iCE40 top placed or internal, the clock equal to the config's, the ZC706 IP, block
+//! design and build scripts run under `tclsh` with every Vivado command stubbed and logged (the
+//! commands and arguments checked; Vivado itself is not run here), and the iCE40 flow with its
+//! tools stubbed.
 
 use shiftadd_sim::rtl::Manifest;
 use shiftadd_sim::spec::{presets, AccelConfig};
@@ -63,7 +66,20 @@ fn placed_and_internal(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 fn committed_constraints_are_fresh() {
     for p in presets::all() {
         let (cfg, m) = committed(&p.name);
-        for (rel, text) in constraint_files(&cfg, &m).unwrap() {
+        let files = constraint_files(&cfg, &m).unwrap();
+        let mut present: Vec<String> = std::fs::read_dir(board_dir(&cfg))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "build" && n != "ip")
+            .collect();
+        present.sort();
+        let mut wanted: Vec<String> = files
+            .keys()
+            .map(|k| k.rsplit('/').next().unwrap().to_string())
+            .collect();
+        wanted.sort();
+        assert_eq!(present, wanted, "{}: files not generated", board_dir(&cfg).display());
+        for (rel, text) in files {
             let path = root().join("constraints").join(&rel);
             let found = std::fs::read_to_string(&path).unwrap_or_default();
             assert!(
@@ -78,14 +94,10 @@ fn committed_constraints_are_fresh() {
 
 #[test]
 fn every_top_level_port_is_placed_or_internal() {
-    for p in presets::all() {
+    for p in presets::all().into_iter().filter(|p| p.board != "zc706") {
         let (cfg, m) = committed(&p.name);
         let dir = board_dir(&cfg);
-        let pins = if cfg.board == "zc706" {
-            format!("{}.xdc", cfg.name)
-        } else {
-            format!("{}.pcf", cfg.name)
-        };
+        let pins = format!("{}.pcf", cfg.name);
         let (placed, internal) = placed_and_internal(&read(&dir.join(&pins)));
         let (top, ports) = top_ports(&read(&dir.join("top.v")));
         assert_eq!(top, format!("{}_top", cfg.name));
@@ -118,27 +130,14 @@ fn clock_period_is_the_configs() {
         let (cfg, _) = committed(&p.name);
         let dir = board_dir(&cfg);
         if cfg.board == "zc706" {
-            let xdc = read(&dir.join(format!("{}.xdc", cfg.name)));
-            let clocks: Vec<f64> = xdc
-                .lines()
-                .filter(|l| l.starts_with("create_clock"))
-                .map(|l| {
-                    l.split("-period ")
-                        .nth(1)
-                        .unwrap()
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .parse()
-                        .unwrap()
-                })
-                .collect();
-            assert_eq!(clocks.len(), 1, "{xdc}");
+            // The PS's FCLK0 clocks the IP.
+            let bd = read(&dir.join("block_design.tcl"));
             assert!(
-                (clocks[0] - 1000.0 / cfg.clock_mhz as f64).abs() < 5e-4,
-                "{} vs {} MHz",
-                clocks[0],
-                cfg.clock_mhz
+                bd.contains(&format!(
+                    "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{{}}}",
+                    cfg.clock_mhz
+                )),
+                "{bd}"
             );
         } else {
             let sh = read(&dir.join("flow.sh"));
@@ -156,41 +155,48 @@ fn clock_period_is_the_configs() {
     }
 }
 
-/// Tcl procs standing in for Vivado's commands: each logs its call, reads check their file.
+/// Vivado's commands stood in for by Tcl: every command Tcl does not know is logged with its
+/// arguments (`unknown`); reports and outputs are written as empty files; the queries that
+/// steer the script answer as a finished run would.
 const VIVADO_STUB: &str = r#"
 set log [open $::env(STUB_LOG) w]
+set out $::env(STUB_OUT)
 proc note {args} { puts $::log [join $args " "] }
-proc need {f} { if {![file exists $f]} { error "missing file $f" } }
-proc read_verilog {f} { need $f; note read_verilog [file normalize $f] }
-proc read_xdc {f} { need $f; note read_xdc [file normalize $f] }
-proc synth_design {args} { note synth_design {*}$args }
-proc opt_design {args} { note opt_design }
-proc place_design {args} { note place_design }
-proc route_design {args} { note route_design }
-proc write_checkpoint {args} { note write_checkpoint [lindex $args end] }
+proc unknown {args} { note {*}$args; return [lindex $args 0] }
+proc add_files {args} {
+    foreach f [lindex $args end] { if {![file exists $f]} { error "missing file $f" } }
+    note add_files {*}$args
+}
+proc get_property {name args} { note get_property $name {*}$args; if {$name eq "PROGRESS"} { return "100%" }; return $name }
+proc make_wrapper {args} { note make_wrapper {*}$args; set f [file join $::out design_1_wrapper.v]; close [open $f w]; return $f }
+proc get_files {args} {
+    note get_files {*}$args
+    if {[string match *hwh* $args]} { set f [file join $::out stub.hwh]; close [open $f w]; return $f }
+    return [lindex $args end]
+}
 foreach r {report_utilization report_timing_summary report_power} {
     proc $r {flag f} "close \[open \$f w\]; note $r \$f"
 }
-set argv [list $::env(STUB_OUT)]
+proc write_bitstream {args} { close [open [lindex $args end] w]; note write_bitstream {*}$args }
+proc write_hw_platform {args} { close [open [lindex $args end] w]; note write_hw_platform {*}$args }
+set argv [list $out]
 set argc 1
 source $::env(STUB_SCRIPT)
 close $log
 "#;
 
 #[test]
-fn vivado_script_runs_under_tclsh_with_stubs() {
+fn vivado_scripts_run_under_tclsh_with_stubs() {
+    use shiftadd_sim::regmap::registers;
     for p in presets::all().into_iter().filter(|p| p.board == "zc706") {
         let dir = board_dir(&p);
-        let work = root()
-            .join("target")
-            .join("constraints-tests")
-            .join(&p.name);
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vivado").join(&p.name);
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).unwrap();
         let stub = work.join("stub.tcl");
         std::fs::write(&stub, VIVADO_STUB).unwrap();
         let log = work.join("calls.log");
-        let out = work.join("reports");
+        let out = work.join("out");
         let o = Command::new("tclsh")
             .arg(&stub)
             .env("STUB_LOG", &log)
@@ -200,36 +206,79 @@ fn vivado_script_runs_under_tclsh_with_stubs() {
             .expect("tclsh (Debian package tcl)");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let calls = read(&log);
+        let lines: Vec<&str> = calls.lines().collect();
+        let ip = format!("shiftadd_{}", p.name.replace('-', "_"));
         let rtl = root().join("rtl-out").join(&p.name).canonicalize().unwrap();
-        let mut want: Vec<String> = std::fs::read_dir(&rtl)
+        let mut sources: Vec<String> = std::fs::read_dir(&rtl)
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|f| f.extension().is_some_and(|x| x == "v"))
-            .map(|f| format!("read_verilog {}", f.display()))
+            .map(|f| f.display().to_string())
             .collect();
-        want.sort();
-        want.push(format!(
-            "read_verilog {}",
-            dir.join("top.v").canonicalize().unwrap().display()
-        ));
-        want.push(format!(
-            "read_xdc {}",
-            dir.join(format!("{}.xdc", p.name))
-                .canonicalize()
-                .unwrap()
-                .display()
-        ));
-        want.push(format!(
-            "synth_design -top {}_top -part xc7z045ffg900-2",
-            p.name
-        ));
-        for step in ["opt_design", "place_design", "route_design"] {
-            want.push(step.to_string());
+        sources.sort();
+        let outd = out.display().to_string();
+        // The steps, in order, each with its arguments, written out here.
+        let mut want = vec![
+            "create_project -in_memory -part xc7z045ffg900-2".to_string(),
+            format!("add_files -norecurse {}", sources.join(" ")),
+            "set_property top shiftadd_axi current_fileset".into(),
+            format!("ipx::package_project -root_dir {outd}/ip -vendor shiftadd.org -library user -taxonomy /UserIP -import_files -set_current true"),
+            format!("set_property name {ip} ipx::current_core"),
+            "set_property version 1.4 ipx::current_core".into(),
+            "ipx::infer_bus_interface irq xilinx.com:signal:interrupt_rtl:1.0 ipx::current_core".into(),
+            "ipx::associate_bus_interfaces -busif s_axi -clock aclk ipx::current_core".into(),
+            "ipx::associate_bus_interfaces -busif s_axis -clock aclk ipx::current_core".into(),
+            "ipx::associate_bus_interfaces -busif m_axis -clock aclk ipx::current_core".into(),
+            "set_property range 4096 ipx::get_address_blocks".into(),
+        ];
+        for r in registers(&p) {
+            want.push(format!("ipx::add_register {} ipx::get_address_blocks", r.name));
+            want.push(format!("set_property address_offset 0x{:03x} ipx::add_register", r.offset));
         }
-        let got: Vec<&str> = calls.lines().take(want.len()).collect();
-        assert_eq!(got, want, "{calls}");
-        for r in ["utilization.rpt", "timing.rpt", "power.rpt"] {
-            assert!(out.join(r).exists(), "{r} not written: {calls}");
+        want.extend([
+            "ipx::save_core ipx::current_core".to_string(),
+            format!("create_project -force design_1 {outd}/project -part xc7z045ffg900-2"),
+            "set_property board_part xilinx.com:zc706:part0:1.4 current_project".into(),
+            format!("set_property ip_repo_paths {outd}/ip current_project"),
+            "create_bd_design design_1".into(),
+            "create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 processing_system7_0".into(),
+            "apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config make_external \"FIXED_IO, DDR\" apply_board_preset \"1\" Master \"Disable\" Slave \"Disable\" get_bd_cells".into(),
+            format!("set_property -dict CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {} CONFIG.PCW_USE_S_AXI_HP0 1 CONFIG.PCW_S_AXI_HP0_DATA_WIDTH 64 CONFIG.PCW_USE_FABRIC_INTERRUPT 1 CONFIG.PCW_IRQ_F2P_INTR 1 get_bd_cells", p.clock_mhz),
+            format!("create_bd_cell -type ip -vlnv shiftadd.org:user:{ip}:1.4 shiftadd_axi_0"),
+            "create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 axi_dma_0".into(),
+            "connect_bd_intf_net get_bd_intf_pins get_bd_intf_pins".into(),
+            "connect_bd_intf_net get_bd_intf_pins get_bd_intf_pins".into(),
+            "assign_bd_address".into(),
+            "validate_bd_design".into(),
+            "launch_runs synth_1 -jobs 2".into(),
+            "launch_runs impl_1 -to_step write_bitstream -jobs 2".into(),
+            "open_run impl_1".into(),
+            format!("report_utilization {outd}/utilization.rpt"),
+            format!("report_timing_summary {outd}/timing.rpt"),
+            format!("report_power {outd}/power.rpt"),
+            format!("write_bitstream -force {outd}/design_1.bit"),
+            format!("write_hw_platform -fixed -include_bit -force -file {outd}/design_1.xsa"),
+        ]);
+        // Each step appears, after the one before it.
+        let mut at = 0;
+        for step in &want {
+            match lines[at..].iter().position(|l| l == step) {
+                Some(k) => at += k + 1,
+                None => panic!("{}: step `{step}` missing or out of order in:\n{calls}", p.name),
+            }
+        }
+        // Every stream and interrupt is connected by name.
+        let bd = read(&dir.join("block_design.tcl"));
+        for net in [
+            "[get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins shiftadd_axi_0/s_axis]",
+            "[get_bd_intf_pins shiftadd_axi_0/m_axis] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]",
+            "[get_bd_pins shiftadd_axi_0/irq] [get_bd_pins xlconcat_0/In0]",
+            "[get_bd_pins xlconcat_0/dout] [get_bd_pins processing_system7_0/IRQ_F2P]",
+        ] {
+            assert!(bd.contains(net), "{}: {net}", p.name);
+        }
+        for f in ["utilization.rpt", "timing.rpt", "power.rpt", "design_1.bit", "design_1.xsa", "design_1.hwh"] {
+            assert!(out.join(f).exists(), "{}: {f} not written:\n{calls}", p.name);
         }
     }
 }
