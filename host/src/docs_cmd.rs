@@ -137,14 +137,14 @@ pub fn pages() -> Vec<(&'static str, String)> {
     vec![("cli.md", cli_page()), ("presets.md", presets_page())]
 }
 
-/// The command that regenerates the drivers' register files.
-pub const REGENERATE_DRIVERS: &str = "cargo run --release -p shiftadd -- drivers --out drivers";
-
 /// The drivers' generated files: path under `drivers/` and contents.
 pub fn driver_files() -> Vec<(&'static str, String)> {
     vec![
         ("c/shiftadd_regs.h", shiftadd_sim::regmap::driver_header()),
-        ("python/shiftadd/regs.py", shiftadd_sim::regmap::driver_python()),
+        (
+            "python/shiftadd/regs.py",
+            shiftadd_sim::regmap::driver_python(),
+        ),
     ]
 }
 
@@ -176,6 +176,9 @@ pub fn write(out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The command that regenerates the drivers' register files.
+    const REGENERATE_DRIVERS: &str = "cargo run --release -p shiftadd -- drivers --out drivers";
 
     #[test]
     fn committed_pages_are_fresh() {

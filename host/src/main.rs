@@ -64,7 +64,7 @@ enum Cmd {
         /// Folder for the Verilog, tool scripts and logs (default target/synth/<config>).
         #[arg(long)]
         work: Option<PathBuf>,
-        /// Also synthesise the whole engine (minutes for a 16x16 preset).
+        /// Also synthesise the whole engine and `shiftadd_axi` (minutes for a 16x16 preset).
         #[arg(long)]
         engine: bool,
         /// Synthesise for one target family only: xc7 (with xc7-nodsp for multipliers) or ice40.
@@ -275,7 +275,11 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Compile { model, preset: p, out } => {
+        Cmd::Compile {
+            model,
+            preset: p,
+            out,
+        } => {
             let path = locate_default(&model);
             let m: Model = model::load_model(&path)?;
             let cfg = match p {

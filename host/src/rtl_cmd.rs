@@ -103,7 +103,7 @@ pub fn gen(args: &ConfigArgs, out: &Path) -> Result<()> {
 pub struct SynthRow {
     /// Module synthesised.
     pub module: String,
-    /// `array` or `pe`.
+    /// `array`, `pe`, `engine` or `axi`.
     pub scope: &'static str,
     /// Array kind.
     pub kind: String,
@@ -196,27 +196,32 @@ pub fn synth_rows(
                     .unwrap_or("the config has no engine")
             )
         })?;
-        for target in [Target::Xc7, Target::Ice40]
-            .into_iter()
-            .filter(|&t| wanted(t))
-        {
-            eprintln!("yosys: {} ({})", e.module, target.name());
-            let res = yosys_synth(&rtl_dir, &e.module, target, work).map_err(|e| anyhow!(e))?;
-            let fmax_note = (target == Target::Ice40).then(|| {
-                format!(
-                    "not placed: an engine needs {} block RAMs and {} LUTs",
-                    res.bram, res.lut
-                )
-            });
-            rows.push(SynthRow {
-                module: e.module.clone(),
-                scope: "engine",
-                kind: e.array.clone(),
-                target,
-                res,
-                fmax_mhz: None,
-                fmax_note,
-            });
+        // The engine, then the engine behind its AXI ports.
+        let mut tops = vec![(e.module.clone(), "engine")];
+        tops.extend(rtl.manifest.axi.as_ref().map(|a| (a.module.clone(), "axi")));
+        for (module, scope) in tops {
+            for target in [Target::Xc7, Target::Ice40]
+                .into_iter()
+                .filter(|&t| wanted(t))
+            {
+                eprintln!("yosys: {module} ({})", target.name());
+                let res = yosys_synth(&rtl_dir, &module, target, work).map_err(|e| anyhow!(e))?;
+                let fmax_note = (target == Target::Ice40).then(|| {
+                    format!(
+                        "not placed: an engine needs {} block RAMs and {} LUTs",
+                        res.bram, res.lut
+                    )
+                });
+                rows.push(SynthRow {
+                    module: module.clone(),
+                    scope,
+                    kind: e.array.clone(),
+                    target,
+                    res,
+                    fmax_mhz: None,
+                    fmax_note,
+                });
+            }
         }
     }
     Ok(rows)

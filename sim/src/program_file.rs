@@ -50,7 +50,8 @@ impl Words {
         self.0.push(v);
     }
     fn i(&mut self, v: i64) {
-        self.0.push(i32::try_from(v).expect("a 32-bit field") as u32);
+        self.0
+            .push(i32::try_from(v).expect("a 32-bit field") as u32);
     }
     fn long(&mut self, v: i64) {
         self.0.push(v as u32);
@@ -60,7 +61,12 @@ impl Words {
 
 /// The program file of `program`, for inputs of shape `input` (`[c, h, w]`) turned into codes
 /// by `table`, and `classes` logits.
-pub fn encode(program: &Program, table: &[[i32; 256]], input: [usize; 3], classes: usize) -> Vec<u8> {
+pub fn encode(
+    program: &Program,
+    table: &[[i32; 256]],
+    input: [usize; 3],
+    classes: usize,
+) -> Vec<u8> {
     let cfg = &program.cfg;
     let mut w = Words(Vec::new());
     let max_values = program
@@ -112,10 +118,11 @@ pub fn encode(program: &Program, table: &[[i32; 256]], input: [usize; 3], classe
             continue;
         };
         let d = &el.desc;
-        let flags = u32::from(el.zero_fill) * FLAG_ZERO_FILL
-            | u32::from(el.wide) * FLAG_WIDE
-            | u32::from(d.in_from_output) * FLAG_CHAINED
-            | u32::from(el.has_post) * FLAG_POST;
+        let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+        let flags = flag(el.zero_fill, FLAG_ZERO_FILL)
+            | flag(el.wide, FLAG_WIDE)
+            | flag(d.in_from_output, FLAG_CHAINED)
+            | flag(el.has_post, FLAG_POST);
         for v in [
             flags,
             d.cin,

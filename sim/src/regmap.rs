@@ -802,11 +802,7 @@ pub fn driver_python() -> String {
     for r in registers(&cfg) {
         for f in &r.fields {
             for (v, n, _) in f.values {
-                s.push_str(&format!(
-                    "{}_{} = {v}\n",
-                    ident(f.name),
-                    ident(n)
-                ));
+                s.push_str(&format!("{}_{} = {v}\n", ident(f.name), ident(n)));
             }
         }
     }

@@ -86,11 +86,15 @@ fn tcl_braced(s: &str) -> String {
 fn zc706(cfg: &AccelConfig, manifest: &Manifest) -> Result<BTreeMap<String, String>, String> {
     let name = &cfg.name;
     let dir = format!("zc706/{name}");
-    let top = manifest.axi.as_ref().map(|a| a.module.clone()).ok_or_else(|| {
-        format!(
+    let top = manifest
+        .axi
+        .as_ref()
+        .map(|a| a.module.clone())
+        .ok_or_else(|| {
+            format!(
             "config `{name}`: the ZC706 flow packages `{AXI_MODULE}`, and this config has no engine"
         )
-    })?;
+        })?;
     let ip = ip_name(cfg);
     let version = ip_version();
     let mhz = cfg.clock_mhz;

@@ -69,15 +69,11 @@ fn cocotb_drives_the_axi_top_on_icarus() {
             .map(|&v| i64::from(v))
             .collect();
         let r: Vec<i64> = pc.residual.iter().map(|&v| i64::from(v)).collect();
-        let got = run_layer(
-            &mut bus,
-            &el,
-            Some(&x),
-            residual.then_some(&r[..]),
-            None,
-        )
-        .unwrap();
-        assert_eq!(got.values, exp, "the script expects the reference's outputs");
+        let got = run_layer(&mut bus, &el, Some(&x), residual.then_some(&r[..]), None).unwrap();
+        assert_eq!(
+            got.values, exp,
+            "the script expects the reference's outputs"
+        );
         let path = work.join(format!("layer{}.json", scripts.len()));
         std::fs::write(&path, serde_json::to_string(&bus.script()).unwrap()).unwrap();
         scripts.push(path);
@@ -90,8 +86,8 @@ fn cocotb_drives_the_axi_top_on_icarus() {
         .args(&scripts)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     eprintln!("cocotb run: {:.1} s", t.elapsed().as_secs_f64());
     assert!(
         out.status.success() && text.contains("cocotb: 3 tests, 0 failed"),

@@ -78,7 +78,12 @@ fn committed_constraints_are_fresh() {
             .map(|k| k.rsplit('/').next().unwrap().to_string())
             .collect();
         wanted.sort();
-        assert_eq!(present, wanted, "{}: files not generated", board_dir(&cfg).display());
+        assert_eq!(
+            present,
+            wanted,
+            "{}: files not generated",
+            board_dir(&cfg).display()
+        );
         for (rel, text) in files {
             let path = root().join("constraints").join(&rel);
             let found = std::fs::read_to_string(&path).unwrap_or_default();
@@ -190,7 +195,9 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
     use shiftadd_sim::regmap::registers;
     for p in presets::all().into_iter().filter(|p| p.board == "zc706") {
         let dir = board_dir(&p);
-        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vivado").join(&p.name);
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("vivado")
+            .join(&p.name);
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).unwrap();
         let stub = work.join("stub.tcl");
@@ -232,8 +239,14 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
             "set_property range 4096 ipx::get_address_blocks".into(),
         ];
         for r in registers(&p) {
-            want.push(format!("ipx::add_register {} ipx::get_address_blocks", r.name));
-            want.push(format!("set_property address_offset 0x{:03x} ipx::add_register", r.offset));
+            want.push(format!(
+                "ipx::add_register {} ipx::get_address_blocks",
+                r.name
+            ));
+            want.push(format!(
+                "set_property address_offset 0x{:03x} ipx::add_register",
+                r.offset
+            ));
         }
         want.extend([
             "ipx::save_core ipx::current_core".to_string(),
@@ -264,7 +277,10 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
         for step in &want {
             match lines[at..].iter().position(|l| l == step) {
                 Some(k) => at += k + 1,
-                None => panic!("{}: step `{step}` missing or out of order in:\n{calls}", p.name),
+                None => panic!(
+                    "{}: step `{step}` missing or out of order in:\n{calls}",
+                    p.name
+                ),
             }
         }
         // Every stream and interrupt is connected by name.
@@ -277,8 +293,19 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
         ] {
             assert!(bd.contains(net), "{}: {net}", p.name);
         }
-        for f in ["utilization.rpt", "timing.rpt", "power.rpt", "design_1.bit", "design_1.xsa", "design_1.hwh"] {
-            assert!(out.join(f).exists(), "{}: {f} not written:\n{calls}", p.name);
+        for f in [
+            "utilization.rpt",
+            "timing.rpt",
+            "power.rpt",
+            "design_1.bit",
+            "design_1.xsa",
+            "design_1.hwh",
+        ] {
+            assert!(
+                out.join(f).exists(),
+                "{}: {f} not written:\n{calls}",
+                p.name
+            );
         }
     }
 }

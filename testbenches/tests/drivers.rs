@@ -74,7 +74,11 @@ fn setup() -> &'static Setup {
         std::fs::write(work.join("program.bin"), bytes).unwrap();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let pixels: Vec<Vec<u8>> = (0..IMAGES)
-            .map(|_| (0..i.channels * i.height * i.width).map(|_| rng.gen()).collect())
+            .map(|_| {
+                (0..i.channels * i.height * i.width)
+                    .map(|_| rng.gen())
+                    .collect()
+            })
             .collect();
         std::fs::write(work.join("images.bin"), pixels.concat()).unwrap();
         Setup {
@@ -148,7 +152,13 @@ fn read_outputs(path: &Path, want: &[Vec<Vec<i64>>]) -> (Vec<Vec<Vec<i64>>>, Vec
 fn compare(s: &Setup, out: &Path, who: &str) {
     let (want, want_pred) = reference(s);
     let (got, pred) = read_outputs(out, &want);
-    let names: Vec<&str> = s.model.graph.nodes.iter().map(|n| n.name.as_str()).collect();
+    let names: Vec<&str> = s
+        .model
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         for (n, (gn, wn)) in g.iter().zip(w).enumerate() {
             assert!(gn == wn, "{who}: image {k}, node {}: differs", names[n]);
@@ -164,7 +174,14 @@ fn the_c_driver_runs_the_network_on_the_simulated_system() {
     let hal = root().join("testbenches/hal");
     let drv = root().join("drivers/c");
     let out = Command::new("gcc")
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"])
+        .args([
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-O2",
+        ])
         .arg("-I")
         .arg(&drv)
         .arg("-I")
@@ -194,11 +211,14 @@ fn the_c_driver_runs_the_network_on_the_simulated_system() {
         .arg(&result)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&run.stdout).into_owned()
-        + &String::from_utf8_lossy(&run.stderr);
+    let text =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     eprintln!("C driver: {text} ({:.1} s)", t.elapsed().as_secs_f64());
     assert!(run.status.success(), "C driver:\n{text}");
-    assert!(text.contains("driver 0,") && text.contains(" 0 protocol errors"), "{text}");
+    assert!(
+        text.contains("driver 0,") && text.contains(" 0 protocol errors"),
+        "{text}"
+    );
     compare(s, &result, "C driver");
 }
 
@@ -210,7 +230,9 @@ fn the_python_driver_runs_the_network_on_the_simulated_system() {
     // The HAL as a shared library, loaded by the Python test through ctypes.
     let lib = s.work.join("libaxi_sim.so");
     let out = Command::new("gcc")
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC"])
+        .args([
+            "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC",
+        ])
         .arg("-I")
         .arg(&hal)
         .arg("-I")
@@ -221,7 +243,11 @@ fn the_python_driver_runs_the_network_on_the_simulated_system() {
         .arg("-ldl")
         .output()
         .unwrap();
-    assert!(out.status.success(), "gcc:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gcc:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result = s.work.join("py-outputs.bin");
     let t = std::time::Instant::now();
     let run = Command::new(&py)
@@ -235,8 +261,8 @@ fn the_python_driver_runs_the_network_on_the_simulated_system() {
         .env("PYTHONPATH", root().join("drivers/python"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&run.stdout).into_owned()
-        + &String::from_utf8_lossy(&run.stderr);
+    let text =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     eprintln!("Python driver: {text} ({:.1} s)", t.elapsed().as_secs_f64());
     assert!(run.status.success(), "Python driver:\n{text}");
     compare(s, &result, "Python driver");
