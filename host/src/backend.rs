@@ -160,6 +160,9 @@ pub trait HwBackend: Backend {
     fn bus_cycles(&self) -> u64;
     /// Weight and post-parameter words written so far.
     fn param_words(&self) -> u64;
+    /// Bus cycles so far spent reading back outputs the host does not need
+    /// ([`Program::host_reads`]), only to check them.
+    fn check_read_cycles(&self) -> u64;
     /// Runs node `idx` of image `image` once more on a new instance with a waveform, from the
     /// inputs the engine's own earlier layers gave (`outs`), to `vcd`.
     fn trace_layer(
@@ -183,6 +186,10 @@ pub struct RtlBackend<B: OpenBus> {
     fault: Option<Fault>,
     /// Weight and post-parameter words written so far.
     param_words: u64,
+    /// Per node: whether the host needs its output ([`Program::host_reads`]).
+    host_reads: Vec<bool>,
+    /// See [`HwBackend::check_read_cycles`].
+    check_read_cycles: u64,
 }
 
 impl<B: OpenBus> RtlBackend<B> {
@@ -194,11 +201,13 @@ impl<B: OpenBus> RtlBackend<B> {
         Ok(RtlBackend {
             weights: Residency::new(cfg.weight_depth() as usize),
             post: Residency::new(cfg.post_depth() as usize),
+            host_reads: program.host_reads(),
             program,
             model,
             bus,
             fault,
             param_words: 0,
+            check_read_cycles: 0,
         })
     }
 }
@@ -210,6 +219,10 @@ impl<B: OpenBus> HwBackend for RtlBackend<B> {
 
     fn param_words(&self) -> u64 {
         self.param_words
+    }
+
+    fn check_read_cycles(&self) -> u64 {
+        self.check_read_cycles
     }
 
     fn trace_layer(
@@ -252,7 +265,7 @@ fn source(input: &Tensor<i32>, outs: &[LayerOut], src: Option<usize>) -> Vec<i64
 /// Runs engine layer `idx` of one image on `bus` (parameters already loaded) through the
 /// driver: its input (unless the layer reads it from where the layer before left it, or
 /// `stage` asks to write it anyway), its residual, the fault if it is this layer's, and the
-/// output reads.
+/// output reads; with the bus cycles those reads took.
 #[allow(clippy::too_many_arguments)]
 fn run_engine_layer(
     program: &Program,
@@ -264,7 +277,7 @@ fn run_engine_layer(
     outs: &[LayerOut],
     fault: Option<&Fault>,
     stage: bool,
-) -> Result<LayerOut> {
+) -> Result<(LayerOut, u64)> {
     let x = (!el.desc.in_from_output || stage).then(|| source(input, outs, el.src));
     let residual = el.residual.map(|r| &outs[r].values[..]);
     let fault = fault
@@ -274,7 +287,7 @@ fn run_engine_layer(
             bit: f.bit,
         });
     let run = run_layer(bus, el, x.as_deref(), residual, fault)?;
-    Ok(LayerOut {
+    let out = LayerOut {
         values: run.values,
         sat: run.sat,
         cycles_model: Some(layer_cycles(&program.cfg, &el.desc)),
@@ -282,7 +295,8 @@ fn run_engine_layer(
         done_at: Some(run.done_at),
         start_cycle: Some(run.start_cycle),
         stats: None,
-    })
+    };
+    Ok((out, run.read_cycles))
 }
 
 impl<B: OpenBus> Backend for RtlBackend<B> {
@@ -333,7 +347,7 @@ impl<B: OpenBus> Backend for RtlBackend<B> {
             let fault = self.fault.clone();
             for (i, o) in outs.iter_mut().enumerate() {
                 for &(idx, el) in &engine {
-                    let out = run_engine_layer(
+                    let (out, read_cycles) = run_engine_layer(
                         &program,
                         &mut self.bus,
                         el,
@@ -344,6 +358,9 @@ impl<B: OpenBus> Backend for RtlBackend<B> {
                         fault.as_ref(),
                         false,
                     )?;
+                    if !self.host_reads[idx] {
+                        self.check_read_cycles += read_cycles;
+                    }
                     o.push(out);
                 }
             }

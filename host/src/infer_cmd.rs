@@ -102,6 +102,7 @@ struct BatchReport {
     first: Option<Mismatch>,
     bus_cycles: u64,
     param_words: u64,
+    check_read_cycles: u64,
 }
 
 fn parse_fault(spec: &str, program: &Program) -> Result<Fault> {
@@ -229,9 +230,9 @@ fn worker(
                 .map(|k| runner.input_codes(ds.image(k)))
                 .collect();
             let want = reference.run_batch(first, &inputs)?;
-            let (bus0, words0) = rtl
-                .as_ref()
-                .map_or((0, 0), |r| (r.bus_cycles(), r.param_words()));
+            let (bus0, words0, check0) = rtl.as_ref().map_or((0, 0, 0), |r| {
+                (r.bus_cycles(), r.param_words(), r.check_read_cycles())
+            });
             let engine: &mut dyn Backend = match rtl.as_mut() {
                 Some(r) => r.as_mut(),
                 None => &mut cycle,
@@ -248,6 +249,7 @@ fn worker(
                 first: None,
                 bus_cycles: rtl.as_ref().map_or(0, |r| r.bus_cycles()) - bus0,
                 param_words: rtl.as_ref().map_or(0, |r| r.param_words()) - words0,
+                check_read_cycles: rtl.as_ref().map_or(0, |r| r.check_read_cycles()) - check0,
             };
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 let label = ds.labels[first + k] as usize;
@@ -414,7 +416,7 @@ pub fn infer_engine(
     let start = Instant::now();
     let mut layers = vec![Tally::default(); program.layers.len()];
     let (mut images, mut correct, mut correct_ref, mut mismatched) = (0usize, 0, 0, 0);
-    let (mut bus_cycles, mut param_words) = (0u64, 0u64);
+    let (mut bus_cycles, mut param_words, mut check_read_cycles) = (0u64, 0u64, 0u64);
     let mut first: Option<Mismatch> = None;
     let tty = std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
@@ -435,6 +437,7 @@ pub fn infer_engine(
             mismatched += rep.mismatched_images;
             bus_cycles += rep.bus_cycles;
             param_words += rep.param_words;
+            check_read_cycles += rep.check_read_cycles;
             for (t, r) in layers.iter_mut().zip(&rep.layers) {
                 t.merge(r);
             }
@@ -540,9 +543,10 @@ pub fn infer_engine(
         100.0 * util_net,
         if hw {
             format!(
-                ", {:.0} bus cycles with the host's transfers ({:.0} parameter words loaded per image)",
+                ", {:.0} bus cycles with the host's transfers ({:.0} parameter words loaded per image; {:.0} of them reading back outputs the host does not need, only to check them)",
                 bus_cycles as f64 / n,
-                param_words as f64 / n
+                param_words as f64 / n,
+                check_read_cycles as f64 / n
             )
         } else {
             String::new()
@@ -587,6 +591,7 @@ pub fn infer_engine(
             "bit_exact": agree_all,
             "cycles_per_image_model": total_model,
             "bus_cycles_per_image": if hw { Some(bus_cycles as f64 / n) } else { None },
+            "check_read_cycles_per_image": if hw { Some(check_read_cycles as f64 / n) } else { None },
             "energy_uj_per_image": energy_uj,
             "seconds": secs,
             "first_mismatch": first.as_ref().map(|mm| json!({

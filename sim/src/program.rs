@@ -142,6 +142,26 @@ impl Program {
                 Work::Flatten => None,
             })
     }
+
+    /// Per node: whether the host needs its output back from the engine (the last node, a
+    /// residual, or the input of a node that does not read it in place from the output
+    /// buffer); the other outputs stay in the engine, read only to check them.
+    pub fn host_reads(&self) -> Vec<bool> {
+        let mut needs = vec![false; self.layers.len()];
+        if let Some(last) = needs.last_mut() {
+            *last = true;
+        }
+        for (j, l) in self.layers.iter().enumerate() {
+            let info = &self.infos[j];
+            let in_place = matches!(&l.work, Work::Engine(el) if el.desc.in_from_output);
+            for (src, host) in [(info.src, !in_place), (info.residual, true)] {
+                if let (Some(s), true) = (src, host) {
+                    needs[s] = true;
+                }
+            }
+        }
+        needs
+    }
 }
 
 fn refuse(cfg: &AccelConfig, layer: &str, what: String, limit: String) -> CapabilityError {

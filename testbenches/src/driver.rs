@@ -184,6 +184,8 @@ pub struct LayerResult {
     pub done_at: u64,
     /// Bus cycle (from power-on of the instance) of START.
     pub start_cycle: u64,
+    /// Bus cycles spent reading the outputs back.
+    pub read_cycles: u64,
 }
 
 /// Runs layer `el` on `bus` (its parameters already loaded): writes `input` (the layer's input
@@ -237,6 +239,7 @@ pub fn run_layer(
         bus.write_words(BufSel::Output, bank, word, &[v]);
     }
     let mut values = vec![0i64; oc as usize * plane];
+    let read_from = bus.cycle();
     for bank in 0..cfg.rows.min(oc) {
         let n = (oc - bank).div_ceil(cfg.rows) * oh * ow;
         let (_, word) = act_location(&cfg, d.out_base, oh, ow, bank, 0, 0);
@@ -253,5 +256,6 @@ pub fn run_layer(
         cycles: run.cycles,
         done_at: run.done_at,
         start_cycle: run.start_cycle,
+        read_cycles: bus.cycle() - read_from,
     })
 }
