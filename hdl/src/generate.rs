@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use thiserror::Error;
 
+/// The manifest's file name in an RTL folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
 /// Generator name and version, stamped into every file.
 pub const GENERATOR: &str = concat!("shiftadd-hdl ", env!("CARGO_PKG_VERSION"));
 /// The rust-hdl release the blocks are written in.
@@ -207,7 +210,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
     };
     let mut manifest_text = serde_json::to_string_pretty(&manifest).expect("serialises");
     manifest_text.push('\n');
-    files.insert("manifest.json".into(), manifest_text);
+    files.insert(MANIFEST_FILE.into(), manifest_text);
     Ok(GeneratedRtl {
         files,
         manifest,
@@ -292,29 +295,22 @@ fn merge_reusing(
     Ok(())
 }
 
-/// Writes `rtl` into `dir` (created if missing). Files of an earlier generation that are not
-/// part of this one are removed when the folder holds a manifest, so the folder matches exactly.
+/// Writes `rtl` into `dir` (created if missing). Every new or changed file is first written
+/// beside its place and then renamed into it, `manifest.json` last, so that an interrupted run
+/// leaves no partly written file and the manifest names the generation the files belong to.
+/// Files of the earlier generation that this one does not write are removed only when their
+/// contents are still what the earlier manifest says the generator wrote (its SHA-256): a file a
+/// user put there or edited is never deleted.
 pub fn write_rtl(rtl: &GeneratedRtl, dir: &Path) -> Result<(), GenError> {
     let io = |p: &Path, e: std::io::Error| GenError::Io {
         path: p.display().to_string(),
         what: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let old_manifest = dir.join("manifest.json");
-    if let Ok(text) = std::fs::read_to_string(&old_manifest) {
-        if let Ok(old) = serde_json::from_str::<Manifest>(&text) {
-            for f in old.files {
-                if !rtl.files.contains_key(&f.name) && !f.name.contains('/') {
-                    let p = dir.join(&f.name);
-                    if p.exists() {
-                        std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
-                    }
-                }
-            }
-        }
-    }
-    // Unchanged files are left alone and changed ones replaced by a rename, so that a reader
-    // running at the same time never sees a partly written file.
+    let old: Option<Manifest> = std::fs::read_to_string(dir.join(MANIFEST_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let mut staged = Vec::new();
     for (name, text) in &rtl.files {
         let p = dir.join(name);
         if std::fs::read_to_string(&p).is_ok_and(|t| t == *text) {
@@ -322,7 +318,23 @@ pub fn write_rtl(rtl: &GeneratedRtl, dir: &Path) -> Result<(), GenError> {
         }
         let tmp = dir.join(format!(".{name}.{}", std::process::id()));
         std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+        staged.push((tmp, p));
+    }
+    staged.sort_by_key(|(_, p)| p.ends_with(MANIFEST_FILE));
+    for (tmp, p) in staged {
         std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;
+    }
+    for f in old.map(|m| m.files).unwrap_or_default() {
+        if rtl.files.contains_key(&f.name)
+            || f.name.contains(['/', '\\'])
+            || f.name.starts_with('.')
+        {
+            continue;
+        }
+        let p = dir.join(&f.name);
+        if std::fs::read(&p).is_ok_and(|b| sha256_hex(&b) == f.sha256) {
+            std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
+        }
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! The emitter and generator: widths for every preset, one module per distinct body, readable
 //! names, headers, determinism, refusals, and the committed `rtl-out/<preset>/` being fresh.
 
-use shiftadd_hdl::generate::{generate, stale_files};
+use shiftadd_hdl::generate::{generate, stale_files, write_rtl, MANIFEST_FILE};
 use shiftadd_sim::rtl::{
     array_widths, checked_widths, compiled_array_widths, regenerate_command, sha256_hex, ArrayKind,
+    FileEntry,
 };
 use shiftadd_sim::spec::{acc_widths, presets, AccelConfig, PeKinds};
 use std::path::Path;
@@ -214,4 +215,54 @@ fn every_preset_has_an_engine() {
         );
         assert_eq!(d.top, "engine");
     }
+}
+
+#[test]
+fn write_rtl_removes_only_what_it_wrote() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-write-rtl");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = with(presets::lean8(), 2, 2, PeKinds::ShiftAdd);
+    let rtl = generate(&cfg).unwrap();
+    // An earlier manifest naming a user's file (contents not the generator's), and a file the
+    // generator wrote once (contents as the manifest records them).
+    let user = b"module notes; endmodule\n";
+    let stale = b"module stale_pe; endmodule\n";
+    std::fs::write(dir.join("notes.v"), user).unwrap();
+    std::fs::write(dir.join("stale_pe.v"), stale).unwrap();
+    let mut old = rtl.manifest.clone();
+    old.files = vec![
+        FileEntry {
+            name: "notes.v".into(),
+            bytes: 3,
+            sha256: sha256_hex(b"something else"),
+        },
+        FileEntry {
+            name: "stale_pe.v".into(),
+            bytes: stale.len(),
+            sha256: sha256_hex(stale),
+        },
+    ];
+    std::fs::write(
+        dir.join(MANIFEST_FILE),
+        serde_json::to_string(&old).unwrap(),
+    )
+    .unwrap();
+    write_rtl(&rtl, &dir).unwrap();
+    assert_eq!(std::fs::read(dir.join("notes.v")).unwrap(), user);
+    assert!(!dir.join("stale_pe.v").exists());
+    assert!(
+        stale_files(&rtl, &dir)
+            .iter()
+            .all(|s| s.starts_with("notes.v")),
+        "{:?}",
+        stale_files(&rtl, &dir)
+    );
+    // No staging files are left behind.
+    let hidden: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
 }

@@ -77,7 +77,7 @@ fn run(d: &Descriptor) -> (Vec<Issue>, u64) {
             };
         }
     }
-    let out = m.instance(None).unwrap().cycles(&words);
+    let out = m.instance(None).unwrap().cycles(&words).unwrap();
     let get = |c: usize, name: &str| -> u64 {
         let k = l.outputs.iter().position(|p| p.name == name).unwrap();
         out[c * l.output_words + l.output_offsets[k]]
@@ -435,7 +435,7 @@ fn emitted_post_unit_matches_the_reference() {
             words[c * l.input_words + o] = (inp[k] as u64) & ((1u64 << widths[k]) - 1);
         }
     }
-    let out = m.instance(None).unwrap().cycles(&words);
+    let out = m.instance(None).unwrap().cycles(&words).unwrap();
     let port = |name: &str| l.outputs.iter().position(|p| p.name == name).unwrap();
     let (ko, ks) = (port("out"), port("sat"));
     for (c, inp) in inputs.iter().enumerate() {

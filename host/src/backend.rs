@@ -8,7 +8,7 @@ use shiftadd_sim::engine::{act_location, issue_schedule};
 use shiftadd_sim::layers::{argmax, Tensor};
 use shiftadd_sim::net::{LayerStats, Runner, Value};
 use shiftadd_sim::program::{EngineLayer, Program, Residency, Work};
-use shiftadd_tb::driver::{load_params, run_layer, EngineBus, OpenBus, OutputFault};
+use shiftadd_tb::driver::{load_params, run_layer, stage_input, EngineBus, OpenBus, OutputFault};
 use shiftadd_tb::verilator::Model as VlModel;
 use std::path::Path;
 use std::sync::Arc;
@@ -247,7 +247,7 @@ impl<B: OpenBus> HwBackend for RtlBackend<B> {
             input,
             outs,
             self.fault.as_ref(),
-            true,
+            InputWrite::Always,
         )?;
         bus.finish()?;
         Ok(())
@@ -262,9 +262,19 @@ fn source(input: &Tensor<i32>, outs: &[LayerOut], src: Option<usize>) -> Vec<i64
     }
 }
 
+/// Whether [`run_engine_layer`] writes the layer's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InputWrite {
+    /// Unless the layer reads it from where the layer before left it.
+    IfNeeded,
+    /// Always (a layer run alone).
+    Always,
+    /// Never: it was written while an earlier layer ran.
+    Staged,
+}
+
 /// Runs engine layer `idx` of one image on `bus` (parameters already loaded) through the
-/// driver: its input (unless the layer reads it from where the layer before left it, or
-/// `stage` asks to write it anyway), its residual, the fault if it is this layer's, and the
+/// driver: its input (as `write` says), its residual, the fault if it is this layer's, and the
 /// output reads; with the bus cycles those reads took.
 #[allow(clippy::too_many_arguments)]
 fn run_engine_layer(
@@ -276,9 +286,14 @@ fn run_engine_layer(
     input: &Tensor<i32>,
     outs: &[LayerOut],
     fault: Option<&Fault>,
-    stage: bool,
+    write: InputWrite,
 ) -> Result<(LayerOut, u64)> {
-    let x = (!el.desc.in_from_output || stage).then(|| source(input, outs, el.src));
+    let needed = match write {
+        InputWrite::IfNeeded => !el.desc.in_from_output,
+        InputWrite::Always => true,
+        InputWrite::Staged => false,
+    };
+    let x = needed.then(|| source(input, outs, el.src));
     let residual = el.residual.map(|r| &outs[r].values[..]);
     let fault = fault
         .filter(|f| f.image == image && f.layer == idx)
@@ -345,8 +360,27 @@ impl<B: OpenBus> Backend for RtlBackend<B> {
                 }
             }
             let fault = self.fault.clone();
-            for (i, o) in outs.iter_mut().enumerate() {
-                for &(idx, el) in &engine {
+            // While the rest of an image's segment reads only the output buffer, the next
+            // image's first input is written (on the AXI streams, during the layer's run).
+            let (_, head) = engine[0];
+            let mut staged = false;
+            for i in 0..inputs.len() {
+                let mut next_staged = false;
+                for (k, &(idx, el)) in engine.iter().enumerate() {
+                    if !next_staged
+                        && i + 1 < inputs.len()
+                        && !head.desc.in_from_output
+                        && engine[k..].iter().all(|(_, e)| e.desc.in_from_output)
+                    {
+                        let x = source(&inputs[i + 1], &outs[i + 1], head.src);
+                        stage_input(&mut self.bus, head, &x, true);
+                        next_staged = true;
+                    }
+                    let write = if k == 0 && staged {
+                        InputWrite::Staged
+                    } else {
+                        InputWrite::IfNeeded
+                    };
                     let (out, read_cycles) = run_engine_layer(
                         &program,
                         &mut self.bus,
@@ -354,15 +388,16 @@ impl<B: OpenBus> Backend for RtlBackend<B> {
                         idx,
                         first + i,
                         &inputs[i],
-                        o,
+                        &outs[i],
                         fault.as_ref(),
-                        false,
+                        write,
                     )?;
                     if !self.host_reads[idx] {
                         self.check_read_cycles += read_cycles;
                     }
-                    o.push(out);
+                    outs[i].push(out);
                 }
+                staged = next_staged;
             }
             self.bus.finish()?;
         }

@@ -49,9 +49,13 @@ pub struct CosimArgs {
     #[arg(long, default_value = "seed")]
     pub preset: String,
     /// Any folder of Verilog with a config.json (for example one edited by hand); replaces
-    /// --preset.
+    /// --preset. Its Verilog is executed by the simulator.
     #[arg(long)]
     pub rtl: Option<PathBuf>,
+    /// Simulate an --rtl folder even when its Verilog calls system tasks that reach the host
+    /// ($system, $c, file I/O).
+    #[arg(long)]
+    pub allow_system_tasks: bool,
     /// What is driven: pe, array or layer.
     #[arg(long, value_enum, default_value = "array")]
     pub level: Level,
@@ -120,10 +124,26 @@ fn outcome_json(o: &Outcome, dut: &Dut, level: Level) -> serde_json::Value {
     })
 }
 
+/// Longest cycle sequence of one case (`--max-cycles`).
+pub const MAX_CASE_CYCLES: usize = 1_000_000;
+
 /// Runs `shiftadd cosim`; returns whether every case agreed.
 pub fn run(args: &CosimArgs) -> Result<bool> {
+    if args.cases == 0 {
+        bail!("--cases 0 checks nothing; give 1 or more");
+    }
+    if !(1..=MAX_CASE_CYCLES).contains(&args.max_cycles) {
+        bail!(
+            "--max-cycles {}: give 1 to {MAX_CASE_CYCLES} (the limit of a case's cycles; run longer sequences as more cases)",
+            args.max_cycles
+        );
+    }
+    if let Some(j) = &args.json {
+        crate::check_writable(j)?;
+    }
     let dir = rtl_dir(args);
     let design = Design::load(&dir)?;
+    design.check_host_tasks(args.allow_system_tasks)?;
     let duts = match args.level {
         Level::Pe => design.pes(),
         Level::Array | Level::Layer => design.arrays(),
@@ -371,11 +391,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
 
     // Verilator, bulk stepping, simulation alone.
     let mut inst = model.instance(None)?;
-    inst.cycles(&words);
+    inst.cycles(&words)?;
     let t = Instant::now();
     let mut done = 0;
     while done < args.cycles {
-        inst.cycles(&words);
+        inst.cycles(&words)?;
         done += block.len();
     }
     let verilator = rate(done, t.elapsed().as_secs_f64());
@@ -390,7 +410,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         t.elapsed().as_secs_f64()
     };
     while checked < args.cycles / 10 {
-        let out = model.instance(None)?.cycles(&words);
+        let out = model.instance(None)?.cycles(&words)?;
         if let Some(m) = first_mismatch(&driver, &out, &exp) {
             bail!("the benchmark stimulus differs from the reference: {m:?}");
         }
@@ -444,7 +464,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let rhdl = rate(slow, t.elapsed().as_secs_f64());
     let vout = model
         .instance(None)?
-        .cycles(&words[..slow * driver.input_words]);
+        .cycles(&words[..slow * driver.input_words])?;
     let agree = (0..slow).all(|i| {
         (0..dut.rows)
             .all(|r| rhdl_out[i][r] == vout[i * driver.output_words + layout.output_offsets[r]])

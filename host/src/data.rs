@@ -1,6 +1,6 @@
 //! IDX image and label files (the MNIST and Fashion-MNIST layout), plain or gzip.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 /// Images with their labels.
@@ -28,74 +28,90 @@ impl Dataset {
 /// Largest IDX payload accepted, in bytes.
 pub const MAX_IDX_BYTES: usize = 1 << 31;
 
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .take(MAX_IDX_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("{}: gzip: {e}", path.display()))?;
-        if out.len() > MAX_IDX_BYTES {
-            return Err(format!(
-                "{}: decompressed size exceeds the limit of {MAX_IDX_BYTES} bytes",
-                path.display()
-            ));
-        }
-        Ok(out)
+/// Reads an IDX file of unsigned bytes, gzip-compressed (one member or several) or not;
+/// returns its dimensions and the payload of its first `limit` items (all without a limit).
+/// Only what is kept is decompressed and held; without a limit, trailing bytes are refused.
+pub fn read_idx_u8(path: &Path, limit: Option<usize>) -> Result<(Vec<usize>, Vec<u8>), String> {
+    let mut file = std::io::BufReader::new(
+        std::fs::File::open(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?,
+    );
+    let gzip = file
+        .fill_buf()
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?
+        .starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        let mut r = flate2::bufread::MultiGzDecoder::new(file);
+        parse_idx_from(&mut r, path, limit)
     } else {
-        Ok(raw)
+        parse_idx_from(&mut file, path, limit)
     }
 }
 
-/// Parses an IDX file of unsigned bytes; returns its dimensions and payload.
-pub fn parse_idx_u8(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), String> {
+/// Reads up to `buf.len()` bytes; returns how many there were.
+fn fill(r: &mut impl Read, buf: &mut [u8], path: &Path) -> Result<usize, String> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+    Ok(got)
+}
+
+fn parse_idx_from(
+    r: &mut impl Read,
+    path: &Path,
+    limit: Option<usize>,
+) -> Result<(Vec<usize>, Vec<u8>), String> {
     let at = |field: &str, what: String| format!("{}: field `{field}`: {what}", path.display());
-    if bytes.len() < 4 {
+    let mut magic = [0u8; 4];
+    let got = fill(r, &mut magic, path)?;
+    if got < 4 {
         return Err(at(
             "magic",
-            format!(
-                "file is {} bytes, shorter than the 4-byte header",
-                bytes.len()
-            ),
+            format!("file is {got} bytes, shorter than the 4-byte header"),
         ));
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
+    if magic[0] != 0 || magic[1] != 0 {
         return Err(at(
             "magic",
             format!(
                 "first two bytes are {:#04x} {:#04x}, expected 0x00 0x00 (not an IDX file)",
-                bytes[0], bytes[1]
+                magic[0], magic[1]
             ),
         ));
     }
-    if bytes[2] != 0x08 {
+    if magic[2] != 0x08 {
         return Err(at(
             "magic",
             format!(
                 "element type {:#04x}, expected 0x08 (unsigned byte)",
-                bytes[2]
+                magic[2]
             ),
         ));
     }
-    let ndim = bytes[3] as usize;
+    let ndim = magic[3] as usize;
     if !(1..=4).contains(&ndim) {
         return Err(at("magic", format!("{ndim} dimensions, expected 1 to 4")));
     }
     let header = 4 + 4 * ndim;
-    if bytes.len() < header {
+    let mut raw = vec![0u8; 4 * ndim];
+    let got = fill(r, &mut raw, path)?;
+    if got < raw.len() {
         return Err(at(
             "dims",
             format!(
                 "file is {} bytes, shorter than the {header}-byte header",
-                bytes.len()
+                4 + got
             ),
         ));
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|i| {
-            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
-        })
+    let dims: Vec<usize> = raw
+        .chunks(4)
+        .map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes")) as usize)
         .collect();
     let n = dims
         .iter()
@@ -104,19 +120,28 @@ pub fn parse_idx_u8(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), 
     let n = n.ok_or_else(|| {
         at(
             "dims",
-            format!("{dims:?} describe more than {MAX_IDX_BYTES} bytes"),
+            format!(
+                "{dims:?} describe more than {MAX_IDX_BYTES} bytes (the limit of an IDX payload)"
+            ),
         )
     })?;
-    if bytes.len() - header != n {
+    let per: usize = dims[1..].iter().product();
+    let keep = limit.map_or(n, |l| dims[0].min(l) * per);
+    let mut data = vec![0u8; keep];
+    let got = fill(r, &mut data, path)?;
+    if got < keep {
         return Err(at(
             "data",
-            format!(
-                "{} bytes of data, dims {dims:?} need {n}",
-                bytes.len() - header
-            ),
+            format!("{got} bytes of data, dims {dims:?} need {n}"),
         ));
     }
-    Ok((dims, bytes[header..].to_vec()))
+    if keep == n && fill(r, &mut [0u8; 1], path)? > 0 {
+        return Err(at(
+            "data",
+            format!("more than the {n} bytes of data that dims {dims:?} describe"),
+        ));
+    }
+    Ok((dims, data))
 }
 
 /// Finds the images and labels files: a folder holding `t10k-images-idx3-ubyte[.gz]` and
@@ -166,9 +191,12 @@ pub fn resolve(path: &Path) -> Result<(PathBuf, PathBuf), String> {
 
 /// Loads images and labels; `limit` keeps the first images only.
 pub fn load(path: &Path, limit: Option<usize>) -> Result<Dataset, String> {
+    if limit == Some(0) {
+        return Err("--limit 0 selects no images; give 1 or more".into());
+    }
     let (images_path, labels_path) = resolve(path)?;
-    let (idims, pixels) = parse_idx_u8(&read_maybe_gzip(&images_path)?, &images_path)?;
-    let (ldims, labels) = parse_idx_u8(&read_maybe_gzip(&labels_path)?, &labels_path)?;
+    let (idims, pixels) = read_idx_u8(&images_path, limit)?;
+    let (ldims, labels) = read_idx_u8(&labels_path, limit)?;
     let shape = match idims.as_slice() {
         [_, h, w] => [1, *h, *w],
         [_, c, h, w] => [*c, *h, *w],
@@ -191,6 +219,12 @@ pub fn load(path: &Path, limit: Option<usize>) -> Result<Dataset, String> {
         pixels.truncate(count * per);
         labels.truncate(count);
     }
+    if count == 0 {
+        return Err(format!(
+            "{}: field `dims`: holds no images",
+            images_path.display()
+        ));
+    }
     Ok(Dataset {
         images_path,
         count,
@@ -201,12 +235,22 @@ pub fn load(path: &Path, limit: Option<usize>) -> Result<Dataset, String> {
 }
 
 /// `count` random 8-bit images of `shape` with random labels below `classes` (fixed seed): for
-/// runs that check agreement and cycles, not accuracy.
-pub fn random(shape: [usize; 3], classes: usize, count: usize) -> Dataset {
+/// runs that check agreement and cycles, not accuracy. At least one image, and no more pixels
+/// than an IDX file may hold ([`MAX_IDX_BYTES`]).
+pub fn random(shape: [usize; 3], classes: usize, count: usize) -> Result<Dataset, String> {
     use rand::{Rng, SeedableRng};
+    let per = shape.iter().product::<usize>();
+    if count == 0 {
+        return Err("--limit 0 selects no images; give 1 or more".into());
+    }
+    if count.checked_mul(per).is_none_or(|n| n > MAX_IDX_BYTES) {
+        return Err(format!(
+            "--limit {count}: {count} random images of {per} bytes exceed the limit of {MAX_IDX_BYTES} bytes of images (the IDX limit); run fewer, in several runs"
+        ));
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let n = shape.iter().product::<usize>() * count;
-    Dataset {
+    let n = per * count;
+    Ok(Dataset {
         images_path: PathBuf::from("random"),
         count,
         shape,
@@ -214,5 +258,5 @@ pub fn random(shape: [usize; 3], classes: usize, count: usize) -> Dataset {
         labels: (0..count)
             .map(|_| rng.gen_range(0..classes.clamp(1, 256)) as u8)
             .collect(),
-    }
+    })
 }

@@ -105,7 +105,7 @@ struct BatchReport {
     check_read_cycles: u64,
 }
 
-fn parse_fault(spec: &str, program: &Program) -> Result<Fault> {
+fn parse_fault(spec: &str, program: &Program, images: usize) -> Result<Fault> {
     let parts: Vec<&str> = spec.rsplitn(4, ':').collect();
     let [bit, index, image, layer] = parts.as_slice() else {
         bail!("--inject-fault `{spec}`: expected LAYER:IMAGE:INDEX:BIT");
@@ -132,8 +132,12 @@ fn parse_fault(spec: &str, program: &Program) -> Result<Fault> {
     if bit >= 64 {
         bail!("--inject-fault: BIT {bit} is past bit 63");
     }
+    let image = num("IMAGE", image)? as usize;
+    if image >= images {
+        bail!("--inject-fault: IMAGE {image} is past the {images} images of the run");
+    }
     Ok(Fault {
-        image: num("IMAGE", image)? as usize,
+        image,
         layer: idx,
         index,
         bit,
@@ -353,7 +357,7 @@ pub fn infer_engine(
     let fault = run
         .fault
         .as_deref()
-        .map(|s| parse_fault(s, &program))
+        .map(|s| parse_fault(s, &program, ds.count))
         .transpose()?;
     let hw = run.backend == "rtl" || run.backend == "axi";
     let (vl, rtl_dir, build_s) = if hw {

@@ -52,6 +52,10 @@ enum Cmd {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
+        /// Write the arrays alone when the config has no engine (without it, such a config is
+        /// refused with the reason).
+        #[arg(long)]
+        allow_no_engine: bool,
     },
     /// Synthesise a config's arrays and PEs with Yosys (7-series and iCE40) and place the iCE40
     /// ones that fit with nextpnr: LUT, carry, FF, DSP, BRAM, Fmax.
@@ -100,11 +104,11 @@ enum Cmd {
     /// reference model alone; print accuracy, cycles and agreement.
     Infer {
         /// Model file, or a folder holding model.safetensors.
-        #[arg(long, default_value = "models/fmnist-shiftadd")]
+        #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
         /// IDX data: a folder with t10k-images-idx3-ubyte[.gz] and labels, an images file, or
         /// `random` (--limit random images of the model's input shape, random labels).
-        #[arg(long, default_value = "data/fashion-mnist-1000")]
+        #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
         /// Use the first N images only.
         #[arg(long)]
@@ -118,7 +122,7 @@ enum Cmd {
     /// Compile a model for a preset's engine into a program file for the C and Python drivers.
     Compile {
         /// Model file, or a folder holding model.safetensors.
-        #[arg(long, default_value = "models/fmnist-shiftadd")]
+        #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
         /// Accelerator preset (default: the preset with the model's formats whose PEs run it).
         #[arg(long)]
@@ -182,9 +186,37 @@ fn main() {
     }
 }
 
-/// A relative default path, looked up in the working directory and then in the source tree.
+/// Refuses, before a run, an output file that cannot be written: its folder missing or not
+/// writable, or the path a folder. Leaves nothing behind.
+fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("{}: is a folder, not a file to write", path.display());
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    if !existed {
+        std::fs::remove_file(path).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The default model: the trained ShiftAddNet of the main job.
+const DEFAULT_MODEL: &str = "models/fmnist-shiftadd";
+/// The default data: the committed Fashion-MNIST subset.
+const DEFAULT_DATA: &str = "data/fashion-mnist-1000";
+
+/// A path as given; a default one (an option's default, or a preset's `rtl-out/` folder) missing
+/// in the working directory is looked up in the source tree, so that the defaults work from
+/// anywhere. A path the user gave is never replaced by another.
 pub(crate) fn locate_default(p: &Path) -> PathBuf {
-    if p.is_absolute() || p.exists() {
+    let is_default = p == Path::new(DEFAULT_MODEL)
+        || p == Path::new(DEFAULT_DATA)
+        || (p.starts_with("rtl-out") && p.components().count() == 2);
+    if !is_default || p.is_absolute() || p.exists() {
         return p.to_path_buf();
     }
     let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p);
@@ -231,7 +263,11 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Cmd::Gen { cfg, out } => rtl_cmd::gen(&cfg, &out)?,
+        Cmd::Gen {
+            cfg,
+            out,
+            allow_no_engine,
+        } => rtl_cmd::gen(&cfg, &out, allow_no_engine)?,
         Cmd::Synth {
             cfg,
             json,
@@ -248,8 +284,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Constraints { cfg, out } => constraints_cmd::constraints(&cfg, &out)?,
         Cmd::Report(args) => report_cmd::report(&args)?,
         Cmd::EvalLayer { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("{}: cannot read", file.display()))?;
+            let text = shiftadd_sim::files::read_text(&file)
+                .map_err(|e| anyhow!("{}: {e}", file.display()))?;
             let v = vectors::parse_vector(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
             let out = vectors::eval_vector(&v);
             println!("{}", serde_json::to_string(&vectors::output_json(&out))?);
@@ -365,9 +401,13 @@ struct InferOpts {
     #[arg(long)]
     preset: Option<String>,
     /// Simulate this emitted folder instead of generating the preset's RTL into
-    /// target/infer/<preset>.
+    /// target/infer/<preset>. Its Verilog is executed by the simulator.
     #[arg(long)]
     rtl: Option<PathBuf>,
+    /// Simulate an --rtl folder even when its Verilog calls system tasks that reach the host
+    /// ($system, $c, file I/O).
+    #[arg(long)]
+    allow_system_tasks: bool,
     /// Parallel RTL instances (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -424,6 +464,22 @@ fn infer(
     if opts.batch == 0 {
         bail!("--batch 0: a batch holds at least 1 image");
     }
+    if opts.threads == Some(0) {
+        bail!("--threads 0: give 1 or more");
+    }
+    if (opts.inject_fault.is_some() || opts.rtl.is_some())
+        && !matches!(opts.backend.as_str(), "rtl" | "axi")
+    {
+        bail!("--inject-fault and --rtl need --backend rtl or axi");
+    }
+    if let Some(j) = json_out {
+        check_writable(j)?;
+    }
+    if let Some(dir) = &opts.rtl {
+        shiftadd_tb::design::Design::load(&locate_default(dir))
+            .and_then(|d| d.check_host_tasks(opts.allow_system_tasks))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
     let (resolved, m, cfg) = match &opts.arch {
         Some(arch) => {
             let graph = self::arch(arch)?;
@@ -471,6 +527,7 @@ fn infer(
             m.graph.classes,
             limit.unwrap_or(1),
         )
+        .map_err(|e| anyhow!(e))?
     } else {
         data::load(data_path, limit).map_err(|e| anyhow!(e))?
     };
@@ -515,9 +572,6 @@ fn infer(
             println!("input table entries saturated: {lut_sat}");
         }
         return infer_cmd::infer_engine(&m, &resolved, &ds, &run, json_out);
-    }
-    if opts.inject_fault.is_some() || opts.rtl.is_some() {
-        bail!("--inject-fault and --rtl need --backend rtl or axi");
     }
     let start = Instant::now();
     let results: Vec<(bool, Vec<LayerStats>)> = (0..ds.count)
@@ -582,6 +636,9 @@ fn infer(
 }
 
 fn bench(arch: &str, preset_name: &str, images: usize, threads: Option<usize>) -> Result<()> {
+    if threads == Some(0) || images == 0 {
+        bail!("--threads and --images: give 1 or more");
+    }
     let graph = self::arch(arch)?;
     let cfg = preset(preset_name)?;
     let m = random::random_model(&graph, &cfg, 7).map_err(|e| anyhow!("{arch}: {e}"))?;

@@ -41,8 +41,8 @@ impl ConfigArgs {
     pub fn resolve(&self) -> Result<AccelConfig> {
         let mut cfg = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                let text = shiftadd_sim::files::read_text(path)
+                    .map_err(|e| anyhow!("{}: {e}", path.display()))?;
                 serde_json::from_str::<AccelConfig>(&text)
                     .map_err(|e| anyhow!("{}: {e}", path.display()))?
             }
@@ -67,15 +67,21 @@ impl ConfigArgs {
 }
 
 /// `shiftadd gen`.
-pub fn gen(args: &ConfigArgs, out: &Path) -> Result<()> {
+pub fn gen(args: &ConfigArgs, out: &Path, allow_no_engine: bool) -> Result<()> {
     let cfg = args.resolve()?;
     let start = Instant::now();
     let rtl = generate(&cfg)?;
     let took = start.elapsed();
-    write_rtl(&rtl, out)?;
     if let Some(why) = &rtl.no_engine {
+        if !allow_no_engine {
+            bail!(
+                "config `{}` has no engine: {why}; pass --allow-no-engine to write its arrays alone",
+                cfg.name
+            );
+        }
         println!("no engine: {why}");
     }
+    write_rtl(&rtl, out)?;
     let verilog: usize = rtl
         .files
         .iter()

@@ -207,6 +207,174 @@ fn infer_reports_missing_and_malformed_inputs() {
 }
 
 #[test]
+fn infer_refuses_vacuous_oversized_and_ignored_options() {
+    let model = "models/demo-lenet-shiftadd";
+    let r = |extra: &str| {
+        let mut a = vec!["infer", "--model", model];
+        a.extend(extra.split(' '));
+        fails(&a)
+    };
+    for limit in ["18446744073709551615", "10000000000"] {
+        let e = r(&format!("--backend ref --data random --limit {limit}"));
+        assert!(
+            e.contains(&format!("--limit {limit}")) && e.contains("limit of"),
+            "{e}"
+        );
+    }
+    let e = r("--backend ref --limit 0");
+    assert!(e.contains("--limit 0"), "{e}");
+    let e = r("--backend ref --data random --limit 0");
+    assert!(e.contains("--limit 0"), "{e}");
+    let e = r("--threads 0 --limit 1");
+    assert!(e.contains("--threads 0"), "{e}");
+    let e = r("--backend cycle --inject-fault conv1:0:0:0");
+    assert!(
+        e.contains("--inject-fault") && e.contains("rtl or axi"),
+        "{e}"
+    );
+    // A fault past the last image would never fire: refused before anything is built.
+    let e = r("--backend rtl --limit 2 --inject-fault conv1:2:0:0");
+    assert!(e.contains("IMAGE 2") && e.contains("2 images"), "{e}");
+    // An output that cannot be written is refused before the run, and nothing is left behind.
+    let e = r("--backend ref --limit 1 --json target/no/such/dir/x.json");
+    assert!(e.contains("x.json") && e.contains("cannot write"), "{e}");
+    let e = r("--backend ref --limit 1 --json target");
+    assert!(e.contains("is a folder"), "{e}");
+    // Devices are not read: they would never end.
+    let e = fails(&["infer", "--model", "/dev/zero"]);
+    assert!(
+        e.contains("/dev/zero") && e.contains("not a regular file"),
+        "{e}"
+    );
+    let e = fails(&["eval-layer", "/dev/zero"]);
+    assert!(
+        e.contains("/dev/zero") && e.contains("not a regular file"),
+        "{e}"
+    );
+    let probe = tmp("probe.json");
+    let _ = std::fs::remove_file(&probe);
+    ok(&[
+        "infer",
+        "--model",
+        model,
+        "--backend",
+        "ref",
+        "--limit",
+        "1",
+        "--json",
+        probe.to_str().unwrap(),
+    ]);
+    assert!(probe.exists());
+}
+
+#[test]
+fn only_default_paths_fall_back_to_the_source_tree() {
+    let elsewhere = tmp("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shiftadd"))
+            .args(args)
+            .current_dir(&elsewhere)
+            .output()
+            .unwrap()
+    };
+    // The defaults work from any folder.
+    let o = run(&["infer", "--backend", "ref", "--limit", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A path the user gave is not replaced by the source tree's file of the same name.
+    let o = run(&[
+        "infer",
+        "--backend",
+        "ref",
+        "--limit",
+        "2",
+        "--model",
+        "models/fmnist-mult",
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("models/fmnist-mult") && e.contains("not found"),
+        "{e}"
+    );
+}
+
+#[test]
+fn idx_files_are_read_only_as_far_as_the_limit_and_may_be_multi_member_gzip() {
+    use std::io::Write;
+    let dir = tmp("idx-stream");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let model = "models/demo-lenet-shiftadd";
+    // Dims promise 1,000 images; only 2 are there. With --limit 2 nothing past them is read.
+    let images = idx(&[1000, 28, 28], &[7; 2 * 784]);
+    let labels = idx(&[1000], &[1, 2]);
+    let gz = |parts: &[&[u8]]| {
+        let mut out = Vec::new();
+        for p in parts {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(p).unwrap();
+            out.extend(e.finish().unwrap());
+        }
+        out
+    };
+    let (hi, ti) = images.split_at(100);
+    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), gz(&[hi, ti])).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), gz(&[&labels])).unwrap();
+    let out = ok(&[
+        "infer",
+        "--backend",
+        "ref",
+        "--model",
+        model,
+        "--data",
+        d,
+        "--limit",
+        "2",
+    ]);
+    assert!(out.contains("/2"), "{out}");
+    let e = fails(&[
+        "infer",
+        "--backend",
+        "ref",
+        "--model",
+        model,
+        "--data",
+        d,
+        "--limit",
+        "3",
+    ]);
+    assert!(
+        e.contains("field `data`") && e.contains("t10k-images-idx3-ubyte.gz"),
+        "{e}"
+    );
+    // A file with no images.
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte.gz"),
+        gz(&[&idx(&[0, 28, 28], &[])]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("t10k-labels-idx1-ubyte.gz"),
+        gz(&[&idx(&[0], &[])]),
+    )
+    .unwrap();
+    let e = fails(&["infer", "--backend", "ref", "--model", model, "--data", d]);
+    assert!(e.contains("holds no images"), "{e}");
+    // Trailing bytes after the data the dims describe.
+    let mut long = idx(&[1, 28, 28], &[0; 784]);
+    long.push(0);
+    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), gz(&[&long])).unwrap();
+    std::fs::write(
+        dir.join("t10k-labels-idx1-ubyte.gz"),
+        gz(&[&idx(&[1], &[0])]),
+    )
+    .unwrap();
+    let e = fails(&["infer", "--backend", "ref", "--model", model, "--data", d]);
+    assert!(e.contains("more than the 784 bytes"), "{e}");
+}
+
+#[test]
 fn committed_demo_model_is_fresh() {
     let out = tmp("demo.safetensors");
     ok(&[

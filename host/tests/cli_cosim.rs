@@ -158,6 +158,47 @@ fn refusals_name_the_problem() {
     .unwrap();
     let err = fails(&["cosim", "--rtl", dir.to_str().unwrap()]);
     assert!(err.contains("no array module"), "{err}");
+    // Options that would check nothing or allocate without bound, refused before any build.
+    let base = ["cosim", "--preset", "lean8", "--level", "pe"];
+    let run = |extra: &[&str]| fails(&[&base[..], extra].concat());
+    let err = run(&["--cases", "0"]);
+    assert!(err.contains("--cases 0"), "{err}");
+    for n in ["18446744073709551615", "1000000000", "0"] {
+        let err = run(&["--cases", "5", "--max-cycles", n]);
+        assert!(
+            err.contains(&format!("--max-cycles {n}")) && err.contains("1000000"),
+            "{err}"
+        );
+    }
+    // A folder whose Verilog would run a command on the host is refused, naming file, line and
+    // task, unless allowed.
+    let evil = tmp("cosim-evil");
+    let _ = std::fs::remove_dir_all(&evil);
+    std::fs::create_dir_all(&evil).unwrap();
+    for e in std::fs::read_dir(root().join("rtl-out/lean8")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, evil.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        evil.join("evil.v"),
+        "module evil;\n// $fopen in a comment is fine\ninitial $system(\"touch pwned\");\nendmodule\n",
+    )
+    .unwrap();
+    let d = evil.to_str().unwrap();
+    let err = fails(&["cosim", "--rtl", d, "--level", "pe", "--cases", "1"]);
+    assert!(
+        err.contains("evil.v:3: $system")
+            && !err.contains("$fopen")
+            && err.contains("--allow-system-tasks"),
+        "{err}"
+    );
+    let err = fails(&["infer", "--rtl", d, "--preset", "lean8", "--limit", "1"]);
+    assert!(err.contains("evil.v:3: $system"), "{err}");
+    let err = run(&["--json", "target/no/such/dir/c.json"]);
+    assert!(
+        err.contains("c.json") && err.contains("cannot write"),
+        "{err}"
+    );
 }
 
 #[test]

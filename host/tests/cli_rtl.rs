@@ -39,6 +39,7 @@ fn gen_applies_overrides_and_config_files() {
         "5",
         "--pe-kinds",
         "all",
+        "--allow-no-engine",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -119,6 +120,20 @@ fn gen_refuses_bad_configs_naming_file_field_and_limit() {
         "target/x",
     ]);
     assert!(e.contains("shift-add, mult or all"), "{e}");
+    // A config without an engine is refused unless the arrays alone are asked for.
+    let e = fails(&[
+        "gen",
+        "--preset",
+        "lean8",
+        "--pe-kinds",
+        "all",
+        "--out",
+        "target/x",
+    ]);
+    assert!(
+        e.contains("has no engine") && e.contains("--allow-no-engine"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -88,11 +88,11 @@ impl EnergyTable {
     /// Reads a table file.
     pub fn load(path: &Path) -> Result<EnergyTable, TableError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| TableError {
+        let text = crate::files::read_text(path).map_err(|what| TableError {
             file: file.clone(),
             line: 0,
             field: "file".into(),
-            what: format!("cannot read: {e}"),
+            what,
         })?;
         EnergyTable::parse(&text, &file)
     }

@@ -82,11 +82,14 @@ pub fn resolve_model_path(path: &Path) -> PathBuf {
 /// Reads a model file (or a folder holding one) and checks it completely.
 pub fn load_model(path: &Path) -> Result<Model, ModelFileError> {
     let file = resolve_model_path(path);
-    let bytes = std::fs::read(&file).map_err(|e| ModelFileError {
-        file: file.clone(),
-        field: "(file)".into(),
-        what: format!("cannot read: {e}"),
-    })?;
+    let bytes =
+        crate::files::read_bounded(&file, crate::files::MAX_MODEL_BYTES).map_err(|what| {
+            ModelFileError {
+                file: file.clone(),
+                field: "(file)".into(),
+                what,
+            }
+        })?;
     parse_model(&bytes, &file)
 }
 

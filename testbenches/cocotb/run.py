@@ -25,6 +25,7 @@ def main():
                  timescale=("1ns", "1ps"), always=True)
     results = runner.test(hdl_toplevel="shiftadd_axi", test_module="test_shiftadd_axi",
                           test_dir=here, build_dir=build,
+                          results_xml=str(build / "results.xml"),
                           extra_env={"SHIFTADD_SCRIPTS": os.pathsep.join(
                               str(Path(s).resolve()) for s in scripts)})
     try:

@@ -100,6 +100,8 @@ pub struct AxiBus {
     /// `BUF_SEL` and `BUF_LANE` as last written.
     sel: Option<BufSel>,
     lane: Option<u32>,
+    /// Buffer writes to stream while the next layers run: buffer, lane, address, words.
+    during_next_run: std::collections::VecDeque<(BufSel, u32, u32, Vec<i64>)>,
 }
 
 fn find(ports: &[Port], offsets: &[usize], name: &str) -> Result<usize, CosimError> {
@@ -172,6 +174,7 @@ impl AxiBus {
             irq_before: false,
             sel: None,
             lane: None,
+            during_next_run: Default::default(),
         };
         bus.reset(2);
         bus.write(Reg::IrqEnable, IRQ_DONE);
@@ -368,6 +371,34 @@ impl AxiBus {
         self.write(Reg::BufAddr, addr);
     }
 
+    /// Writes now what was queued for the next layers' runs.
+    pub fn write_queued(&mut self) {
+        for (sel, lane, addr, values) in std::mem::take(&mut self.during_next_run) {
+            EngineBus::write_words(self, sel, lane, addr, &values);
+        }
+    }
+
+    /// Streams queued writes until bus cycle `end`, splitting a lane's words where the time
+    /// runs out; the rest waits for the next run.
+    fn write_queued_until(&mut self, end: u64) {
+        // Selecting a lane and address: two register writes of two cycles each, and margin.
+        const SELECT: u64 = 6;
+        while let Some((sel, lane, addr, values)) = self.during_next_run.pop_front() {
+            let room = end.saturating_sub(self.cycle() + SELECT) as usize;
+            if room == 0 {
+                self.during_next_run.push_front((sel, lane, addr, values));
+                return;
+            }
+            let n = room.min(values.len());
+            EngineBus::write_words(self, sel, lane, addr, &values[..n]);
+            if n < values.len() {
+                self.during_next_run
+                    .push_front((sel, lane, addr + n as u32, values[n..].to_vec()));
+                return;
+            }
+        }
+    }
+
     /// Runs the queued cycles and checks what they relied on.
     pub fn flush(&mut self) -> Result<(), CosimError> {
         let iw = self.model.layout.input_words;
@@ -376,7 +407,7 @@ impl AxiBus {
         }
         let base = self.cycles_run;
         let n = (self.queue.len() / iw) as u64;
-        self.instance.cycles_into(&self.queue, &mut self.out);
+        self.instance.cycles_into(&self.queue, &mut self.out)?;
         self.queue.clear();
         let ow = self.model.layout.output_words;
         let p = self.p.clone();
@@ -482,6 +513,11 @@ impl EngineBus for AxiBus {
         self.send(&words);
     }
 
+    fn write_words_during_next_run(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]) {
+        self.during_next_run
+            .push_back((sel, lane, addr, values.to_vec()));
+    }
+
     fn read_words(
         &mut self,
         lane: u32,
@@ -497,9 +533,15 @@ impl EngineBus for AxiBus {
             .collect())
     }
 
-    /// Writes the layer's registers and START, then waits for the interrupt; `done_at` counts
-    /// the edges from START to DONE (the interrupt rises one cycle after DONE).
+    /// Writes the layer's registers and START, streams as many of the queued writes as the
+    /// layer's run leaves time for (all of them first if the layer reads the input buffer),
+    /// then waits for the interrupt; `done_at` counts the edges from START to DONE (the
+    /// interrupt rises one cycle after DONE).
     fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError> {
+        // A layer that reads the input buffer needs every queued write in it first.
+        if !d.in_from_output {
+            self.write_queued();
+        }
         for (reg, v) in layer_writes(&self.cfg, d) {
             self.write(reg, v);
         }
@@ -507,7 +549,9 @@ impl EngineBus for AxiBus {
         // The slave applies START in the second cycle of its write.
         let start_cycle = self.cycle() - 1;
         self.irq_rises.clear();
-        self.idle(layer_cycles(&self.cfg, d) + 2);
+        let end = start_cycle + layer_cycles(&self.cfg, d) + 3;
+        self.write_queued_until(end);
+        self.idle(end.saturating_sub(self.cycle()));
         self.flush()?;
         while self.irq_rises.is_empty() {
             if self.cycle() - start_cycle > limit {

@@ -53,6 +53,8 @@ pub struct Bus {
     sel: Option<BufSel>,
     lane: Option<u32>,
     hi: Option<u32>,
+    /// The simulation's fatal error, reported by the next call that returns a result.
+    stopped: Option<CosimError>,
 }
 
 impl Bus {
@@ -107,6 +109,7 @@ impl Bus {
             sel: None,
             lane: None,
             hi: None,
+            stopped: None,
         })
     }
 
@@ -159,7 +162,14 @@ impl Bus {
         if self.queue.is_empty() {
             return;
         }
-        self.instance.cycles_into(&self.queue, &mut self.out);
+        if let Err(e) = self.instance.cycles_into(&self.queue, &mut self.out) {
+            self.stopped.get_or_insert(e);
+            self.out.clear();
+            self.out.resize(
+                self.queue.len() / self.model.layout.input_words * self.model.layout.output_words,
+                0,
+            );
+        }
         let ow = self.model.layout.output_words;
         for &c in &self.queued_reads {
             self.read_values
@@ -177,6 +187,12 @@ impl Bus {
             self.flush();
         }
         self.read_values[id.0]
+    }
+
+    /// The simulation's fatal error, if it stopped on one (the values read since are zeros).
+    pub fn stopped(&mut self) -> Result<(), CosimError> {
+        self.flush();
+        self.stopped.take().map_or(Ok(()), Err)
     }
 
     /// Forgets the values of the reads done so far (their ids become invalid).
@@ -262,7 +278,7 @@ impl Bus {
             for _ in 0..batch {
                 polls.push(self.read(Reg::Status));
             }
-            self.flush();
+            self.stopped()?;
             done_at = (first..polls.len())
                 .find(|&k| self.value(polls[k]) & STATUS_DONE != 0)
                 .map(|k| k as u64 + 1);
@@ -275,6 +291,7 @@ impl Bus {
         }
         let cycles = self.read(Reg::Cycles);
         let sat = self.read(Reg::SatCount);
+        self.stopped()?;
         Ok(LayerRun {
             start_cycle,
             done_at: done_at.unwrap_or(0),
@@ -287,7 +304,7 @@ impl Bus {
     /// map version, array size and kind).
     pub fn identify(&mut self) -> Result<(), CosimError> {
         let (id, geometry) = (self.read(Reg::Id), self.read(Reg::Geometry));
-        self.flush();
+        self.stopped()?;
         let found = (self.value(id), self.value(geometry));
         let expected = (ENGINE_ID, engine_geometry(&self.cfg));
         self.clear_reads();

@@ -81,7 +81,7 @@ impl Sim {
     /// Runs `inputs` (whole cycles of port words) from power-on.
     pub fn run(&self, inputs: &[u64], vcd: Option<&Path>) -> Result<Vec<u64>, CosimError> {
         match self {
-            Sim::Verilator(m) => Ok(m.instance(vcd)?.cycles(inputs)),
+            Sim::Verilator(m) => m.instance(vcd)?.cycles(inputs),
             Sim::Icarus(s) => s.run(inputs, vcd),
         }
     }

@@ -21,6 +21,8 @@ pub struct Design {
     pub waivers: Option<PathBuf>,
     /// Module name to ports, in header order.
     pub modules: BTreeMap<String, Vec<Port>>,
+    /// System tasks that reach the host (`file:line: $task`), see [`host_tasks`].
+    pub host_tasks: Vec<String>,
 }
 
 /// What one co-simulation drives: an array or a single PE.
@@ -49,6 +51,84 @@ fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
     }
 }
 
+/// System tasks that reach the host: run commands or C code, or read or write files.
+const HOST_TASKS: &[&str] = &[
+    "$system",
+    "$fopen",
+    "$fclose",
+    "$fwrite",
+    "$fwriteb",
+    "$fwriteh",
+    "$fwriteo",
+    "$fdisplay",
+    "$fdisplayb",
+    "$fdisplayh",
+    "$fdisplayo",
+    "$fstrobe",
+    "$fmonitor",
+    "$fscanf",
+    "$fgets",
+    "$fgetc",
+    "$fread",
+    "$readmemb",
+    "$readmemh",
+    "$writememb",
+    "$writememh",
+    "$dumpfile",
+    "$sformat",
+    "$ferror",
+    "$fflush",
+    "$fseek",
+    "$rewind",
+    "$ungetc",
+];
+
+/// The system tasks of `text` (comments left out) that reach the host, with their line numbers:
+/// [`HOST_TASKS`] and Verilator's `$c` family (`$c`, `$c8` .. `$c64`, `$cpure`...).
+pub fn host_tasks(text: &str) -> Vec<(usize, String)> {
+    let b = text.as_bytes();
+    let (mut out, mut line, mut i) = (Vec::new(), 1, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\n' => line += 1,
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    line += usize::from(b[i] == b'\n');
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'$' => {
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                    .map_or(b.len(), |k| i + 1 + k);
+                let name = &text[i..end];
+                let c_family = name.starts_with("$c")
+                    && (name.len() == 2
+                        || name[2..].bytes().all(|c| c.is_ascii_digit())
+                        || name == "$cpure");
+                if HOST_TASKS.contains(&name) || c_family {
+                    out.push((line, name.to_string()));
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
 impl Design {
     /// Reads `dir/config.json` and the ports of every module of `dir/*.v`.
     pub fn load(dir: &Path) -> Result<Design, CosimError> {
@@ -66,8 +146,14 @@ impl Design {
             return Err(io(dir, "no `.v` files"));
         }
         let mut modules = BTreeMap::new();
+        let mut found = Vec::new();
         for f in &files {
             let text = std::fs::read_to_string(f).map_err(|e| io(f, e))?;
+            found.extend(
+                host_tasks(&text)
+                    .into_iter()
+                    .map(|(line, task)| format!("{}:{line}: {task}", f.display())),
+            );
             for (name, ports) in parse_modules(&text).map_err(|what| CosimError::Verilog {
                 file: f.display().to_string(),
                 what,
@@ -82,7 +168,23 @@ impl Design {
             files,
             waivers,
             modules,
+            host_tasks: found,
         })
+    }
+
+    /// Refuses a folder whose Verilog calls system tasks that reach the host, unless `allow`:
+    /// simulating Verilog executes it.
+    pub fn check_host_tasks(&self, allow: bool) -> Result<(), CosimError> {
+        if allow || self.host_tasks.is_empty() {
+            return Ok(());
+        }
+        Err(io(
+            &self.dir,
+            format!(
+                "the Verilog calls system tasks that reach the host (simulating it would run them): {}; pass --allow-system-tasks to simulate it anyway",
+                self.host_tasks.join(", ")
+            ),
+        ))
     }
 
     /// The arrays of the folder (modules named `<kind>_array`), in kind order.
@@ -316,6 +418,23 @@ fn is_name(n: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_tasks_are_found_outside_comments() {
+        let v = "module m;\n// $system(\"x\")\n/* $fopen\n */ initial $system(\"rm -rf x\");\n\
+                 localparam W = $clog2(8);\ninitial begin $c(\"abort();\"); $c32(1); $display(1); end\n\
+                 initial $readmemh(\"f\", mem);\nendmodule\n";
+        assert_eq!(
+            host_tasks(v),
+            vec![
+                (4, "$system".to_string()),
+                (6, "$c".to_string()),
+                (6, "$c32".to_string()),
+                (7, "$readmemh".to_string())
+            ]
+        );
+        assert!(host_tasks("module m; assign y = $signed(a) >>> $clog2(4); endmodule").is_empty());
+    }
 
     #[test]
     fn reads_both_header_styles() {

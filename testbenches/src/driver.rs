@@ -29,6 +29,11 @@ pub trait EngineBus {
         n: u32,
         wide: bool,
     ) -> Result<Vec<i64>, CosimError>;
+    /// Writes `values` like [`EngineBus::write_words`], while the next layer runs where the bus
+    /// can overlap the two (the AXI streams), now otherwise. The next layer must not read them.
+    fn write_words_during_next_run(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]) {
+        self.write_words(sel, lane, addr, values);
+    }
     /// Writes the registers of layer `d`, starts it and waits for DONE (at most `limit` cycles);
     /// reads `CYCLES` and `SAT_COUNT`.
     fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError>;
@@ -84,6 +89,7 @@ impl OpenBus for crate::axi::AxiBus {
         crate::axi::AxiBus::identify(self)
     }
     fn finish(&mut self) -> Result<(), CosimError> {
+        self.write_queued();
         self.flush()?;
         self.clear_reads();
         Ok(())
@@ -105,7 +111,9 @@ impl EngineBus for Bus {
         wide: bool,
     ) -> Result<Vec<i64>, CosimError> {
         let ids = self.read_outputs(lane, addr, n, wide);
-        Ok(ids.into_iter().map(|r| self.output_value(r)).collect())
+        let words = ids.into_iter().map(|r| self.output_value(r)).collect();
+        self.stopped()?;
+        Ok(words)
     }
     fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError> {
         Bus::run(self, d, limit)
@@ -142,6 +150,7 @@ pub fn write_tensor(
     values: &[i64],
     [c, h, w]: [u32; 3],
     zero_fill: bool,
+    during_next_run: bool,
 ) {
     let cols = bus.cfg().cols;
     let plane = (h * w) as usize;
@@ -157,8 +166,41 @@ pub fn write_tensor(
             }
         }
         let (_, word) = act_location(bus.cfg(), base, h, w, bank, 0, 0);
-        bus.write_words(sel, bank, word, &stream);
+        if during_next_run {
+            bus.write_words_during_next_run(sel, bank, word, &stream);
+        } else {
+            bus.write_words(sel, bank, word, &stream);
+        }
     }
+}
+
+/// Writes the input of layer `el` (as the network has it, `[cin][h][w]`; unrolled here when the
+/// engine runs the layer unrolled) into the buffer its descriptor reads it from; while the next
+/// layer runs when `during_next_run` (see [`EngineBus::write_words_during_next_run`]).
+pub fn stage_input(bus: &mut impl EngineBus, el: &EngineLayer, x: &[i64], during_next_run: bool) {
+    let d = &el.desc;
+    let unrolled;
+    let x = match &el.unrolled_from {
+        Some(from) => {
+            unrolled = unroll_input(from, x);
+            &unrolled[..]
+        }
+        None => x,
+    };
+    let sel = if d.in_from_output {
+        BufSel::Output
+    } else {
+        BufSel::Input
+    };
+    write_tensor(
+        bus,
+        sel,
+        d.in_base,
+        x,
+        [d.cin, d.h, d.w],
+        el.zero_fill,
+        during_next_run,
+    );
 }
 
 /// A bit to flip in a layer's output buffer, through the access port, after the layer ran and
@@ -203,24 +245,19 @@ pub fn run_layer(
     let cfg = bus.cfg().clone();
     let d = &el.desc;
     if let Some(x) = input {
-        let unrolled;
-        let x = match &el.unrolled_from {
-            Some(from) => {
-                unrolled = unroll_input(from, x);
-                &unrolled[..]
-            }
-            None => x,
-        };
-        let sel = if d.in_from_output {
-            BufSel::Output
-        } else {
-            BufSel::Input
-        };
-        write_tensor(bus, sel, d.in_base, x, [d.cin, d.h, d.w], el.zero_fill);
+        stage_input(bus, el, x, false);
     }
     let (oc, oh, ow) = (d.out_c(), d.out_h(), d.out_w());
     if let Some(r) = residual {
-        write_tensor(bus, BufSel::Residual, d.res_base, r, [oc, oh, ow], false);
+        write_tensor(
+            bus,
+            BufSel::Residual,
+            d.res_base,
+            r,
+            [oc, oh, ow],
+            false,
+            false,
+        );
     }
     let run = bus.run(d, 2 * layer_cycles(&cfg, d) + 1000)?;
     let plane = (oh * ow) as usize;

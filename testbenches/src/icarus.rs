@@ -83,6 +83,46 @@ endmodule
 }
 
 /// A compiled Icarus simulation of one top module.
+/// The variable that sets the wall-clock limit of one `vvp` run, in seconds.
+pub const SIM_SECONDS_VAR: &str = "SHIFTADD_SIM_SECONDS";
+
+/// Wall-clock time one `vvp` run of `cycles` cycles may take: `$SHIFTADD_SIM_SECONDS`, else
+/// 120 s plus 50 ms per cycle (Icarus runs a 16x16 array at about 200 cycles per second).
+pub fn wall_clock_limit(cycles: usize) -> std::time::Duration {
+    let secs = std::env::var(SIM_SECONDS_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| 120 + cycles as u64 / 20);
+    std::time::Duration::from_secs(secs)
+}
+
+/// Runs `cmd` with its output to `log`; `None` when it ran past `limit` and was killed.
+fn run_with_limit(
+    cmd: &mut Command,
+    log: &Path,
+    limit: std::time::Duration,
+) -> Result<Option<std::process::ExitStatus>, CosimError> {
+    let file = std::fs::File::create(log).map_err(|e| io(log, e))?;
+    let err = file.try_clone().map_err(|e| io(log, e))?;
+    let mut child = cmd
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| io(Path::new(cmd.get_program()), e))?;
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| io(log, e))? {
+            return Ok(Some(status));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct IcarusSim {
     /// The cached `vvp` image.
@@ -179,11 +219,20 @@ impl IcarusSim {
             }
             cmd.arg(format!("+vcd={}", v.display()));
         }
-        let out = cmd.output().map_err(|e| io(&self.vvp, e))?;
-        if !out.status.success() {
+        let log = work.join("vvp.log");
+        let limit = wall_clock_limit(n);
+        let status = run_with_limit(&mut cmd, &log, limit)?;
+        let Some(status) = status else {
+            return Err(CosimError::Tool(format!(
+                "vvp ran {n} cycles of `{}` for longer than the limit of {} s and was stopped (a zero-delay loop in the design?); raise the limit with {SIM_SECONDS_VAR}=SECONDS",
+                self.image.display(),
+                limit.as_secs()
+            )));
+        };
+        if !status.success() {
             return Err(CosimError::Tool(format!(
                 "vvp failed: {}",
-                String::from_utf8_lossy(&out.stderr)
+                std::fs::read_to_string(&log).unwrap_or_default()
             )));
         }
         let text = std::fs::read_to_string(&resp).map_err(|e| io(&resp, e))?;

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// Changes whenever the shim or the build flags change, so that old cache entries are not used.
-const SHIM_VERSION: &str = "shiftadd-shim-3";
+const SHIM_VERSION: &str = "shiftadd-shim-4";
 const CXXFLAGS: &[&str] = &[
     "-std=c++17",
     "-fPIC",
@@ -30,6 +30,8 @@ const CXXFLAGS: &[&str] = &[
     "-DVM_TRACE_VCD=1",
     "-DVM_COVERAGE=0",
     "-DVM_SC=0",
+    // The runtime's fatal errors throw (FATAL_SOURCE) instead of aborting the process.
+    "-DVL_USER_FATAL",
     "-Wno-unused-result",
 ];
 const VERILATOR_FLAGS: &[&str] = &[
@@ -45,6 +47,20 @@ const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-lint",
     "-Wno-style",
 ];
+/// Verilator's fatal errors (a design that does not settle, `$stop`, ...) as a C++ exception,
+/// which the shim catches and reports, instead of `abort()`.
+const FATAL_SOURCE: &str = r#"#include "verilated.h"
+#include <stdexcept>
+#include <string>
+void vl_fatal(const char* filename, int linenum, const char* hier, const char* msg) {
+    (void)hier;
+    Verilated::threadContextp()->gotError(true);
+    Verilated::threadContextp()->gotFinish(true);
+    std::string where = filename && filename[0]
+        ? std::string(filename) + ":" + std::to_string(linenum) + ": " : std::string();
+    throw std::runtime_error(where + msg);
+}
+"#;
 const RUNTIME_SOURCES: &[&str] = &[
     "verilated.cpp",
     "verilated_threads.cpp",
@@ -159,33 +175,53 @@ fn compile_all(
 }
 
 /// Builds into a fresh folder and renames it to `dest`, so that a cache entry is either complete
-/// or absent; a concurrent builder that finishes first wins.
+/// or absent. Builders of the same entry, in this process or another, take turns on a lock file
+/// beside it: the first builds, the others find the entry. Staging folders that a killed build
+/// left behind (their process gone) are removed.
 fn build_atomically(
     dest: &Path,
     build: impl FnOnce(&Path) -> Result<(), CosimError>,
 ) -> Result<(), CosimError> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let parent = dest.parent().expect("cache entries live in a folder");
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
+    let lock_path = parent.join(format!(".lock-{name}"));
+    let lock = std::fs::File::create(&lock_path).map_err(|e| io(&lock_path, e))?;
+    lock.lock().map_err(|e| io(&lock_path, e))?;
     if dest.is_dir() {
         return Ok(());
     }
-    let parent = dest.parent().expect("cache entries live in a folder");
-    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-    let tmp = parent.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        dest.file_name().and_then(|n| n.to_str()).unwrap_or("entry")
-    ));
+    remove_abandoned_staging(parent);
+    let tmp = parent.join(format!(".tmp-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-    build(&tmp)?;
-    if std::fs::rename(&tmp, dest).is_err() && dest.is_dir() {
+    let built = build(&tmp);
+    if built.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    if !dest.is_dir() {
-        return Err(io(dest, "could not create the cache entry"));
-    }
+    built?;
+    std::fs::rename(&tmp, dest).map_err(|e| io(dest, e))?;
     Ok(())
+}
+
+/// Removes the staging folders (`.tmp-<pid>-<entry>`) in `dir` whose process no longer runs.
+fn remove_abandoned_staging(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(".tmp-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The Verilator installation: its root and a key naming it and the compiler.
@@ -260,10 +296,13 @@ impl Toolchain {
     pub fn runtime(&self, cache: &Path) -> Result<PathBuf, CosimError> {
         let dir = cache.join(format!("runtime-{}", &self.key[..16]));
         build_atomically(&dir, |tmp| {
-            let sources: Vec<PathBuf> = RUNTIME_SOURCES
+            let mut sources: Vec<PathBuf> = RUNTIME_SOURCES
                 .iter()
                 .map(|s| self.root.join("include").join(s))
                 .collect();
+            let fatal = tmp.join("shiftadd_fatal.cpp");
+            std::fs::write(&fatal, FATAL_SOURCE).map_err(|e| io(&fatal, e))?;
+            sources.push(fatal);
             let objects = compile_all(&sources, tmp, &self.includes())?;
             let mut link = Command::new("g++");
             link.args(["-shared", "-o"])
@@ -438,12 +477,17 @@ pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool) -> String {
 #include "verilated_vcd_c.h"
 #include <cstdint>
 
+#include <exception>
+#include <string>
+
 struct Shim {{
     VerilatedContext* ctx;
     {class}* m;
     VerilatedVcdC* vcd;
     uint64_t time;
     uint64_t step;
+    // A fatal error of the simulation: the instance runs no further.
+    std::string error;
 }};
 
 extern "C" {{
@@ -468,8 +512,17 @@ void* shiftadd_shim_new(const char* vcd_path) {{
     }}
     // Settle with the clock low so that the first rising edge is seen as one.
     s->m->{clock} = 0;
-    s->m->eval();
+    try {{
+        s->m->eval();
+    }} catch (const std::exception& e) {{
+        s->error = e.what();
+    }}
     return s;
+}}
+
+const char* shiftadd_shim_error(void* h) {{
+    Shim* s = (Shim*)h;
+    return s->error.empty() ? nullptr : s->error.c_str();
 }}
 
 void shiftadd_shim_delete(void* h) {{
@@ -478,25 +531,20 @@ void shiftadd_shim_delete(void* h) {{
         s->vcd->close();
         delete s->vcd;
     }}
-    s->m->final();
+    if (s->error.empty()) {{
+        try {{
+            s->m->final();
+        }} catch (const std::exception&) {{
+        }}
+    }}
     delete s->m;
     delete s->ctx;
     delete s;
 }}
 
-void shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n) {{
-    Shim* s = (Shim*)h;
+static void run_cycles(Shim* s, const uint64_t* in, uint64_t* out, uint64_t n) {{
     {class}* m = s->m;
-    if ({one_eval} && !s->vcd) {{
-        for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{
-{set}            m->{clock} = 1;
-            m->rootp->{prev} = 0;
-            m->eval();
-            s->time += 10;
-{get}        }}
-        return;
-    }}
-    for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{
+{fast}    for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{
         m->{clock} = 0;
 {set}        m->eval();
         if (s->vcd) s->vcd->dump(s->time * s->step);
@@ -507,19 +555,45 @@ void shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n
 {get}    }}
     if (s->vcd) s->vcd->flush();
 }}
+
+// Runs `n` cycles; returns 0, or 1 when the simulation stopped on a fatal error (then, and ever
+// after, `shiftadd_shim_error` says which).
+int shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n) {{
+    Shim* s = (Shim*)h;
+    if (!s->error.empty()) return 1;
+    try {{
+        run_cycles(s, in, out, n);
+    }} catch (const std::exception& e) {{
+        s->error = e.what();
+        if (s->vcd) s->vcd->flush();
+        return 1;
+    }}
+    return 0;
+}}
 }}
 "#,
         iw = layout.input_words,
         ow = layout.output_words,
-        one_eval = if one_eval { "true" } else { "false" },
+        // Only a model that keeps the clock's previous value has the one-evaluation path.
+        fast = if one_eval {
+            format!(
+                "    if (!s->vcd) {{\n        for (uint64_t i = 0; i < n; ++i, in += {iw}, out += {ow}) {{\n{set}            m->{clock} = 1;\n            m->rootp->{prev} = 0;\n            m->eval();\n            s->time += 10;\n{get}        }}\n        return;\n    }}\n",
+                iw = layout.input_words,
+                ow = layout.output_words,
+                clock = layout.clock,
+                prev = clock_prev(&layout.clock),
+            )
+        } else {
+            String::new()
+        },
         clock = layout.clock,
-        prev = clock_prev(&layout.clock),
     )
 }
 
 type NewFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
 type DeleteFn = unsafe extern "C" fn(*mut c_void);
-type CyclesFn = unsafe extern "C" fn(*mut c_void, *const u64, *mut u64, u64);
+type CyclesFn = unsafe extern "C" fn(*mut c_void, *const u64, *mut u64, u64) -> i32;
+type ErrorFn = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 type WordsFn = unsafe extern "C" fn(u32) -> u64;
 
 /// A compiled and loaded model; [`Model::instance`] makes independent simulations of it.
@@ -533,6 +607,7 @@ pub struct Model {
     new: NewFn,
     delete: DeleteFn,
     cycles: CyclesFn,
+    error: ErrorFn,
     _lib: libloading::Library,
 }
 
@@ -643,7 +718,7 @@ impl Model {
         // are Verilator's, which have no preconditions.
         let lib = unsafe { libloading::Library::new(&path) }.map_err(|e| io(&path, e))?;
         // SAFETY: the symbols are the shim's `extern "C"` functions with these signatures.
-        let (new, delete, cycles, words_fn) = unsafe {
+        let (new, delete, cycles, error, words_fn) = unsafe {
             let sym = |name: &[u8]| -> Result<*const c_void, CosimError> {
                 lib.get::<*const c_void>(name)
                     .map(|s| *s)
@@ -653,6 +728,7 @@ impl Model {
                 std::mem::transmute::<*const c_void, NewFn>(sym(b"shiftadd_shim_new")?),
                 std::mem::transmute::<*const c_void, DeleteFn>(sym(b"shiftadd_shim_delete")?),
                 std::mem::transmute::<*const c_void, CyclesFn>(sym(b"shiftadd_shim_cycles")?),
+                std::mem::transmute::<*const c_void, ErrorFn>(sym(b"shiftadd_shim_error")?),
                 std::mem::transmute::<*const c_void, WordsFn>(sym(b"shiftadd_shim_words")?),
             )
         };
@@ -671,6 +747,7 @@ impl Model {
             new,
             delete,
             cycles,
+            error,
             _lib: lib,
         })
     }
@@ -691,10 +768,12 @@ impl Model {
         }
         // SAFETY: `new` takes a NUL-terminated path or null and returns an owned handle.
         let handle = unsafe { (self.new)(path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) };
-        Ok(Instance {
+        let instance = Instance {
             model: Arc::clone(self),
             handle,
-        })
+        };
+        instance.check()?;
+        Ok(instance)
     }
 }
 
@@ -708,15 +787,33 @@ pub struct Instance {
 unsafe impl Send for Instance {}
 
 impl Instance {
-    /// Runs `inputs.len() / input_words` cycles, returning `output_words` words per cycle.
-    pub fn cycles(&mut self, inputs: &[u64]) -> Vec<u64> {
+    /// Runs `inputs.len() / input_words` cycles, returning `output_words` words per cycle; an
+    /// error when the simulation stopped on a fatal error (a design that does not settle,
+    /// `$stop`), which ends the instance.
+    pub fn cycles(&mut self, inputs: &[u64]) -> Result<Vec<u64>, CosimError> {
         let mut out = Vec::new();
-        self.cycles_into(inputs, &mut out);
-        out
+        self.cycles_into(inputs, &mut out)?;
+        Ok(out)
+    }
+
+    /// The simulation's fatal error, if it stopped on one.
+    fn check(&self) -> Result<(), CosimError> {
+        // SAFETY: the handle is live; the message (if any) is a NUL-terminated string owned by
+        // the instance, copied before any other call.
+        let msg = unsafe { (self.model.error)(self.handle) };
+        if msg.is_null() {
+            return Ok(());
+        }
+        // SAFETY: as above.
+        let msg = unsafe { std::ffi::CStr::from_ptr(msg) }.to_string_lossy();
+        Err(CosimError::Design(format!(
+            "the simulation of `{}` stopped: {msg}",
+            self.model.top
+        )))
     }
 
     /// As [`Instance::cycles`], into `out` (resized; its allocation is reused).
-    pub fn cycles_into(&mut self, inputs: &[u64], out: &mut Vec<u64>) {
+    pub fn cycles_into(&mut self, inputs: &[u64], out: &mut Vec<u64>) -> Result<(), CosimError> {
         let l = &self.model.layout;
         assert_eq!(
             inputs.len() % l.input_words.max(1),
@@ -727,7 +824,13 @@ impl Instance {
         out.clear();
         out.resize(n * l.output_words, 0);
         // SAFETY: the buffers hold `n` cycles of the shim's word counts, checked at load.
-        unsafe { (self.model.cycles)(self.handle, inputs.as_ptr(), out.as_mut_ptr(), n as u64) };
+        let status = unsafe {
+            (self.model.cycles)(self.handle, inputs.as_ptr(), out.as_mut_ptr(), n as u64)
+        };
+        if status != 0 {
+            return self.check();
+        }
+        Ok(())
     }
 }
 
@@ -735,5 +838,47 @@ impl Drop for Instance {
     fn drop(&mut self) {
         // SAFETY: the handle came from `new` and is deleted once.
         unsafe { (self.model.delete)(self.handle) }
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn one_build_per_entry_and_abandoned_staging_removed() {
+        let dir = std::env::temp_dir().join(format!("shiftadd-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Left by a killed build: a process id above the kernel's largest.
+        let abandoned = dir.join(".tmp-999999999-old");
+        std::fs::create_dir_all(&abandoned).unwrap();
+        let builds = AtomicUsize::new(0);
+        let dest = dir.join("entry");
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    build_atomically(&dest, |tmp| {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        std::fs::write(tmp.join("model"), b"x").map_err(|e| io(tmp, e))
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert!(dest.join("model").is_file());
+        assert!(!abandoned.exists());
+        // A failed build leaves neither an entry nor a staging folder.
+        let failed = dir.join("failed");
+        assert!(build_atomically(&failed, |tmp| Err(io(tmp, "no"))).is_err());
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".tmp-") || n == "failed")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -27,10 +27,17 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// Runs a command that must be refused: exit status 1 (an error) or 2 (a usage error), never a
+/// panic (101) or a signal.
 pub fn fails(args: &[&str]) -> String {
     let o = shiftadd(args);
-    assert!(!o.status.success(), "shiftadd {args:?} should fail");
-    String::from_utf8(o.stderr).unwrap()
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        matches!(o.status.code(), Some(1 | 2)),
+        "shiftadd {args:?} should fail with status 1 or 2, got {:?}: {err}",
+        o.status
+    );
+    err
 }
 
 pub fn tmp(name: &str) -> PathBuf {
