@@ -59,6 +59,7 @@ fn gen_applies_overrides_and_config_files() {
         "gen",
         "--config",
         out.join("config.json").to_str().unwrap(),
+        "--allow-no-engine",
         "--out",
         again.to_str().unwrap(),
     ]);

@@ -1,5 +1,5 @@
-//! Reading user files with a size bound, enforced while reading: a device or a huge file is
-//! refused at the limit instead of being read whole.
+//! Reading user files: with a size bound, enforced while reading (a device or a huge file is
+//! refused at the limit instead of being read whole), and JSON without duplicate keys.
 
 use std::io::Read;
 use std::path::Path;
@@ -33,4 +33,82 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
 pub fn read_text(path: &Path) -> Result<String, String> {
     String::from_utf8(read_bounded(path, MAX_TEXT_BYTES)?)
         .map_err(|e| format!("not UTF-8 text: {e}"))
+}
+
+/// Parses JSON text like `serde_json::from_str::<Value>`, but refuses an object that names a
+/// key twice (which would otherwise keep the last silently).
+pub fn parse_json_strict(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str::<Strict>(text)
+        .map(|s| s.0)
+        .map_err(|e| e.to_string())
+}
+
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(Strict(x)) = a.next_element()? {
+            v.push(x);
+        }
+        Ok(serde_json::Value::Array(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut m = serde_json::Map::new();
+        while let Some(k) = a.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+            }
+            let Strict(v) = a.next_value()?;
+            m.insert(k, v);
+        }
+        Ok(serde_json::Value::Object(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        assert!(parse_json_strict(r#"{"a": 1, "b": [true, null, -2, 3.5, "x"]}"#).is_ok());
+        let e = parse_json_strict(r#"{"a": {"b": 1, "b": 2}}"#).unwrap_err();
+        assert!(e.contains("duplicate key `b`"), "{e}");
+        assert_eq!(
+            parse_json_strict(r#"[18446744073709551615, -9223372036854775808]"#).unwrap(),
+            serde_json::json!([18446744073709551615u64, -9223372036854775808i64])
+        );
+    }
 }

@@ -153,6 +153,8 @@ pub const MAX_PAD: usize = 64;
 pub const MAX_TAPS: usize = 1 << 18;
 /// Largest number of values of one tensor (input, output or weights).
 pub const MAX_VALUES: usize = 1 << 26;
+/// Largest number of nodes of a network graph.
+pub const MAX_NODES: usize = 1 << 16;
 
 /// A convolution geometry outside the supported limits.
 #[derive(Clone, Debug, PartialEq, Eq)]

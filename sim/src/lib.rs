@@ -7,7 +7,7 @@
 //! - the engine's contract: layer descriptors and buffer layouts (`engine`), the register map
 //!   (`regmap`), the controller's exact cycle count (`cycles`), and the layer program a network
 //!   compiles to (`program`) and its file for the drivers (`program_file`);
-//! - `files`: reading user files with a size bound;
+//! - `files`: reading user files with a size bound, and JSON without duplicate keys;
 //! - `energy`: operation, buffer-access and off-chip counts of a program, priced by a table;
 //! - `rtl`: the contract of a folder of generated RTL (array kinds and widths, module names,
 //!   latencies, ports, the manifest), written by `shiftadd-hdl` and read by `shiftadd-tb`.

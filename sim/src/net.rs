@@ -194,19 +194,29 @@ impl Graph {
         if self.nodes.is_empty() {
             return Err(err("input", "the graph has no nodes".into()));
         }
+        if self.nodes.len() > layers::MAX_NODES {
+            return Err(err(
+                "input",
+                format!(
+                    "{} nodes, over the limit of {} (shiftadd_sim::layers::MAX_NODES)",
+                    self.nodes.len(),
+                    layers::MAX_NODES
+                ),
+            ));
+        }
         let mut infos: Vec<NodeInfo> = Vec::with_capacity(self.nodes.len());
-        let find = |infos: &[NodeInfo],
-                    nodes: &[Node],
+        // Earlier nodes by name: each lookup in constant time.
+        let mut earlier: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let find = |earlier: &std::collections::HashMap<&str, usize>,
                     name: &str,
                     me: &str|
          -> Result<Option<usize>, GraphError> {
             if name == "input" {
                 return Ok(None);
             }
-            nodes[..infos.len()]
-                .iter()
-                .position(|n| n.name == name)
-                .map(Some)
+            earlier
+                .get(name)
+                .map(|&k| Some(k))
                 .ok_or_else(|| err(me, format!("reads `{name}`, which is not an earlier node")))
         };
         for (idx, node) in self.nodes.iter().enumerate() {
@@ -216,10 +226,10 @@ impl Graph {
                     "a node name must be non-empty and not `input`".into(),
                 ));
             }
-            if self.nodes[..idx].iter().any(|n| n.name == node.name) {
+            if earlier.contains_key(node.name.as_str()) {
                 return Err(err(&node.name, "the name is used twice".into()));
             }
-            let src = find(&infos, &self.nodes, &node.input, &node.name)?;
+            let src = find(&earlier, &node.input, &node.name)?;
             let (in_shape, in_domain) = match src {
                 None => ([i.channels, i.height, i.width], Domain::Act),
                 Some(s) => (infos[s].out_shape, infos[s].out_domain),
@@ -282,7 +292,7 @@ impl Graph {
                     info.out_domain = match output {
                         ConvOutput::Post { residual, .. } => {
                             if let Some(r) = residual {
-                                let ri = find(&infos, &self.nodes, r, &node.name)?;
+                                let ri = find(&earlier, r, &node.name)?;
                                 let (rs, rd) = match ri {
                                     None => ([i.channels, i.height, i.width], Domain::Act),
                                     Some(k) => (infos[k].out_shape, infos[k].out_domain),
@@ -328,6 +338,7 @@ impl Graph {
                 }
             }
             infos.push(info);
+            earlier.insert(node.name.as_str(), idx);
         }
         let last = self.nodes.len() - 1;
         for (idx, info) in infos.iter().enumerate() {

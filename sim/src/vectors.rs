@@ -193,7 +193,7 @@ fn dims<const N: usize>(
 
 /// Parses and checks a vector from JSON text.
 pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| verr("(json)", e.to_string()))?;
+    let root: Value = crate::files::parse_json_strict(text).map_err(|e| verr("(json)", e))?;
     let o = obj(&root, "(top level)")?;
     only_keys(
         o,

@@ -305,3 +305,37 @@ fn analysis_refuses_out_of_range_geometry_and_round_into_adder() {
     assert_eq!(e.node, "conv2.1");
     assert!(e.what.contains("handoff"), "{e}");
 }
+
+#[test]
+fn graphs_are_analysed_in_linear_time_up_to_the_node_limit() {
+    let lenet = archs::by_name("lenet-shiftadd").unwrap();
+    // 20,000 flattens after the first: names are looked up by hash, so this is quick.
+    let mut g = lenet.clone();
+    let at = g
+        .nodes
+        .iter()
+        .position(|n| matches!(n.op, Op::Flatten))
+        .unwrap();
+    let tail = g.nodes.split_off(at + 1);
+    let mut prev = g.nodes[at].name.clone();
+    for k in 0..20_000 {
+        let mut n = g.nodes[at].clone();
+        n.name = format!("flat{k}");
+        n.input = std::mem::replace(&mut prev, format!("flat{k}"));
+        g.nodes.push(n);
+    }
+    for mut n in tail {
+        if n.input == g.nodes[at].name {
+            n.input.clone_from(&prev);
+        }
+        g.nodes.push(n);
+    }
+    let infos = g.analyse().unwrap();
+    assert_eq!(infos.len(), lenet.nodes.len() + 20_000);
+    // Past the limit: refused before any other work, naming it.
+    let mut big = lenet.clone();
+    let n = big.nodes[0].clone();
+    big.nodes = vec![n; shiftadd_sim::layers::MAX_NODES + 1];
+    let e = big.analyse().unwrap_err();
+    assert!(e.what.contains("MAX_NODES"), "{}", e.what);
+}

@@ -606,3 +606,11 @@ fn integers_beyond_53_bits_print_as_strings() {
     assert_eq!(json_int(1 << 53), json!("9007199254740992"));
     assert_eq!(json_int(i64::MIN), json!("-9223372036854775808"));
 }
+
+#[test]
+fn a_key_given_twice_is_refused_naming_it() {
+    let text = base("shift").to_string();
+    let twice = text.replacen("{", r#"{"stride": 1, "#, 1);
+    let e = parse_vector(&twice).unwrap_err();
+    assert!(e.to_string().contains("duplicate key `stride`"), "{e}");
+}
