@@ -144,6 +144,7 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     let dir = rtl_dir(args);
     let design = Design::load(&dir)?;
     design.check_host_tasks(args.allow_system_tasks)?;
+    design.check_config()?;
     let duts = match args.level {
         Level::Pe => design.pes(),
         Level::Array | Level::Layer => design.arrays(),

@@ -194,6 +194,17 @@ fn refusals_name_the_problem() {
     );
     let err = fails(&["infer", "--rtl", d, "--preset", "lean8", "--limit", "1"]);
     assert!(err.contains("evil.v:3: $system"), "{err}");
+    // A config.json that does not describe the Verilog is named as such, not an RTL mismatch.
+    std::fs::remove_file(evil.join("evil.v")).unwrap();
+    let cfg = std::fs::read_to_string(evil.join("config.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    v["rows"] = 4.into();
+    std::fs::write(evil.join("config.json"), v.to_string()).unwrap();
+    let err = fails(&["cosim", "--rtl", d, "--level", "pe", "--cases", "1"]);
+    assert!(
+        err.contains("config.json") && err.contains("`rows`") && err.contains("does not describe"),
+        "{err}"
+    );
     let err = run(&["--json", "target/no/such/dir/c.json"]);
     assert!(
         err.contains("c.json") && err.contains("cannot write"),

@@ -172,6 +172,40 @@ impl Design {
         })
     }
 
+    /// Refuses a folder whose `config.json` does not describe its arrays: rows, columns and the
+    /// operand, weight and accumulator widths the contract gives the config, against the ports
+    /// of each `<kind>_array` module. Without this a wrong config would show as an RTL mismatch.
+    pub fn check_config(&self) -> Result<(), CosimError> {
+        let cfg_path = self.dir.join("config.json");
+        for dut in self.arrays() {
+            let w = shiftadd_sim::rtl::array_widths(&self.cfg, dut.kind);
+            let width = |port: &str| {
+                dut.ports
+                    .iter()
+                    .find(|p| p.name == port)
+                    .map_or(0, |p| p.width)
+            };
+            for (field, config, verilog) in [
+                ("rows", self.cfg.rows as usize, dut.rows),
+                ("cols", self.cfg.cols as usize, dut.cols),
+                ("operand width", w.xw, width("x_0")),
+                ("weight width", w.ww, width("w_0")),
+                ("accumulator width", w.acc, width("acc_0")),
+            ] {
+                if config != verilog {
+                    return Err(io(
+                        &cfg_path,
+                        format!(
+                            "field `{field}`: the config gives {config}, the Verilog's `{}` has {verilog}; this config.json does not describe the Verilog",
+                            dut.top
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a folder whose Verilog calls system tasks that reach the host, unless `allow`:
     /// simulating Verilog executes it.
     pub fn check_host_tasks(&self, allow: bool) -> Result<(), CosimError> {
