@@ -87,7 +87,8 @@ fn input() -> impl Strategy<Value = In> {
         code(21),
         code(16),
         code(24),
-        0u32..=24,
+        // Every shift the register map allows for hand-off and rounding (post_s_max is lower).
+        0u32..=63,
         0u8..4,
         any::<bool>(),
         any::<bool>(),
@@ -138,6 +139,11 @@ fn worked_values() {
         ..base
     };
     assert_eq!(run(&[h, In { v: 10, ..h }]), vec![(2, false), (2, false)]);
+    // A hand-off shift past the unit's 38-bit word: 5 / 2^40 rounds to 0 (and -5 / 2^40 too).
+    assert_eq!(
+        run(&[In { v: 5, s: 40, ..h }, In { v: -5, s: 40, ..h }]),
+        vec![(0, false), (0, false)]
+    );
     // Rounding 1000 >> 1 = 500 saturates to 127.
     assert_eq!(
         run(&[In {

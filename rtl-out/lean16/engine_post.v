@@ -40,6 +40,7 @@ module engine_post(clock,reset,v,m,b,s,mode,relu,residual,r,out,sat);
     localparam ones = 59'h7ffffffffffffff;
     localparam one = 59'h1;
     localparam one_sb = 7'b1;
+    localparam word_bits = 8'h3b;
     localparam act_max = 59'h7fff;
     localparam act_min = 59'h7ffffffffff8000;
     localparam add_max = 59'h7fff;
@@ -217,6 +218,9 @@ module engine_post(clock,reset,v,m,b,s,mode,relu,residual,r,out,sat);
         z = floor;
         if ((mode_q_q == 32'h1) & |s_q_q & ((rem > half) | ((rem == half) & floor[32'h0]))) begin
             z = up;
+        end
+        if ((mode_q_q == 32'h1) & (((s_q_q) & 8'hff) >= word_bits)) begin
+            z = ((32'h0) & 59'h7ffffffffffffff);
         end
         z_res = z;
         if ((mode_q_q == 32'h0) & residual_q_q) begin

@@ -40,6 +40,7 @@ module engine_post(clock,reset,v,m,b,s,mode,relu,residual,r,out,sat);
     localparam ones = 38'h3fffffffff;
     localparam one = 38'h1;
     localparam one_sb = 7'b1;
+    localparam word_bits = 8'h26;
     localparam act_max = 38'h7f;
     localparam act_min = 38'h3fffffff80;
     localparam add_max = 38'h7f;
@@ -217,6 +218,9 @@ module engine_post(clock,reset,v,m,b,s,mode,relu,residual,r,out,sat);
         z = floor;
         if ((mode_q_q == 32'h1) & |s_q_q & ((rem > half) | ((rem == half) & floor[32'h0]))) begin
             z = up;
+        end
+        if ((mode_q_q == 32'h1) & (((s_q_q) & 8'hff) >= word_bits)) begin
+            z = ((32'h0) & 38'h3fffffffff);
         end
         z_res = z;
         if ((mode_q_q == 32'h0) & residual_q_q) begin

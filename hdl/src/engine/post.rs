@@ -83,6 +83,8 @@ pub struct PostUnit<
     ones: Constant<Bits<Z>>,
     one: Constant<Bits<Z>>,
     one_sb: Constant<Bits<SB>>,
+    /// `Z`, for shifts past the word.
+    word_bits: Constant<Bits<8>>,
     act_max: Constant<Bits<Z>>,
     act_min: Constant<Bits<Z>>,
     add_max: Constant<Bits<Z>>,
@@ -124,6 +126,7 @@ impl<
 {
     /// A unit for activation codes of `act_bits` and adder codes of `add_bits`.
     pub fn new(act_bits: u32, add_bits: u32) -> Self {
+        const { assert!(Z < 256, "word_bits holds Z in 8 bits") };
         assert!(P == ACC + MB && Z == P + 1 && BB < Z && RW < Z && OW <= Z && OW <= 64);
         let (act_max, act_min) = code_bounds::<Z>(act_bits);
         let (add_max, add_min) = code_bounds::<Z>(add_bits);
@@ -170,6 +173,7 @@ impl<
             ones: Constant::new(ones.to_bits()),
             one: Constant::new(1u128.to_bits()),
             one_sb: Constant::new(bits::<SB>(1)),
+            word_bits: Constant::new(bits::<8>(Z as u64)),
             act_max: Constant::new(act_max),
             act_min: Constant::new(act_min),
             add_max: Constant::new(add_max),
@@ -266,6 +270,13 @@ impl<
                 | ((self.rem.val() == self.half.val()) & self.floor.val().get_bit(0)))
         {
             self.z.next = self.up.val();
+        }
+        // Past the word (s >= Z) the shifts above lose every bit; there |v| < 2^(Z-1) <= 2^(s-1),
+        // so rne_shr gives 0.
+        if (self.mode_q.q.val() == 1)
+            & (bit_cast::<8, SB>(self.s_q.q.val()) >= self.word_bits.val())
+        {
+            self.z.next = bits::<Z>(0);
         }
         self.z_res.next = self.z.val();
         if (self.mode_q.q.val() == 0) & self.residual_q.q.val() {
