@@ -100,10 +100,13 @@ pub fn parse_model(bytes: &[u8], file: &Path) -> Result<Model, ModelFileError> {
         field: field.into(),
         what,
     };
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| fail("(safetensors header)", e.to_string()))?;
-    let st =
-        SafeTensors::deserialize(bytes).map_err(|e| fail("(safetensors header)", e.to_string()))?;
+    // An error about one tensor's place in the file names that tensor as its field.
+    let header_error = |e: safetensors::SafeTensorError| match &e {
+        safetensors::SafeTensorError::InvalidOffset(name) => fail(name, e.to_string()),
+        _ => fail("(safetensors header)", e.to_string()),
+    };
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(header_error)?;
+    let st = SafeTensors::deserialize(bytes).map_err(header_error)?;
     let meta_text = header
         .metadata()
         .as_ref()

@@ -96,6 +96,24 @@ fn not_safetensors() {
 }
 
 #[test]
+fn a_tensor_at_a_wrong_offset_is_named() {
+    let mut bytes = model_bytes(&sample(), None).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    // Move the tensor stored first to start one byte late (the header keeps its length).
+    let at = header
+        .find("\"data_offsets\":[0,")
+        .expect("a tensor at offset 0");
+    let name_end = header[..at].rfind("\":{").unwrap();
+    let name_start = header[..name_end].rfind('"').unwrap() + 1;
+    let name = header[name_start..name_end].to_string();
+    let digit = 8 + at + "\"data_offsets\":[".len();
+    bytes[digit] = b'1';
+    let msg = refused(&bytes, &name);
+    assert!(msg.contains(&name) && msg.contains("offset"), "{msg}");
+}
+
+#[test]
 fn truncated_file() {
     let bytes = model_bytes(&sample(), None).unwrap();
     refused(&bytes[..bytes.len() - 10], "safetensors header");
