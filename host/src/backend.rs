@@ -360,21 +360,22 @@ impl<B: OpenBus> Backend for RtlBackend<B> {
                 }
             }
             let fault = self.fault.clone();
-            // While the rest of an image's segment reads only the output buffer, the next
-            // image's first input is written (on the AXI streams, during the layer's run).
+            // From the first layer after which the segment reads only the output buffer, the
+            // next image's first input is written (on the AXI streams, during the layer's run);
+            // none when the segment's first layer reads it in place.
             let (_, head) = engine[0];
+            let overlap_from = engine
+                .iter()
+                .rposition(|(_, e)| !e.desc.in_from_output)
+                .map(|k| k + 1)
+                .filter(|&k| k < engine.len() && !head.desc.in_from_output);
             let mut staged = false;
             for i in 0..inputs.len() {
-                let mut next_staged = false;
+                let next_staged = i + 1 < inputs.len() && overlap_from.is_some();
                 for (k, &(idx, el)) in engine.iter().enumerate() {
-                    if !next_staged
-                        && i + 1 < inputs.len()
-                        && !head.desc.in_from_output
-                        && engine[k..].iter().all(|(_, e)| e.desc.in_from_output)
-                    {
+                    if next_staged && Some(k) == overlap_from {
                         let x = source(&inputs[i + 1], &outs[i + 1], head.src);
                         stage_input(&mut self.bus, head, &x, true);
-                        next_staged = true;
                     }
                     let write = if k == 0 && staged {
                         InputWrite::Staged

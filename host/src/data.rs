@@ -28,6 +28,9 @@ impl Dataset {
 /// Largest IDX payload accepted, in bytes.
 pub const MAX_IDX_BYTES: usize = 1 << 31;
 
+/// The refusal of `--limit 0`.
+const NO_IMAGES: &str = "--limit 0 selects no images; give 1 or more";
+
 /// Reads an IDX file of unsigned bytes, gzip-compressed (one member or several) or not;
 /// returns its dimensions and the payload of its first `limit` items (all without a limit).
 /// Only what is kept is decompressed and held; without a limit, trailing bytes are refused.
@@ -192,7 +195,7 @@ pub fn resolve(path: &Path) -> Result<(PathBuf, PathBuf), String> {
 /// Loads images and labels; `limit` keeps the first images only.
 pub fn load(path: &Path, limit: Option<usize>) -> Result<Dataset, String> {
     if limit == Some(0) {
-        return Err("--limit 0 selects no images; give 1 or more".into());
+        return Err(NO_IMAGES.into());
     }
     let (images_path, labels_path) = resolve(path)?;
     let (idims, pixels) = read_idx_u8(&images_path, limit)?;
@@ -210,15 +213,8 @@ pub fn load(path: &Path, limit: Option<usize>) -> Result<Dataset, String> {
             images_path.display()
         ));
     }
-    let mut count = idims[0];
-    let per = shape.iter().product::<usize>();
-    let mut pixels = pixels;
-    let mut labels = labels;
-    if let Some(l) = limit {
-        count = count.min(l);
-        pixels.truncate(count * per);
-        labels.truncate(count);
-    }
+    // The reader kept the first `limit` images and labels only.
+    let count = limit.map_or(idims[0], |l| idims[0].min(l));
     if count == 0 {
         return Err(format!(
             "{}: field `dims`: holds no images",
@@ -241,7 +237,7 @@ pub fn random(shape: [usize; 3], classes: usize, count: usize) -> Result<Dataset
     use rand::{Rng, SeedableRng};
     let per = shape.iter().product::<usize>();
     if count == 0 {
-        return Err("--limit 0 selects no images; give 1 or more".into());
+        return Err(NO_IMAGES.into());
     }
     if count.checked_mul(per).is_none_or(|n| n > MAX_IDX_BYTES) {
         return Err(format!(

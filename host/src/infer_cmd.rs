@@ -39,6 +39,8 @@ pub struct RunOptions<'a> {
     pub vcd: PathBuf,
     /// A bit to flip in one layer's output buffer.
     pub fault: Option<String>,
+    /// Simulate an `rtl` folder whose Verilog calls system tasks that reach the host.
+    pub allow_system_tasks: bool,
 }
 
 /// The first difference found.
@@ -370,7 +372,9 @@ pub fn infer_engine(
                 dir
             }
         };
-        let design = shiftadd_tb::design::Design::load(&dir).map_err(|e| anyhow!("{e}"))?;
+        let design = shiftadd_tb::design::Design::load(&dir)
+            .and_then(|d| d.check_host_tasks(run.allow_system_tasks).map(|()| d))
+            .map_err(|e| anyhow!("{e}"))?;
         if design.cfg != *cfg {
             bail!(
                 "{}: config.json is config `{}`, not the `{}` the model was compiled for",

@@ -475,11 +475,6 @@ fn infer(
     if let Some(j) = json_out {
         check_writable(j)?;
     }
-    if let Some(dir) = &opts.rtl {
-        shiftadd_tb::design::Design::load(&locate_default(dir))
-            .and_then(|d| d.check_host_tasks(opts.allow_system_tasks))
-            .map_err(|e| anyhow!("{e}"))?;
-    }
     let (resolved, m, cfg) = match &opts.arch {
         Some(arch) => {
             let graph = self::arch(arch)?;
@@ -567,6 +562,7 @@ fn infer(
             batch: opts.batch,
             vcd: opts.vcd.clone(),
             fault: opts.inject_fault.clone(),
+            allow_system_tasks: opts.allow_system_tasks,
         };
         if lut_sat > 0 {
             println!("input table entries saturated: {lut_sat}");

@@ -305,10 +305,20 @@ fn idx_files_are_read_only_as_far_as_the_limit_and_may_be_multi_member_gzip() {
     let dir = tmp("idx-stream");
     std::fs::create_dir_all(&dir).unwrap();
     let d = dir.to_str().unwrap();
-    let model = "models/demo-lenet-shiftadd";
-    // Dims promise 1,000 images; only 2 are there. With --limit 2 nothing past them is read.
-    let images = idx(&[1000, 28, 28], &[7; 2 * 784]);
-    let labels = idx(&[1000], &[1, 2]);
+    let infer = |extra: &[&'static str]| {
+        let mut a = vec![
+            "infer",
+            "--backend",
+            "ref",
+            "--model",
+            "models/demo-lenet-shiftadd",
+            "--data",
+            d,
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    // Each part a gzip member of its own.
     let gz = |parts: &[&[u8]]| {
         let mut out = Vec::new();
         for p in parts {
@@ -318,59 +328,30 @@ fn idx_files_are_read_only_as_far_as_the_limit_and_may_be_multi_member_gzip() {
         }
         out
     };
+    let write = |images: &[&[u8]], labels: &[u8]| {
+        std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), gz(images)).unwrap();
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), gz(&[labels])).unwrap();
+    };
+    // Dims promise 1,000 images; only 2 are there. With --limit 2 nothing past them is read.
+    let images = idx(&[1000, 28, 28], &[7; 2 * 784]);
     let (hi, ti) = images.split_at(100);
-    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), gz(&[hi, ti])).unwrap();
-    std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), gz(&[&labels])).unwrap();
-    let out = ok(&[
-        "infer",
-        "--backend",
-        "ref",
-        "--model",
-        model,
-        "--data",
-        d,
-        "--limit",
-        "2",
-    ]);
+    write(&[hi, ti], &idx(&[1000], &[1, 2]));
+    let out = ok(&infer(&["--limit", "2"]));
     assert!(out.contains("/2"), "{out}");
-    let e = fails(&[
-        "infer",
-        "--backend",
-        "ref",
-        "--model",
-        model,
-        "--data",
-        d,
-        "--limit",
-        "3",
-    ]);
+    let e = fails(&infer(&["--limit", "3"]));
     assert!(
         e.contains("field `data`") && e.contains("t10k-images-idx3-ubyte.gz"),
         "{e}"
     );
     // A file with no images.
-    std::fs::write(
-        dir.join("t10k-images-idx3-ubyte.gz"),
-        gz(&[&idx(&[0, 28, 28], &[])]),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("t10k-labels-idx1-ubyte.gz"),
-        gz(&[&idx(&[0], &[])]),
-    )
-    .unwrap();
-    let e = fails(&["infer", "--backend", "ref", "--model", model, "--data", d]);
+    write(&[&idx(&[0, 28, 28], &[])], &idx(&[0], &[]));
+    let e = fails(&infer(&[]));
     assert!(e.contains("holds no images"), "{e}");
     // Trailing bytes after the data the dims describe.
     let mut long = idx(&[1, 28, 28], &[0; 784]);
     long.push(0);
-    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), gz(&[&long])).unwrap();
-    std::fs::write(
-        dir.join("t10k-labels-idx1-ubyte.gz"),
-        gz(&[&idx(&[1], &[0])]),
-    )
-    .unwrap();
-    let e = fails(&["infer", "--backend", "ref", "--model", model, "--data", d]);
+    write(&[&long], &idx(&[1], &[0]));
+    let e = fails(&infer(&[]));
     assert!(e.contains("more than the 784 bytes"), "{e}");
 }
 

@@ -175,7 +175,7 @@ fn refusals_name_the_problem() {
     let evil = tmp("cosim-evil");
     let _ = std::fs::remove_dir_all(&evil);
     std::fs::create_dir_all(&evil).unwrap();
-    for e in std::fs::read_dir(root().join("rtl-out/lean8")).unwrap() {
+    for e in std::fs::read_dir(root().join("rtl-out/seed")).unwrap() {
         let p = e.unwrap().path();
         std::fs::copy(&p, evil.join(p.file_name().unwrap())).unwrap();
     }
@@ -192,7 +192,8 @@ fn refusals_name_the_problem() {
             && err.contains("--allow-system-tasks"),
         "{err}"
     );
-    let err = fails(&["infer", "--rtl", d, "--preset", "lean8", "--limit", "1"]);
+    // infer checks the folder before it builds anything.
+    let err = fails(&["infer", "--rtl", d, "--limit", "1"]);
     assert!(err.contains("evil.v:3: $system"), "{err}");
     // A config.json that does not describe the Verilog is named as such, not an RTL mismatch.
     std::fs::remove_file(evil.join("evil.v")).unwrap();

@@ -84,47 +84,26 @@ const HOST_TASKS: &[&str] = &[
 ];
 
 /// The system tasks of `text` (comments left out) that reach the host, with their line numbers:
-/// [`HOST_TASKS`] and Verilator's `$c` family (`$c`, `$c8` .. `$c64`, `$cpure`...).
+/// [`HOST_TASKS`] and Verilator's `$c` family (`$c`, `$c8` .. `$c64`, `$cpure`).
 pub fn host_tasks(text: &str) -> Vec<(usize, String)> {
-    let b = text.as_bytes();
-    let (mut out, mut line, mut i) = (Vec::new(), 1, 0);
-    while i < b.len() {
-        match b[i] {
-            b'\n' => line += 1,
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
+    let mut out = Vec::new();
+    for (k, line) in strip_comments(text).lines().enumerate() {
+        let mut rest = line;
+        while let Some(i) = rest.find('$') {
+            let tail = &rest[i..];
+            let end = tail[1..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(tail.len(), |e| e + 1);
+            let name = &tail[..end];
+            let c_family = name == "$cpure"
+                || name
+                    .strip_prefix("$c")
+                    .is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
+            if HOST_TASKS.contains(&name) || c_family {
+                out.push((k + 1, name.to_string()));
             }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
-                    line += usize::from(b[i] == b'\n');
-                    i += 1;
-                }
-                i += 2;
-                continue;
-            }
-            b'$' => {
-                let end = b[i + 1..]
-                    .iter()
-                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
-                    .map_or(b.len(), |k| i + 1 + k);
-                let name = &text[i..end];
-                let c_family = name.starts_with("$c")
-                    && (name.len() == 2
-                        || name[2..].bytes().all(|c| c.is_ascii_digit())
-                        || name == "$cpure");
-                if HOST_TASKS.contains(&name) || c_family {
-                    out.push((line, name.to_string()));
-                }
-                i = end;
-                continue;
-            }
-            _ => {}
+            rest = &tail[end..];
         }
-        i += 1;
     }
     out
 }
@@ -280,8 +259,11 @@ fn strip_comments(text: &str) -> String {
         if let Some(r) = rest.strip_prefix("//") {
             rest = r.find('\n').map_or("", |i| &r[i..]);
         } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.find("*/").map_or("", |i| &r[i + 2..]);
+            let end = r.find("*/").unwrap_or(r.len());
+            // The comment's line breaks stay, so that every line keeps its number.
             out.push(' ');
+            out.extend(r[..end].chars().filter(|&c| c == '\n'));
+            rest = r.get(end + 2..).unwrap_or("");
         } else {
             let c = rest.chars().next().expect("non-empty");
             out.push(c);

@@ -82,7 +82,6 @@ endmodule
     )
 }
 
-/// A compiled Icarus simulation of one top module.
 /// The variable that sets the wall-clock limit of one `vvp` run, in seconds.
 pub const SIM_SECONDS_VAR: &str = "SHIFTADD_SIM_SECONDS";
 
@@ -123,6 +122,7 @@ fn run_with_limit(
     }
 }
 
+/// A compiled Icarus simulation of one top module.
 #[derive(Clone, Debug)]
 pub struct IcarusSim {
     /// The cached `vvp` image.

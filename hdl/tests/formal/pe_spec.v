@@ -44,20 +44,20 @@ module mac_pe_spec #(parameter A = 8, W = 8, TS = 22) (
 endmodule
 
 // Dual-mode PE: mode 0 the shift PE on x (D bits) and the low WB bits of w, mode 1 the adder PE
-// on x and w (D bits each).
+// on x and w (D bits each); the mode is registered with the terms.
 module dual_pe_spec #(parameter D = 8, WB = 3, TS = 17) (
     input clock,
     input mode,
     input signed [D-1:0] x,
     input [D-1:0] w,
-    output reg signed [TS-1:0] term
+    output signed [TS-1:0] term
 );
-    localparam PMAX = (1 << (WB - 1)) - 2;
-    wire [WB-2:0] m = w[WB-2:0];
-    wire [TS-1:0] scale = (m > PMAX) ? {TS{1'b0}} : ({{(TS-1){1'b0}}, 1'b1} << (PMAX - m));
-    wire signed [TS-1:0] x_wide = x;
-    wire signed [TS-1:0] v = x_wide * $signed(scale);
-    wire signed [D:0] diff = x - $signed(w);
-    wire [D:0] magnitude = (diff < 0) ? -diff : diff;
-    always @(posedge clock) term <= mode ? {{(TS-D-1){1'b0}}, magnitude} : (w[WB-1] ? -v : v);
+    wire signed [TS-1:0] shift_term;
+    wire [TS-1:0] adder_term;
+    reg adder_mode;
+    shift_pe_spec #(.A(D), .WB(WB), .TS(TS)) shift (.clock(clock), .x(x), .w(w[WB-1:0]),
+                                                    .term(shift_term));
+    adder_pe_spec #(.D(D), .TS(TS)) adder (.clock(clock), .x(x), .w(w), .term(adder_term));
+    always @(posedge clock) adder_mode <= mode;
+    assign term = adder_mode ? adder_term : shift_term;
 endmodule
