@@ -307,9 +307,9 @@ pub fn write_rtl(rtl: &GeneratedRtl, dir: &Path) -> Result<(), GenError> {
         what: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let old: Option<Manifest> = std::fs::read_to_string(dir.join(MANIFEST_FILE))
+    let old: Option<Manifest> = shiftadd_sim::files::read_text(&dir.join(MANIFEST_FILE))
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+        .and_then(|t| Manifest::from_json(&t).ok());
     let mut staged = Vec::new();
     for (name, text) in &rtl.files {
         let p = dir.join(name);

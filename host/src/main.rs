@@ -421,7 +421,15 @@ struct InferOpts {
     /// buffer, through the host interface, before the host reads it (checks the checker).
     #[arg(long, value_name = "LAYER:IMAGE:INDEX:BIT")]
     inject_fault: Option<String>,
+    /// Largest network run, in tap operations per image (ResNet-20 at CIFAR shape has 82 M); a
+    /// larger one is refused before it runs, naming its count.
+    #[arg(long, default_value_t = MAX_TAPS_PER_IMAGE)]
+    max_taps: u64,
 }
+
+/// `infer --max-taps`'s default: 2^34 tap operations per image, about 200 ResNet-20s at CIFAR
+/// shape and minutes of the reference model per image.
+const MAX_TAPS_PER_IMAGE: u64 = 1 << 34;
 
 /// The preset whose formats are the model's, and whose PEs run its layers if one does (`seed`
 /// for a ShiftAddNet, `seed-mult` for its multiply twin).
@@ -515,6 +523,18 @@ fn infer(
         m.check_capability(c)?;
     }
     let runner = m.runner()?;
+    let taps = runner
+        .infos()
+        .iter()
+        .filter_map(|i| i.geom)
+        .fold(0u64, |s, g| s.saturating_add(g.tap_ops()));
+    if taps > opts.max_taps {
+        bail!(
+            "{}: {taps} tap operations per image, more than the limit of --max-taps {} (each image would run for a long time); raise --max-taps to run it",
+            resolved.display(),
+            opts.max_taps
+        );
+    }
     let ds = if data_path == Path::new("random") {
         let i = m.graph.input;
         data::random(

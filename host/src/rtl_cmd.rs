@@ -43,8 +43,7 @@ impl ConfigArgs {
             Some(path) => {
                 let text = shiftadd_sim::files::read_text(path)
                     .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-                serde_json::from_str::<AccelConfig>(&text)
-                    .map_err(|e| anyhow!("{}: {e}", path.display()))?
+                AccelConfig::from_json(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
             }
             None => presets::lookup(&self.preset)?,
         };

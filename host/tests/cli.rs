@@ -575,3 +575,22 @@ fn committed_trained_models_classify_the_subset() {
         "{o}"
     );
 }
+
+#[test]
+fn a_network_past_max_taps_is_refused_before_it_runs() {
+    let err = fails(&[
+        "infer",
+        "--backend",
+        "ref",
+        "--arch",
+        "lenet-shiftadd",
+        "--data",
+        "random",
+        "--max-taps",
+        "1000",
+    ]);
+    assert!(
+        err.contains("tap operations per image") && err.contains("--max-taps 1000"),
+        "{err}"
+    );
+}

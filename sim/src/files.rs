@@ -8,6 +8,8 @@ use std::path::Path;
 pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 /// Largest text file read (layer vectors, configs, energy tables), in bytes.
 pub const MAX_TEXT_BYTES: u64 = 64 << 20;
+/// Largest Verilog file read: a flattened netlist of a 16x16 engine runs to tens of MB.
+pub const MAX_VERILOG_BYTES: u64 = 1 << 30;
 
 /// The bytes of `path`, refused past `limit` bytes or when it is not a regular file (a device
 /// or a pipe has no end to wait for); the error says why, without the path.
@@ -31,8 +33,12 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
 
 /// The text of `path`, refused past [`MAX_TEXT_BYTES`] or when it is not UTF-8.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    String::from_utf8(read_bounded(path, MAX_TEXT_BYTES)?)
-        .map_err(|e| format!("not UTF-8 text: {e}"))
+    read_text_bounded(path, MAX_TEXT_BYTES)
+}
+
+/// The text of `path`, refused past `limit` bytes or when it is not UTF-8.
+pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, String> {
+    String::from_utf8(read_bounded(path, limit)?).map_err(|e| format!("not UTF-8 text: {e}"))
 }
 
 /// Parses JSON text like `serde_json::from_str::<Value>`, but refuses an object that names a

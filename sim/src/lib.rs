@@ -7,7 +7,8 @@
 //! - the engine's contract: layer descriptors and buffer layouts (`engine`), the register map
 //!   (`regmap`), the controller's exact cycle count (`cycles`), and the layer program a network
 //!   compiles to (`program`) and its file for the drivers (`program_file`);
-//! - `files`: reading user files with a size bound, and JSON without duplicate keys;
+//! - `files`: reading user files with a size bound, and JSON without duplicate keys; `idx`: IDX
+//!   image and label files;
 //! - `energy`: operation, buffer-access and off-chip counts of a program, priced by a table;
 //! - `rtl`: the contract of a folder of generated RTL (array kinds and widths, module names,
 //!   latencies, ports, the manifest), written by `shiftadd-hdl` and read by `shiftadd-tb`.
@@ -20,6 +21,7 @@ pub mod cycles;
 pub mod energy;
 pub mod engine;
 pub mod files;
+pub mod idx;
 pub mod layers;
 pub mod model;
 pub mod net;

@@ -117,8 +117,9 @@ pub fn parse_model(bytes: &[u8], file: &Path) -> Result<Model, ModelFileError> {
                 "missing: not a shiftadd model file".into(),
             )
         })?;
-    let meta: ModelMeta = serde_json::from_str(meta_text)
-        .map_err(|e| fail(&format!("__metadata__.{METADATA_KEY}"), e.to_string()))?;
+    let meta: ModelMeta = crate::files::parse_json_strict(meta_text)
+        .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+        .map_err(|e| fail(&format!("__metadata__.{METADATA_KEY}"), e))?;
     if meta.format != FORMAT_NAME {
         return Err(fail(
             "format",

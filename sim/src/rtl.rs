@@ -473,6 +473,21 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
 }
 
+impl Manifest {
+    /// A manifest from its JSON text (duplicate keys refused), of [`MANIFEST_FORMAT`].
+    pub fn from_json(text: &str) -> Result<Manifest, String> {
+        let value = crate::files::parse_json_strict(text)?;
+        let m: Manifest = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        if m.format != MANIFEST_FORMAT {
+            return Err(format!(
+                "field `format`: `{}`, expected `{MANIFEST_FORMAT}`",
+                m.format
+            ));
+        }
+        Ok(m)
+    }
+}
+
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

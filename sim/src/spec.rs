@@ -263,6 +263,15 @@ impl AccelConfig {
         acc_widths(&self.formats, self.max_taps as u64)
     }
 
+    /// A config from its JSON text (duplicate keys refused), validated; the error names the
+    /// field, without the file.
+    pub fn from_json(text: &str) -> Result<AccelConfig, String> {
+        let value = crate::files::parse_json_strict(text)?;
+        let cfg: AccelConfig = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        cfg.validate().map_err(|e| e.to_string())?;
+        Ok(cfg)
+    }
+
     /// Checks every field and every derived width; the error names the field and the range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let name = &self.name;

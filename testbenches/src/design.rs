@@ -3,6 +3,7 @@
 //! Verilog itself, so that a folder edited by hand is simulated as it is.
 
 use crate::CosimError;
+use shiftadd_sim::files;
 use shiftadd_sim::rtl::{ArrayKind, Port, PortDir, ARRAY_LATENCY, PE_LATENCY};
 use shiftadd_sim::spec::AccelConfig;
 use std::collections::BTreeMap;
@@ -19,6 +20,9 @@ pub struct Design {
     pub files: Vec<PathBuf>,
     /// `lint.vlt` when present.
     pub waivers: Option<PathBuf>,
+    /// Cell models compiled with the folder (a synthesised netlist's primitives); their
+    /// modules are not the design's.
+    pub libraries: Vec<PathBuf>,
     /// Module name to ports, in header order.
     pub modules: BTreeMap<String, Vec<Port>>,
     /// System tasks that reach the host (`file:line: $task`), see [`host_tasks`].
@@ -112,9 +116,8 @@ impl Design {
     /// Reads `dir/config.json` and the ports of every module of `dir/*.v`.
     pub fn load(dir: &Path) -> Result<Design, CosimError> {
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| io(&cfg_path, e))?;
-        let cfg: AccelConfig = serde_json::from_str(&text).map_err(|e| io(&cfg_path, e))?;
-        cfg.validate().map_err(|e| io(&cfg_path, e))?;
+        let text = files::read_text(&cfg_path).map_err(|e| io(&cfg_path, e))?;
+        let cfg = AccelConfig::from_json(&text).map_err(|e| io(&cfg_path, e))?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| io(dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -127,7 +130,8 @@ impl Design {
         let mut modules = BTreeMap::new();
         let mut found = Vec::new();
         for f in &files {
-            let text = std::fs::read_to_string(f).map_err(|e| io(f, e))?;
+            let text =
+                files::read_text_bounded(f, files::MAX_VERILOG_BYTES).map_err(|e| io(f, e))?;
             found.extend(
                 host_tasks(&text)
                     .into_iter()
@@ -146,6 +150,7 @@ impl Design {
             cfg,
             files,
             waivers,
+            libraries: Vec::new(),
             modules,
             host_tasks: found,
         })
@@ -200,6 +205,11 @@ impl Design {
         ))
     }
 
+    /// What a simulator compiles: the folder's `.v` files, then the cell models.
+    pub fn sources(&self) -> Vec<PathBuf> {
+        self.files.iter().chain(&self.libraries).cloned().collect()
+    }
+
     /// The arrays of the folder (modules named `<kind>_array`), in kind order.
     pub fn arrays(&self) -> Vec<Dut> {
         ArrayKind::ALL
@@ -226,15 +236,20 @@ impl Design {
             .collect()
     }
 
-    /// The PE of each array of the folder.
+    /// The PE of each array of the folder; in a folder without arrays (a netlist of PEs alone),
+    /// every `<kind>_pe` module.
     pub fn pes(&self) -> Vec<Dut> {
-        self.arrays()
+        let mut kinds: Vec<ArrayKind> = self.arrays().iter().map(|a| a.kind).collect();
+        if kinds.is_empty() {
+            kinds = ArrayKind::ALL.to_vec();
+        }
+        kinds
             .into_iter()
-            .filter_map(|a| {
-                let top = a.kind.pe_module();
+            .filter_map(|kind| {
+                let top = kind.pe_module();
                 let ports = self.modules.get(&top)?.clone();
                 Some(Dut {
-                    kind: a.kind,
+                    kind,
                     top,
                     ports,
                     rows: 1,
