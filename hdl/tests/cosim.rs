@@ -5,7 +5,7 @@
 
 use shiftadd_hdl::generate::{generate, write_rtl};
 use shiftadd_sim::spec::{presets, PeKinds};
-use shiftadd_tb::cosim::{cosim, cosim_layers, Options, Outcome, SimKind};
+use shiftadd_tb::cosim::{cosim, cosim_layers, describe_failure, Options, Outcome, SimKind};
 use shiftadd_tb::design::Design;
 use shiftadd_tb::verilator::cache_dir;
 use std::path::{Path, PathBuf};
@@ -27,11 +27,12 @@ fn opts(cases: u32, max_cycles: usize) -> Options {
 
 fn assert_agrees(o: &Outcome) {
     assert!(
-        o.failure.is_none(),
-        "{} on {} differs from the reference: {:#?}",
+        o.agrees(),
+        "{} on {} differs from the reference: {:#?} {:#?}",
         o.top,
         o.sim.name(),
-        o.failure
+        o.failure,
+        o.stopped
     );
     assert!(o.cycles > 0);
 }
@@ -310,6 +311,36 @@ fn layer_level_catches_a_mutant() {
     let (layer, [co, oy, ox]) = f.layer.expect("a layer failure");
     assert!(co < layer.g.cout && oy < layer.g.h && ox < layer.g.w);
     assert!(f.wave_diff.is_some());
+}
+
+#[test]
+fn unknown_bits_are_reported_as_unknown() {
+    // A PE that outputs x for a zero weight: Icarus simulates the x, which must be reported as
+    // such, not as the number its bits would read as.
+    let dir = small_design("pe-unknown", PeKinds::ShiftAddDual, 2, 3);
+    mutate(
+        &dir,
+        "dual_pe.v",
+        "term_reg_d = ((32'h0) & 11'h7ff);",
+        "term_reg_d = 11'bx;",
+    );
+    let d = Design::load(&dir).unwrap();
+    let o = cosim(
+        &d,
+        &d.pes()[0],
+        SimKind::Icarus,
+        &opts(100, 12),
+        &cache_dir(),
+    )
+    .unwrap();
+    let f = o.failure.expect("the unknown output differs");
+    let bits = f.got_bits.clone().expect("the RTL value has unknown bits");
+    assert!(bits.contains('x'), "{bits}");
+    let text = describe_failure(&f, 3);
+    assert!(
+        text.contains(&format!("RTL {bits} (binary; x/z bits unknown)")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -441,7 +441,7 @@ pub fn engine_model(dir: &Path, top: &str) -> Result<(Arc<VlModel>, f64)> {
     let cache = shiftadd_tb::verilator::cache_dir();
     let t = std::time::Instant::now();
     let (m, _) = VlModel::build(
-        &design.files,
+        &design.sources(),
         design.waivers.as_deref(),
         top,
         &ports,

@@ -4,11 +4,13 @@
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
+use shiftadd_sim::rtl::ENGINE_MODULE;
 use shiftadd_tb::cosim::{
-    cosim, cosim_layers, describe_failure, tagged, Options, Outcome, SimKind,
+    cosim, cosim_layers, describe_failure, got_text, tagged, Options, Outcome, SimKind,
 };
 use shiftadd_tb::design::{Design, Dut};
 use shiftadd_tb::stimulus::{build_case, case_strategy, Cycle};
+use shiftadd_tb::synth::{cell_models, netlist_folder, Target};
 use shiftadd_tb::verilator::cache_dir;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +33,24 @@ pub enum SimArg {
     Verilator,
     /// Icarus Verilog through a generated testbench.
     Icarus,
+}
+
+/// Synthesised netlist to co-simulate instead of the Verilog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NetlistArg {
+    /// Yosys `synth_xilinx` (7-series cells: LUT, CARRY4, FDRE, DSP48E1, RAMB18E1).
+    Xc7,
+    /// Yosys `synth_ice40` (SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K).
+    Ice40,
+}
+
+impl From<NetlistArg> for Target {
+    fn from(n: NetlistArg) -> Target {
+        match n {
+            NetlistArg::Xc7 => Target::Xc7,
+            NetlistArg::Ice40 => Target::Ice40,
+        }
+    }
 }
 
 impl From<SimArg> for SimKind {
@@ -75,6 +95,11 @@ pub struct CosimArgs {
     /// Simulator.
     #[arg(long, value_enum, default_value = "verilator")]
     pub sim: SimArg,
+    /// Synthesise each module of the level with Yosys for this target and co-simulate its
+    /// netlist (`write_verilog -noattr`) with Yosys's cell models, against the same reference
+    /// and cases. Netlists are kept in the model cache.
+    #[arg(long, value_enum)]
+    pub netlist: Option<NetlistArg>,
     /// Seconds allowed for shrinking a failing case.
     #[arg(long, default_value_t = 60)]
     pub shrink_seconds: u64,
@@ -99,7 +124,7 @@ fn outcome_json(o: &Outcome, dut: &Dut, level: Level) -> serde_json::Value {
             "cycle": f.mismatch.cycle,
             "port": f.mismatch.port,
             "expected": f.mismatch.expected.to_string(),
-            "got": f.mismatch.got.to_string(),
+            "got": got_text(f),
             "layer": f.layer.as_ref().map(|(l, idx)| json!({"case": l.describe(), "output": idx})),
             "vcd": f.vcd.display().to_string(),
             "reference_vcd": f.reference_vcd.display().to_string(),
@@ -117,10 +142,16 @@ fn outcome_json(o: &Outcome, dut: &Dut, level: Level) -> serde_json::Value {
         "sim": o.sim.name(),
         "cases": o.cases,
         "cycles": o.cycles,
-        "agree": o.failure.is_none(),
+        "agree": o.agrees(),
         "build_s": o.build_s,
         "run_s": o.run_s,
         "failure": failure,
+        "stopped": o.stopped.as_ref().map(|s| json!({
+            "case": s.case_index,
+            "cycle": s.cycle,
+            "what": s.what,
+            "vcd": s.vcd.display().to_string(),
+        })),
     })
 }
 
@@ -138,6 +169,9 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
             args.max_cycles
         );
     }
+    if args.netlist == Some(NetlistArg::Xc7) && args.sim == SimArg::Verilator {
+        bail!("--netlist xc7 runs on --sim icarus only: Verilator 5.006 does not settle the loop inside Yosys's CARRY4 model (an adder PE's 127 - (-128) came out as 31, where Icarus gives 255); the engine's layer level, which runs on Verilator, takes --netlist ice40");
+    }
     if let Some(j) = &args.json {
         crate::check_writable(j)?;
     }
@@ -145,6 +179,13 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     let design = Design::load(&dir)?;
     design.check_host_tasks(args.allow_system_tasks)?;
     design.check_config()?;
+    let design = match args.netlist {
+        Some(target) => netlist_design(&design, args.level, target.into())?,
+        None => design,
+    };
+    if args.level == Level::Layer && design.modules.contains_key(ENGINE_MODULE) {
+        return run_engine(args, &design, &dir);
+    }
     let duts = match args.level {
         Level::Pe => design.pes(),
         Level::Array | Level::Layer => design.arrays(),
@@ -157,9 +198,6 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     }
     let sim: SimKind = args.sim.into();
     let cache = cache_dir();
-    if args.level == Level::Layer && design.modules.contains_key("engine") {
-        return run_engine(args, &design, &dir);
-    }
     let mut results = Vec::new();
     let mut failed = 0;
     let mut cases = 0;
@@ -205,7 +243,9 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
                 "cases"
             },
             o.cycles,
-            if o.failure.is_none() {
+            if o.stopped.is_some() {
+                "STOPPED"
+            } else if o.failure.is_none() {
                 "all agree"
             } else {
                 "MISMATCH"
@@ -224,6 +264,10 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
         if let Some(f) = &o.failure {
             failed += 1;
             print!("{}", describe_failure(f, design.cfg.formats.shift_wb));
+        }
+        if let Some(s) = &o.stopped {
+            failed += 1;
+            println!("{}", describe_stop(s));
         }
         results.push(outcome_json(&o, dut, args.level));
     }
@@ -250,6 +294,45 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
         }
     );
     Ok(failed == 0)
+}
+
+/// The netlists of `design`'s modules at `level` (the engine, or else the arrays, at the layer
+/// level), synthesised for `target`, as a design compiled with the target's cell models.
+fn netlist_design(design: &Design, level: Level, target: Target) -> Result<Design> {
+    let tops: Vec<String> = match level {
+        Level::Layer if design.modules.contains_key(ENGINE_MODULE) => vec![ENGINE_MODULE.into()],
+        Level::Pe => design.pes().into_iter().map(|d| d.top).collect(),
+        Level::Array | Level::Layer => design.arrays().into_iter().map(|d| d.top).collect(),
+    };
+    eprintln!(
+        "yosys: synthesising {} for {} (netlists kept in {})",
+        tops.join(", "),
+        target.name(),
+        cache_dir().display()
+    );
+    let t = std::time::Instant::now();
+    let dir = netlist_folder(&design.dir, &tops, target, &cache_dir()).map_err(|e| anyhow!(e))?;
+    eprintln!(
+        "yosys: netlists in {} ({:.1} s)",
+        dir.display(),
+        t.elapsed().as_secs_f64()
+    );
+    let mut netlist = Design::load(&dir)?;
+    netlist.libraries = vec![cell_models(target).map_err(|e| anyhow!(e))?];
+    Ok(netlist)
+}
+
+/// The report of a simulation that stopped.
+fn describe_stop(s: &shiftadd_tb::cosim::Stopped) -> String {
+    let at = match (s.case_index, s.cycle) {
+        (Some(k), Some(c)) => format!("in case {k} (cycle {c} of the run)"),
+        _ => "(the simulator does not say in which cycle)".into(),
+    };
+    format!(
+        "the simulation stopped {at}: {}\n  RTL waveform up to the stop: {}",
+        s.what,
+        s.vcd.display()
+    )
 }
 
 /// `--level layer` on a folder with an engine: whole layers through its register map.

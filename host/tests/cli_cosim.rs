@@ -2,7 +2,7 @@
 //! hand-edited folder that must fail with a shrunk case and waveforms, JSON, refusals.
 
 mod common;
-use common::{fails, ok, root, shiftadd, tmp};
+use common::{copy_preset, fails, ok, root, shiftadd, tmp};
 
 fn last_line(s: &str) -> &str {
     s.lines().last().unwrap_or("")
@@ -88,13 +88,7 @@ fn committed_preset_agrees_at_every_level() {
 
 #[test]
 fn an_edited_folder_fails_with_a_shrunk_case_and_waveforms() {
-    let dir = tmp("cosim-edited");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(root().join("rtl-out").join("lean8")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-    }
+    let dir = copy_preset("lean8", "cosim-edited");
     let pe = dir.join("dual_pe.v");
     let text = std::fs::read_to_string(&pe).unwrap();
     std::fs::write(
@@ -172,13 +166,7 @@ fn refusals_name_the_problem() {
     }
     // A folder whose Verilog would run a command on the host is refused, naming file, line and
     // task, unless allowed.
-    let evil = tmp("cosim-evil");
-    let _ = std::fs::remove_dir_all(&evil);
-    std::fs::create_dir_all(&evil).unwrap();
-    for e in std::fs::read_dir(root().join("rtl-out/seed")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, evil.join(p.file_name().unwrap())).unwrap();
-    }
+    let evil = copy_preset("seed", "cosim-evil");
     std::fs::write(
         evil.join("evil.v"),
         "module evil;\n// $fopen in a comment is fine\ninitial $system(\"touch pwned\");\nendmodule\n",
@@ -239,13 +227,7 @@ fn bench_prints_the_simulators_side_by_side() {
 
 #[test]
 fn an_edited_engine_fails_at_layer_level() {
-    let dir = tmp("cosim-edited-engine");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(root().join("rtl-out").join("lean8")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-    }
+    let dir = copy_preset("lean8", "cosim-edited-engine");
     // The output stage writes the sum one word late.
     let engine = dir.join("engine.v");
     let text = std::fs::read_to_string(&engine).unwrap();
@@ -275,6 +257,58 @@ fn an_edited_engine_fails_at_layer_level() {
     assert!(out.contains("engine waveform:"), "{out}");
     assert!(
         last_line(&out).ends_with("1 layer differs from the reference model"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_simulation_that_stops_is_a_reported_failure_with_its_case_and_waveform() {
+    // A loop with no fixed point whenever `x` is the largest code (a case the stimulus draws).
+    let dir = copy_preset("lean8", "cosim-spins");
+    let pe = dir.join("dual_pe.v");
+    let text = std::fs::read_to_string(&pe).unwrap();
+    for s in [
+        "output reg [16:0] term;\n",
+        "term = ((term_reg_q) & 17'h1ffff);",
+    ] {
+        assert_eq!(text.matches(s).count(), 1, "{s}");
+    }
+    let text = text
+        .replace(
+            "output reg [16:0] term;\n",
+            "output reg [16:0] term;\n    wire spin;\n    assign spin = (x == 8'h7f) ? ~spin : 1'b0;\n",
+        )
+        .replace(
+            "term = ((term_reg_q) & 17'h1ffff);",
+            "term = ((term_reg_q) & 17'h1ffff) ^ {16'b0, spin};",
+        );
+    std::fs::write(&pe, text).unwrap();
+    let json = tmp("cosim-spins.json");
+    let o = shiftadd(&[
+        "cosim",
+        "--rtl",
+        dir.to_str().unwrap(),
+        "--level",
+        "pe",
+        "--cases",
+        "40",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("STOPPED") && out.contains("converge"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let stopped = &doc["results"][0]["stopped"];
+    assert!(
+        stopped["case"].is_u64() && stopped["cycle"].is_u64(),
+        "{doc}"
+    );
+    let vcd = root().join(stopped["vcd"].as_str().unwrap());
+    assert!(vcd.is_file(), "{}", vcd.display());
+    assert!(
+        out.contains(&format!("in case {}", stopped["case"])),
         "{out}"
     );
 }

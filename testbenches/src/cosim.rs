@@ -8,7 +8,7 @@ use crate::icarus::IcarusSim;
 use crate::layer::{layer_data, layer_reference, layer_strategy, schedule, LayerCase};
 use crate::stimulus::{build_case, case_strategy, describe, expected, Cycle, Driver, RawCase};
 use crate::verilator::{BuildOutcome, Model, PortLayout};
-use crate::wave::{first_difference, write_reference, WaveDiff};
+use crate::wave::{first_difference, value_at, write_reference, WaveDiff};
 use crate::CosimError;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -63,7 +63,7 @@ impl Sim {
         match kind {
             SimKind::Verilator => {
                 let (m, how) = Model::build(
-                    &design.files,
+                    &design.sources(),
                     design.waivers.as_deref(),
                     &dut.top,
                     &dut.ports,
@@ -72,7 +72,7 @@ impl Sim {
                 Ok((Sim::Verilator(m), layout, how == BuildOutcome::Cached))
             }
             SimKind::Icarus => {
-                let s = IcarusSim::build(&design.files, &dut.top, &layout, cache)?;
+                let s = IcarusSim::build(&design.sources(), &dut.top, &layout, cache)?;
                 Ok((Sim::Icarus(s), layout, false))
             }
         }
@@ -144,6 +144,10 @@ pub struct Failure {
     pub reference_vcd: PathBuf,
     /// The first differing signal between the two waveforms.
     pub wave_diff: Option<WaveDiff>,
+    /// The RTL's value at the mismatch in binary, as its waveform shows it, when some of its
+    /// bits are unknown (`x` or `z`, which Icarus simulates): `mismatch.got` then reads them
+    /// as 1s.
+    pub got_bits: Option<String>,
     /// At layer level: the layer and the output index `(co, oy, ox)` that differs.
     pub layer: Option<(LayerCase, [usize; 3])>,
 }
@@ -167,8 +171,30 @@ pub struct Outcome {
     pub run_s: f64,
     /// The first failure, if any.
     pub failure: Option<Failure>,
+    /// The simulation stopped before the cases ended, if it did.
+    pub stopped: Option<Stopped>,
     /// Waveforms of the whole run (RTL, reference) when asked for.
     pub run_vcds: Option<(PathBuf, PathBuf)>,
+}
+
+impl Outcome {
+    /// Every case ran and agreed.
+    pub fn agrees(&self) -> bool {
+        self.failure.is_none() && self.stopped.is_none()
+    }
+}
+
+/// A simulation that stopped (see [`CosimError::Stopped`]): a reported failure of the run.
+#[derive(Clone, Debug)]
+pub struct Stopped {
+    /// The case it stopped in, when the simulator says the cycle.
+    pub case_index: Option<usize>,
+    /// That cycle, counted from the start of the run.
+    pub cycle: Option<usize>,
+    /// The simulator's message.
+    pub what: String,
+    /// The RTL's waveform up to the stop.
+    pub vcd: PathBuf,
 }
 
 /// `a.vcd` to `a.<tag>.vcd`.
@@ -253,6 +279,53 @@ impl Bench<'_> {
         let r = tagged(v, "ref");
         self.reference_wave(&r, cycles)?;
         Ok(Some((v.clone(), r)))
+    }
+
+    /// The report of a run that stopped at `cycle`: the case holding that cycle, and the RTL's
+    /// waveform of the run up to the stop (run again with tracing; it stops again).
+    fn stopped(
+        &self,
+        opts: &Options,
+        all: &[Cycle],
+        lengths: &[usize],
+        cycle: Option<usize>,
+        what: String,
+    ) -> Stopped {
+        let case_index = cycle.and_then(|c| {
+            let mut end = 0;
+            lengths.iter().position(|len| {
+                end += len;
+                c < end
+            })
+        });
+        let vcd = match &opts.vcd {
+            Some(v) => tagged(v, "stopped"),
+            None => Path::new("target").join("cosim").join(format!(
+                "{}-{}-stopped.vcd",
+                self.dut.top,
+                self.kind.name()
+            )),
+        };
+        if let Some(p) = vcd.parent() {
+            let _ = std::fs::create_dir_all(p);
+        }
+        // Only the waveform is wanted: the rerun stops as the run did.
+        let _ = self.sim.run(&self.driver.inputs(all), Some(&vcd));
+        Stopped {
+            case_index,
+            cycle,
+            what,
+            vcd,
+        }
+    }
+
+    /// The RTL's value of `m` in the waveform `vcd` when it has unknown bits.
+    fn unknown_bits(&self, vcd: &Path, m: &Mismatch) -> Result<Option<String>, CosimError> {
+        let scope = self.kind.scope(&self.dut.top);
+        let scope: Vec<&str> = scope.iter().map(String::as_str).collect();
+        // Outputs are sampled after the rising edge of their cycle (at 10 c + 5 ns).
+        let v = value_at(vcd, &scope, &m.port, 10 * m.cycle as u64 + 5)?;
+        Ok(v.filter(|v| v.contains(['x', 'z', 'X', 'Z'])))
     }
 
     /// Reruns a failing case with waveforms (RTL and reference) and names the first port where
@@ -357,9 +430,6 @@ pub fn cosim(
     let raw: Vec<RawCase> = trees.iter().map(|t| t.current()).collect();
     let lengths: Vec<usize> = raw.iter().map(Vec::len).collect();
     let all = build_case(&raw.concat(), dut, cfg);
-    let outputs = b.sim.run(&b.driver.inputs(&all), opts.vcd.as_deref())?;
-    let mismatch = first_mismatch(&b.driver, &outputs, &expected(&all, dut, cfg));
-    let run_s = t1.elapsed().as_secs_f64();
     let mut outcome = Outcome {
         top: dut.top.clone(),
         sim: kind,
@@ -367,10 +437,23 @@ pub fn cosim(
         cycles: all.len(),
         cached,
         build_s,
-        run_s,
+        run_s: 0.0,
         failure: None,
-        run_vcds: b.run_waves(opts, &all)?,
+        stopped: None,
+        run_vcds: None,
     };
+    let outputs = match b.sim.run(&b.driver.inputs(&all), opts.vcd.as_deref()) {
+        Ok(o) => o,
+        Err(CosimError::Stopped { cycle, what, .. }) => {
+            outcome.run_s = t1.elapsed().as_secs_f64();
+            outcome.stopped = Some(b.stopped(opts, &all, &lengths, cycle, what));
+            return Ok(outcome);
+        }
+        Err(e) => return Err(e),
+    };
+    let mismatch = first_mismatch(&b.driver, &outputs, &expected(&all, dut, cfg));
+    outcome.run_s = t1.elapsed().as_secs_f64();
+    outcome.run_vcds = b.run_waves(opts, &all)?;
     let Some(m) = mismatch else {
         return Ok(outcome);
     };
@@ -410,6 +493,7 @@ pub fn cosim(
     if let Some(again) = first_mismatch(&b.driver, &out, &expected(&cycles, dut, cfg)) {
         mismatch = again;
     }
+    let got_bits = b.unknown_bits(&vcd, &mismatch)?;
     outcome.failure = Some(Failure {
         case_index,
         shrink_steps: steps,
@@ -418,6 +502,7 @@ pub fn cosim(
         vcd,
         reference_vcd,
         wave_diff,
+        got_bits,
         layer: None,
     });
     Ok(outcome)
@@ -519,15 +604,6 @@ pub fn cosim_layers(
         starts.push(all.len());
         all.extend(schedule(&case, &layer_data(&case, cfg), dut).0);
     }
-    let outputs = b.sim.run(&b.driver.inputs(&all), opts.vcd.as_deref())?;
-    let mut failing = None;
-    for (k, t) in trees.iter().enumerate() {
-        if let Some(found) = layer_mismatch(&b, &t.current(), starts[k], Some(&outputs))? {
-            failing = Some((k, found));
-            break;
-        }
-    }
-    let run_s = t1.elapsed().as_secs_f64();
     let mut outcome = Outcome {
         top: dut.top.clone(),
         sim: kind,
@@ -535,10 +611,34 @@ pub fn cosim_layers(
         cycles: all.len(),
         cached,
         build_s,
-        run_s,
+        run_s: 0.0,
         failure: None,
-        run_vcds: b.run_waves(opts, &all)?,
+        stopped: None,
+        run_vcds: None,
     };
+    let outputs = match b.sim.run(&b.driver.inputs(&all), opts.vcd.as_deref()) {
+        Ok(o) => o,
+        Err(CosimError::Stopped { cycle, what, .. }) => {
+            let lengths: Vec<usize> = starts
+                .iter()
+                .zip(starts.iter().skip(1).chain([&all.len()]))
+                .map(|(a, b)| b - a)
+                .collect();
+            outcome.run_s = t1.elapsed().as_secs_f64();
+            outcome.stopped = Some(b.stopped(opts, &all, &lengths, cycle, what));
+            return Ok(outcome);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut failing = None;
+    for (k, t) in trees.iter().enumerate() {
+        if let Some(found) = layer_mismatch(&b, &t.current(), starts[k], Some(&outputs))? {
+            failing = Some((k, found));
+            break;
+        }
+    }
+    outcome.run_s = t1.elapsed().as_secs_f64();
+    outcome.run_vcds = b.run_waves(opts, &all)?;
     let Some((case_index, _)) = failing else {
         return Ok(outcome);
     };
@@ -555,6 +655,7 @@ pub fn cosim_layers(
             layer_mismatch(&b, c, 0, None)
         })?;
     let (_, vcd, reference_vcd, wave_diff) = b.failure_waves(opts, &cycles, "layer-mismatch")?;
+    let got_bits = b.unknown_bits(&vcd, &mismatch)?;
     outcome.failure = Some(Failure {
         case_index,
         shrink_steps: steps,
@@ -563,9 +664,18 @@ pub fn cosim_layers(
         vcd,
         reference_vcd,
         wave_diff,
+        got_bits,
         layer: Some((layer_case, index)),
     });
     Ok(outcome)
+}
+
+/// The RTL's value of a failure as reported: the number, or its bits when some are unknown.
+pub fn got_text(f: &Failure) -> String {
+    match &f.got_bits {
+        Some(bits) => format!("{bits} (binary; x/z bits unknown)"),
+        None => f.mismatch.got.to_string(),
+    }
 }
 
 /// The report of a failure, as printed.
@@ -592,7 +702,7 @@ pub fn describe_failure(f: &Failure, shift_wb: u32) -> String {
         m.cycle,
         10 * m.cycle + 5,
         m.port,
-        m.got,
+        got_text(f),
         m.expected
     ));
     match &f.wave_diff {

@@ -419,7 +419,7 @@ pub fn cosim_engine(
         })?;
     let t0 = std::time::Instant::now();
     let (m, _) = Model::build(
-        &design.files,
+        &design.sources(),
         design.waivers.as_deref(),
         shiftadd_sim::rtl::ENGINE_MODULE,
         &ports,

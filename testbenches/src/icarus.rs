@@ -127,6 +127,7 @@ fn run_with_limit(
 pub struct IcarusSim {
     /// The cached `vvp` image.
     pub image: PathBuf,
+    top: String,
     vvp: PathBuf,
     layout: PortLayout,
 }
@@ -179,6 +180,7 @@ impl IcarusSim {
         }
         Ok(IcarusSim {
             image,
+            top: top.to_string(),
             vvp,
             layout: layout.clone(),
         })
@@ -223,11 +225,15 @@ impl IcarusSim {
         let limit = wall_clock_limit(n);
         let status = run_with_limit(&mut cmd, &log, limit)?;
         let Some(status) = status else {
-            return Err(CosimError::Tool(format!(
-                "vvp ran {n} cycles of `{}` for longer than the limit of {} s and was stopped (a zero-delay loop in the design?); raise the limit with {SIM_SECONDS_VAR}=SECONDS",
-                self.image.display(),
-                limit.as_secs()
-            )));
+            return Err(CosimError::Stopped {
+                top: self.top.clone(),
+                cycle: None,
+                what: format!(
+                    "vvp ran {n} cycles of `{}` for longer than the limit of {} s (a zero-delay loop in the design?); raise the limit with {SIM_SECONDS_VAR}=SECONDS",
+                    self.image.display(),
+                    limit.as_secs()
+                ),
+            });
         };
         if !status.success() {
             return Err(CosimError::Tool(format!(

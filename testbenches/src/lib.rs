@@ -42,6 +42,17 @@ pub enum CosimError {
     /// A tool is missing.
     #[error("{0}")]
     Tool(String),
+    /// The simulation stopped: the design did not settle, called `$stop` or `$fatal`, or ran
+    /// past the wall-clock limit.
+    #[error("the simulation of `{top}` stopped{}: {what}", cycle.map_or(String::new(), |c| format!(" at cycle {c}")))]
+    Stopped {
+        /// Top module.
+        top: String,
+        /// The cycle it stopped in, counted from power-on, when known.
+        cycle: Option<usize>,
+        /// The simulator's message.
+        what: String,
+    },
     /// Verilating, compiling or linking failed.
     #[error("{what}; full log in {log}:\n{tail}")]
     Build {

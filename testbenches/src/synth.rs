@@ -1,9 +1,9 @@
 //! Resource and timing figures without a vendor licence: Yosys (`synth_xilinx` for 7-series,
 //! `synth_ice40`) and nextpnr-ice40 for Fmax where the design fits an iCE40 HX8K.
 
-use crate::locate_exe;
+use crate::{locate_exe, CosimError};
 use serde::Serialize;
-use shiftadd_sim::rtl::{Port, PortDir};
+use shiftadd_sim::rtl::{sha256_hex, Port, PortDir};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,6 +117,17 @@ pub fn yosys_synth(
     target: Target,
     work: &Path,
 ) -> Result<Resources, String> {
+    synth_to(dir, top, target, work, None)
+}
+
+/// [`yosys_synth`], also writing the mapped, flattened netlist to `netlist` when given.
+fn synth_to(
+    dir: &Path,
+    top: &str,
+    target: Target,
+    work: &Path,
+    netlist: Option<&Path>,
+) -> Result<Resources, String> {
     let yosys = locate_exe("yosys")?;
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let files = verilog_files(dir)?;
@@ -127,8 +138,11 @@ pub fn yosys_synth(
         Target::Xc7NoDsp => format!("synth_xilinx -family xc7 -top {top} -flatten -nodsp"),
         Target::Ice40 => format!("synth_ice40 -top {top} -json {}", json.display()),
     };
+    let write = netlist.map_or(String::new(), |n| {
+        format!("; write_verilog -noattr {}", n.display())
+    });
     let script = format!(
-        "read_verilog {files}; hierarchy -check -top {top}; proc; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr; {synth}; select -assert-none t:*LATCH* t:LD*; tee -q -o {stat} stat -json",
+        "read_verilog {files}; hierarchy -check -top {top}; proc; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr; {synth}; select -assert-none t:*LATCH* t:LD*; tee -q -o {stat} stat -json{write}",
         files = files
             .iter()
             .map(|f| f.display().to_string())
@@ -144,6 +158,84 @@ pub fn yosys_synth(
     )?;
     let text = std::fs::read_to_string(&stat).map_err(|e| format!("{}: {e}", stat.display()))?;
     parse_stat(&text)
+}
+
+/// Yosys's simulation models of `target`'s cells: `<datdir>/<family>/cells_sim.v`, the data
+/// folder beside the `yosys` executable (`<prefix>/bin/yosys`, `<prefix>/share/yosys`).
+pub fn cell_models(target: Target) -> Result<PathBuf, String> {
+    let yosys = locate_exe("yosys")?;
+    let exe = std::fs::canonicalize(&yosys).unwrap_or(yosys);
+    let family = match target {
+        Target::Xc7 | Target::Xc7NoDsp => "xilinx",
+        Target::Ice40 => "ice40",
+    };
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("share/yosys").join(family).join("cells_sim.v"))
+        .unwrap_or_default();
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{}: Yosys's cell models for {} not found beside {}",
+            path.display(),
+            target.name(),
+            exe.display()
+        ))
+    }
+}
+
+/// The netlist folder's file of definitions for the iCE40 cell models; simulators read it first
+/// (its name sorts before every other file name).
+pub const ICE40_DEFINES_FILE: &str = "_ice40_defines.v";
+
+/// Synthesises each of `tops` from the folder `src` for `target` and writes its flattened
+/// netlist (`write_verilog -noattr`, `<top>.v`) with `src`'s `config.json` into a folder of
+/// `cache`, reused while the sources, tops, target and Yosys are the same. The folder
+/// co-simulates like `src`, compiled with [`cell_models`]: that checks that synthesis reads the
+/// Verilog as the simulators do.
+pub fn netlist_folder(
+    src: &Path,
+    tops: &[String],
+    target: Target,
+    cache: &Path,
+) -> Result<PathBuf, String> {
+    let mut key = format!(
+        "netlist-1\n{}\n{}\n{tops:?}\n",
+        yosys_version(),
+        target.name()
+    );
+    let files = verilog_files(src)?;
+    let config = src.join("config.json");
+    for f in files.iter().chain([&config]) {
+        let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        key.push_str(&sha256_hex(&bytes));
+    }
+    let dest = cache.join(format!(
+        "netlist-{}-{}",
+        target.name(),
+        &sha256_hex(key.as_bytes())[..16]
+    ));
+    crate::verilator::build_atomically(&dest, |tmp| {
+        let fail = |what: String| CosimError::Design(what);
+        std::fs::copy(&config, tmp.join("config.json"))
+            .map_err(|e| fail(format!("{}: {e}", config.display())))?;
+        if target == Target::Ice40 {
+            // Neither simulator parses the iCE40 models' port default values; they can be left
+            // out because a netlist connects every port.
+            let defines = tmp.join(ICE40_DEFINES_FILE);
+            std::fs::write(&defines, "`define NO_ICE40_DEFAULT_ASSIGNMENTS\n")
+                .map_err(|e| fail(format!("{}: {e}", defines.display())))?;
+        }
+        let work = tmp.join("work");
+        for top in tops {
+            synth_to(src, top, target, &work, Some(&tmp.join(format!("{top}.v")))).map_err(fail)?;
+        }
+        std::fs::remove_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(dest)
 }
 
 /// The `.v` files of `dir`, sorted.

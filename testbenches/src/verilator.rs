@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// Changes whenever the shim or the build flags change, so that old cache entries are not used.
-const SHIM_VERSION: &str = "shiftadd-shim-4";
+const SHIM_VERSION: &str = "shiftadd-shim-5";
 const CXXFLAGS: &[&str] = &[
     "-std=c++17",
     "-fPIC",
@@ -178,7 +178,7 @@ fn compile_all(
 /// or absent. Builders of the same entry, in this process or another, take turns on a lock file
 /// beside it: the first builds, the others find the entry. Staging folders that a killed build
 /// left behind (their process gone) are removed.
-fn build_atomically(
+pub(crate) fn build_atomically(
     dest: &Path,
     build: impl FnOnce(&Path) -> Result<(), CosimError>,
 ) -> Result<(), CosimError> {
@@ -564,7 +564,8 @@ int shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n)
     try {{
         run_cycles(s, in, out, n);
     }} catch (const std::exception& e) {{
-        s->error = e.what();
+        // The cycle that stopped: each finished cycle adds 10 ns.
+        s->error = "cycle " + std::to_string(s->time / 10) + ": " + e.what();
         if (s->vcd) s->vcd->flush();
         return 1;
     }}
@@ -806,10 +807,19 @@ impl Instance {
         }
         // SAFETY: as above.
         let msg = unsafe { std::ffi::CStr::from_ptr(msg) }.to_string_lossy();
-        Err(CosimError::Design(format!(
-            "the simulation of `{}` stopped: {msg}",
-            self.model.top
-        )))
+        let (cycle, what) = match msg
+            .strip_prefix("cycle ")
+            .and_then(|m| m.split_once(": "))
+            .and_then(|(c, w)| Some((c.parse().ok()?, w)))
+        {
+            Some((c, w)) => (Some(c), w.to_string()),
+            None => (None, msg.into_owned()),
+        };
+        Err(CosimError::Stopped {
+            top: self.model.top.clone(),
+            cycle,
+            what,
+        })
     }
 
     /// As [`Instance::cycles`], into `out` (resized; its allocation is reused).

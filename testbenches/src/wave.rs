@@ -166,6 +166,28 @@ fn normalise(v: &str, width: usize) -> String {
     s
 }
 
+/// The value of `signal` (in `scope`) in the waveform at `path` at `time_ns`, in binary at full
+/// width; `None` when the waveform has no such signal.
+pub fn value_at(
+    path: &Path,
+    scope: &[&str],
+    signal: &str,
+    time_ns: u64,
+) -> Result<Option<String>, CosimError> {
+    let t = read_trace(path, scope)?;
+    Ok(t.signals.get(signal).map(|(_, c)| at(c, time_ns * 1000)))
+}
+
+/// The value of a trace at `t` picoseconds (`x` before its first change).
+fn at(c: &[(u64, String)], t: u64) -> String {
+    let i = c.partition_point(|x| x.0 <= t);
+    if i == 0 {
+        "x".into()
+    } else {
+        c[i - 1].1.clone()
+    }
+}
+
 /// The first difference between two waveforms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WaveDiff {
@@ -200,14 +222,6 @@ pub fn first_difference(
         let mut times: Vec<u64> = ca.iter().chain(cb).map(|c| c.0).collect();
         times.sort_unstable();
         times.dedup();
-        let at = |c: &[(u64, String)], t: u64| -> String {
-            let i = c.partition_point(|x| x.0 <= t);
-            if i == 0 {
-                "x".into()
-            } else {
-                c[i - 1].1.clone()
-            }
-        };
         for t in times {
             let (va, vb) = (at(ca, t), at(cb, t));
             if va != vb {
