@@ -179,6 +179,13 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     let design = Design::load(&dir)?;
     design.check_host_tasks(args.allow_system_tasks)?;
     design.check_config()?;
+    let engine = args.level == Level::Layer && design.modules.contains_key(ENGINE_MODULE);
+    if engine && args.sim != SimArg::Verilator {
+        // Checked before any netlist is synthesised.
+        bail!(
+            "the engine is co-simulated on Verilator only (its host program runs through the shim)"
+        );
+    }
     let design = match args.netlist {
         Some(target) => netlist_design(&design, args.level, target.into())?,
         None => design,
@@ -337,11 +344,6 @@ fn describe_stop(s: &shiftadd_tb::cosim::Stopped) -> String {
 
 /// `--level layer` on a folder with an engine: whole layers through its register map.
 fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
-    if args.sim != SimArg::Verilator {
-        bail!(
-            "the engine is co-simulated on Verilator only (its host program runs through the shim)"
-        );
-    }
     let opts = Options {
         cases: args.cases,
         seed: args.seed,

@@ -57,7 +57,7 @@ fn every_presets_pe_and_array_netlists_agree() {
 }
 
 #[test]
-fn verilator_is_refused_for_7_series_netlists() {
+fn simulators_that_cannot_run_the_netlist_are_refused_before_synthesis() {
     let err = fails(&[
         "cosim",
         "--preset",
@@ -69,6 +69,22 @@ fn verilator_is_refused_for_7_series_netlists() {
     ]);
     assert!(
         err.contains("--sim icarus") && err.contains("CARRY4"),
+        "{err}"
+    );
+    // The engine's layer level runs on Verilator only: refused without synthesising it.
+    let err = fails(&[
+        "cosim",
+        "--preset",
+        "lean8",
+        "--level",
+        "layer",
+        "--netlist",
+        "ice40",
+        "--sim",
+        "icarus",
+    ]);
+    assert!(
+        err.contains("Verilator only") && !err.contains("yosys:"),
         "{err}"
     );
 }
