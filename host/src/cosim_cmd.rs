@@ -187,10 +187,10 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
         );
     }
     let design = match args.netlist {
-        Some(target) => netlist_design(&design, args.level, target.into())?,
+        Some(target) => netlist_design(&design, args.level, engine, target.into())?,
         None => design,
     };
-    if args.level == Level::Layer && design.modules.contains_key(ENGINE_MODULE) {
+    if engine {
         return run_engine(args, &design, &dir);
     }
     let duts = match args.level {
@@ -303,11 +303,11 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     Ok(failed == 0)
 }
 
-/// The netlists of `design`'s modules at `level` (the engine, or else the arrays, at the layer
-/// level), synthesised for `target`, as a design compiled with the target's cell models.
-fn netlist_design(design: &Design, level: Level, target: Target) -> Result<Design> {
+/// The netlists of `design`'s modules at `level` (the engine when `engine`, else the PEs or
+/// the arrays), synthesised for `target`, as a design compiled with the target's cell models.
+fn netlist_design(design: &Design, level: Level, engine: bool, target: Target) -> Result<Design> {
     let tops: Vec<String> = match level {
-        Level::Layer if design.modules.contains_key(ENGINE_MODULE) => vec![ENGINE_MODULE.into()],
+        _ if engine => vec![ENGINE_MODULE.into()],
         Level::Pe => design.pes().into_iter().map(|d| d.top).collect(),
         Level::Array | Level::Layer => design.arrays().into_iter().map(|d| d.top).collect(),
     };

@@ -291,13 +291,7 @@ impl Bench<'_> {
         cycle: Option<usize>,
         what: String,
     ) -> Stopped {
-        let case_index = cycle.and_then(|c| {
-            let mut end = 0;
-            lengths.iter().position(|len| {
-                end += len;
-                c < end
-            })
-        });
+        let case_index = cycle.and_then(|c| case_of(lengths, c));
         let vcd = match &opts.vcd {
             Some(v) => tagged(v, "stopped"),
             None => Path::new("target").join("cosim").join(format!(
@@ -353,6 +347,15 @@ impl Bench<'_> {
         let diff = first_difference(&reference_vcd, &["TOP", &self.dut.top], &vcd, &scope)?;
         Ok((out, vcd, reference_vcd, diff))
     }
+}
+
+/// The case holding `cycle` of a run of cases of `lengths` cycles, back to back.
+fn case_of(lengths: &[usize], cycle: usize) -> Option<usize> {
+    let mut end = 0;
+    lengths.iter().position(|len| {
+        end += len;
+        cycle < end
+    })
 }
 
 /// Shrinks a failing value: simplifies `tree` while `check` still finds a failure, until nothing
@@ -458,16 +461,7 @@ pub fn cosim(
         return Ok(outcome);
     };
 
-    // The case holding the first mismatch.
-    let mut start = 0;
-    let mut case_index = 0;
-    for (k, len) in lengths.iter().enumerate() {
-        if m.cycle < start + len {
-            case_index = k;
-            break;
-        }
-        start += len;
-    }
+    let case_index = case_of(&lengths, m.cycle).unwrap_or(0);
     let check = |raw: &RawCase| -> Result<Option<(Vec<Cycle>, Mismatch)>, CosimError> {
         let c = build_case(raw, dut, cfg);
         let out = b.sim.run(&b.driver.inputs(&c), None)?;
