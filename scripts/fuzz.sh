@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 mode=${1:-short}
 runs=${2:-10000000}
-targets=(model vector idx config rtl_folder)
+targets=(model vector idx config rtl_folder checkpoint)
 version=0.13.2
 if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
   (cd / && cargo install cargo-fuzz --locked --version "$version")

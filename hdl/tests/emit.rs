@@ -61,6 +61,7 @@ fn every_preset_and_kind_has_compiled_widths() {
 fn unsupported_widths_are_refused_with_the_supported_list() {
     let mut cfg = presets::seed();
     cfg.formats.act_bits = 24;
+    cfg.formats.act_max = None;
     let e = checked_widths(&cfg, ArrayKind::Shift)
         .unwrap_err()
         .to_string();

@@ -395,7 +395,7 @@ fn emitted_post_unit_matches_the_reference() {
     use shiftadd_sim::numerics::{max_code, min_code};
 
     let f = presets::lean8().formats;
-    let mut unit = PostUnit::<21, 16, 24, 8, 37, 38, 38>::new(f.act_bits, f.add_bits);
+    let mut unit = PostUnit::<21, 16, 24, 8, 37, 38, 38>::new(f.act_range(), f.add_bits);
     let m = build_emitted(&emit_block(&mut unit, "post", "post_unit").unwrap());
     let l = &m.layout;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);

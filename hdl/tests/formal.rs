@@ -185,8 +185,15 @@ fn post_params(cfg: &AccelConfig) -> String {
     let f = &cfg.formats;
     format!(
         "-set ACC {} -set MB {} -set BB {} -set RW {} -set OW {} -set SB {SHIFT_BITS} \
-         -set ACT {} -set ADD {}",
-        w.array.acc, w.mb, w.bb, w.array.xw, w.ow, f.act_bits, f.add_bits
+         -set ACT {} -set ACT_MAX {} -set ADD {}",
+        w.array.acc,
+        w.mb,
+        w.bb,
+        w.array.xw,
+        w.ow,
+        f.act_bits,
+        f.act_range().max,
+        f.add_bits
     )
 }
 
@@ -198,6 +205,27 @@ fn the_post_unit_equals_its_specification_at_every_presets_widths() {
         prove(&dir, POST, POST_SPEC, "post_spec", &post_params(&cfg))
             .unwrap_or_else(|log| panic!("{}: post unit not proven:\n{log}", cfg.name));
         eprintln!("{}: post unit proven in {:.1?}", cfg.name, start.elapsed());
+    }
+}
+
+/// `act_max` below the format's top: the unit clamps there (a `lean8` variant, so that the proof
+/// is quick), and a specification clamping at the top fails.
+#[test]
+fn the_post_unit_clamps_activations_at_act_max() {
+    let mut cfg = presets::lean8();
+    cfg.name = "lean8-act-max".into();
+    cfg.formats.act_max = Some(100);
+    cfg.validate().unwrap();
+    let dir = post_folder(&cfg, "formal-post-act-max");
+    let params = post_params(&cfg);
+    prove(&dir, POST, POST_SPEC, "post_spec", &params)
+        .unwrap_or_else(|log| panic!("post unit with act_max = 100 not proven:\n{log}"));
+    let from = "ACT_HI = ACT_MAX;";
+    assert_eq!(POST_SPEC.matches(from).count(), 1);
+    let spec = POST_SPEC.replace(from, "ACT_HI = (ONE <<< (ACT - 1)) - ONE;");
+    match prove(&dir, POST, &spec, "post_spec", &params) {
+        Ok(()) => panic!("a specification ignoring act_max was proven equal"),
+        Err(log) => assert!(log.contains("proof did fail"), "{log}"),
     }
 }
 

@@ -46,7 +46,7 @@ fn reference(i: In) -> (i128, bool) {
 
 fn run(inputs: &[In]) -> Vec<(i128, bool)> {
     let f = presets::lean8().formats;
-    let mut u = Lean8Post::new(f.act_bits, f.add_bits);
+    let mut u = Lean8Post::new(f.act_range(), f.add_bits);
     u.connect_all();
     let mut out = Vec::new();
     for k in 0..inputs.len() + 2 {

@@ -1,5 +1,7 @@
-//! IDX image and label files (the MNIST and Fashion-MNIST layout), plain or gzip.
+//! Image data: IDX image and label files (the MNIST and Fashion-MNIST layout; 3 or 4 dimensions),
+//! plain or gzip, and CIFAR-10 binary files.
 
+use shiftadd_sim::cifar::{read_cifar, CIFAR_SHAPE};
 use shiftadd_sim::idx::{read_idx_u8, MAX_IDX_BYTES};
 use std::path::{Path, PathBuf};
 
@@ -38,12 +40,14 @@ pub fn resolve(path: &Path) -> Result<(PathBuf, PathBuf), String> {
             .find(|p| p.is_file())
     };
     if path.is_dir() {
-        let images = pick(path, "t10k-images-idx3-ubyte").ok_or_else(|| {
-            format!(
-                "{}: no t10k-images-idx3-ubyte[.gz] in this folder",
-                path.display()
-            )
-        })?;
+        let images = pick(path, "t10k-images-idx3-ubyte")
+            .or_else(|| pick(path, "t10k-images-idx4-ubyte"))
+            .ok_or_else(|| {
+                format!(
+                    "{}: no t10k-images-idx3-ubyte[.gz], t10k-images-idx4-ubyte[.gz] or test_batch.bin in this folder",
+                    path.display()
+                )
+            })?;
         let labels = pick(path, "t10k-labels-idx1-ubyte").ok_or_else(|| {
             format!(
                 "{}: no t10k-labels-idx1-ubyte[.gz] in this folder",
@@ -59,10 +63,13 @@ pub fn resolve(path: &Path) -> Result<(PathBuf, PathBuf), String> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    if !name.contains("images-idx3") {
-        return Err(format!("{}: an images file must be named *images-idx3-ubyte[.gz] so that its labels file can be found", path.display()));
-    }
-    let labels = path.with_file_name(name.replace("images-idx3", "labels-idx1"));
+    let Some(kind) = ["images-idx3", "images-idx4"]
+        .into_iter()
+        .find(|k| name.contains(k))
+    else {
+        return Err(format!("{}: an images file must be named *images-idx3-ubyte[.gz] or *images-idx4-ubyte[.gz] so that its labels file can be found, or be a CIFAR-10 *.bin file", path.display()));
+    };
+    let labels = path.with_file_name(name.replace(kind, "labels-idx1"));
     if !labels.is_file() {
         return Err(format!(
             "{}: labels file {} not found",
@@ -73,10 +80,31 @@ pub fn resolve(path: &Path) -> Result<(PathBuf, PathBuf), String> {
     Ok((path.to_path_buf(), labels))
 }
 
+/// A CIFAR-10 binary file: a `*.bin` file, or a folder holding `test_batch.bin` (and no IDX
+/// test files).
+fn cifar_file(path: &Path) -> Option<PathBuf> {
+    if path.is_dir() {
+        let f = path.join("test_batch.bin");
+        let idx = resolve(path).is_ok();
+        return (f.is_file() && !idx).then_some(f);
+    }
+    (path.extension().is_some_and(|e| e == "bin")).then(|| path.to_path_buf())
+}
+
 /// Loads images and labels; `limit` keeps the first images only.
 pub fn load(path: &Path, limit: Option<usize>) -> Result<Dataset, String> {
     if limit == Some(0) {
         return Err(NO_IMAGES.into());
+    }
+    if let Some(file) = cifar_file(path) {
+        let (pixels, labels) = read_cifar(&file, limit, MAX_IDX_BYTES)?;
+        return Ok(Dataset {
+            images_path: file,
+            count: labels.len(),
+            shape: CIFAR_SHAPE,
+            pixels,
+            labels,
+        });
     }
     let (images_path, labels_path) = resolve(path)?;
     let (idims, pixels) = read_idx_u8(&images_path, limit)?;

@@ -78,7 +78,13 @@ fn presets_page() -> String {
     for (name, vals) in rows {
         s.push_str(&format!("| `{name}` |"));
         for v in vals {
-            s.push_str(&format!(" {} |", v.trim_matches('"')));
+            // An absent optional field takes its default (see Derived).
+            let v = if v == "null" {
+                "default"
+            } else {
+                v.trim_matches('"')
+            };
+            s.push_str(&format!(" {v} |"));
         }
         s.push('\n');
     }
@@ -102,6 +108,10 @@ fn derived(p: &AccelConfig) -> Vec<(&'static str, String)> {
         (
             "largest shift exponent `pmax`",
             p.formats.pmax().to_string(),
+        ),
+        (
+            "largest activation code (`act_max`)",
+            p.formats.act_range().max.to_string(),
         ),
         ("PEs (`rows * cols`)", p.lanes().to_string()),
         ("words per activation bank", p.act_bank_depth().to_string()),

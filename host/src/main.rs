@@ -5,6 +5,7 @@ mod constraints_cmd;
 mod cosim_cmd;
 mod data;
 mod docs_cmd;
+mod import_cmd;
 mod infer_cmd;
 mod report_cmd;
 mod rtl_cmd;
@@ -106,8 +107,10 @@ enum Cmd {
         /// Model file, or a folder holding model.safetensors.
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
-        /// IDX data: a folder with t10k-images-idx3-ubyte[.gz] and labels, an images file, or
-        /// `random` (--limit random images of the model's input shape, random labels).
+        /// Data: IDX (a folder with t10k-images-idx3-ubyte[.gz] or t10k-images-idx4-ubyte[.gz]
+        /// and t10k-labels-idx1-ubyte[.gz], or an images file), CIFAR-10 binary (a *.bin file
+        /// such as test_batch.bin, or a folder holding test_batch.bin), or `random` (--limit
+        /// random images of the model's input shape, random labels).
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
         /// Use the first N images only.
@@ -160,6 +163,8 @@ enum Cmd {
     },
     /// Train a built-in architecture (quantisation-aware, float) and export its integer model.
     Train(train_cmd::TrainArgs),
+    /// Import a checkpoint of the original ShiftAddNet code as a model file.
+    Import(import_cmd::ImportArgs),
     /// Fixed-point accuracy of a trained model exported at narrower activation and adder formats.
     Precision(train_cmd::PrecisionArgs),
     /// Print reference-model inference throughput (random calibrated weights, random images).
@@ -378,6 +383,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Docs { out } => docs_cmd::write(&out)?,
         Cmd::Drivers { out } => docs_cmd::write_drivers(&out)?,
         Cmd::Train(a) => train_cmd::train(a)?,
+        Cmd::Import(a) => import_cmd::run(&a)?,
         Cmd::Precision(a) => train_cmd::precision(a)?,
     }
     Ok(())

@@ -415,6 +415,8 @@ pub fn precision(a: PrecisionArgs) -> Result<()> {
             cfg.formats = Formats {
                 act_bits: ab,
                 act_frac: af,
+                // The original's clamp belongs to Q16.16; narrower codes clamp at their top.
+                act_max: seed.formats.act_max.filter(|_| ab == seed.formats.act_bits),
                 add_bits: db,
                 add_frac: df,
                 ..seed.formats

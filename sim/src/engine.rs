@@ -628,7 +628,7 @@ pub fn post_reference(
                 w: 1,
                 data: vec![r],
             });
-            let (out, n) = post_process(&t, &post, r.as_ref(), f.act_bits);
+            let (out, n) = post_process(&t, &post, r.as_ref(), f.act_range());
             (i128::from(out.data[0]), n == 1)
         }
         1 => {
@@ -636,7 +636,7 @@ pub fn post_reference(
             (i128::from(out.data[0]), n == 1)
         }
         2 => {
-            let (out, n) = round_to_act(&t, s + f.act_frac, f.act_frac, f.act_bits);
+            let (out, n) = round_to_act(&t, s + f.act_frac, f.act_frac, f.act_range());
             (i128::from(out.data[0]), n == 1)
         }
         _ => {

@@ -7,7 +7,7 @@
 //! the layer's actual codes bound every partial sum below 2^31, else 64 bits; the result is exact
 //! either way. Fully-connected layers are 1x1 convolutions of a flattened input.
 
-use crate::numerics::{floor_shr, rne_shr, sat};
+use crate::numerics::{floor_shr, rne_shr, sat, ActRange};
 
 /// A `[c, h, w]` tensor in row-major order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -555,7 +555,7 @@ pub fn post_process(
     v: &Tensor<i64>,
     post: &Post,
     residual: Option<&Tensor<i32>>,
-    act_bits: u32,
+    act: ActRange,
 ) -> (Tensor<i32>, u64) {
     assert_eq!(post.m.len(), v.c, "post m length");
     assert_eq!(post.b.len(), v.c, "post b length");
@@ -577,7 +577,7 @@ pub fn post_process(
             if post.relu {
                 z = z.max(0);
             }
-            let (code, hit) = sat(z, act_bits);
+            let (code, hit) = act.sat(z);
             saturated += hit as u64;
             code as i32
         })
@@ -644,14 +644,14 @@ pub fn handoff_to_adder<T: Copy + Into<i64>>(
 
 /// A layer output without batch norm that feeds anything but an adder layer:
 /// `sat_act(floor_shr(v, f_v - act_frac))`. Returns the codes and the number saturated.
-pub fn round_to_act(v: &Tensor<i64>, f_v: u32, act_frac: u32, act_bits: u32) -> (Tensor<i32>, u64) {
+pub fn round_to_act(v: &Tensor<i64>, f_v: u32, act_frac: u32, act: ActRange) -> (Tensor<i32>, u64) {
     let n = f_v as i32 - act_frac as i32;
     let mut saturated = 0u64;
     let data = v
         .data
         .iter()
         .map(|&x| {
-            let (code, hit) = sat(floor_shr(x as i128, n), act_bits);
+            let (code, hit) = act.sat(floor_shr(x as i128, n));
             saturated += hit as u64;
             code as i32
         })

@@ -17,6 +17,7 @@
 //! crate depends on no other crate of the workspace.
 
 pub mod archs;
+pub mod cifar;
 pub mod cycles;
 pub mod energy;
 pub mod engine;

@@ -728,7 +728,7 @@ impl Model {
         };
         let f = &self.formats;
         let cf = &cfg.formats;
-        let same = f.act_bits == cf.act_bits
+        let same = f.act_range() == cf.act_range()
             && f.act_frac == cf.act_frac
             && f.shift_wb == cf.shift_wb
             && f.add_bits == cf.add_bits
@@ -877,7 +877,7 @@ pub fn input_lut(norm: &InputNorm, f: &Formats) -> (Vec<[i32; 256]>, Vec<u64>) {
         let mut hits = 0;
         for (u, entry) in table.iter_mut().enumerate() {
             let x = ((u as f32) / 255.0 - mean) / std;
-            let (code, hit) = act_code_from_f32(x, f.act_bits, f.act_frac);
+            let (code, hit) = act_code_from_f32(x, f.act_range(), f.act_frac);
             *entry = code as i32;
             hits += hit as u64;
         }
@@ -1039,7 +1039,7 @@ pub fn eval_node(
                     let residual = info.residual.map(|r| values[r].codes());
                     st.mults += outputs;
                     st.adds += outputs * (1 + residual.is_some() as u64);
-                    let (out, hits) = layers::post_process(&v, &post, residual, f.act_bits);
+                    let (out, hits) = layers::post_process(&v, &post, residual, f.act_range());
                     st.sat_act += hits;
                     Value::Act(out)
                 }
@@ -1063,7 +1063,7 @@ pub fn eval_node(
                     Value::Adder(out)
                 }
                 ConvOutput::Round => {
-                    let (out, hits) = layers::round_to_act(&v, f_v, f.act_frac, f.act_bits);
+                    let (out, hits) = layers::round_to_act(&v, f_v, f.act_frac, f.act_range());
                     st.sat_act += hits;
                     Value::Act(out)
                 }

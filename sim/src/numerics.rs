@@ -62,6 +62,37 @@ pub fn sat(v: i128, bits: u32) -> (i64, bool) {
     }
 }
 
+/// The activation clamp `sat_act` of numerics.md: `[-2^(bits-1), max]`, where `max` is the
+/// format's `act_max` (at most `2^(bits-1) - 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActRange {
+    /// `act_bits`.
+    pub bits: u32,
+    /// `act_max`, the largest code.
+    pub max: i64,
+}
+
+impl ActRange {
+    /// The full signed range of `bits` bits (`act_max = 2^(bits-1) - 1`).
+    pub fn full(bits: u32) -> Self {
+        ActRange {
+            bits,
+            max: max_code(bits),
+        }
+    }
+    /// `sat_act(v)`; the flag says whether it clamped.
+    pub fn sat(&self, v: i128) -> (i64, bool) {
+        let lo = min_code(self.bits) as i128;
+        if v < lo {
+            (lo as i64, true)
+        } else if v > self.max as i128 {
+            (self.max, true)
+        } else {
+            (v as i64, false)
+        }
+    }
+}
+
 /// Whether `v` is a code of a signed `bits`-bit format.
 pub fn fits(v: i64, bits: u32) -> bool {
     v >= min_code(bits) && v <= max_code(bits)
@@ -106,13 +137,13 @@ pub fn decode_shift_weight(p_latent: f32, s_latent: f32, pmax: u32) -> ShiftWeig
 
 /// The network-input rule of numerics.md: `sat_act(floor(x * 2^act_frac))`, in float32.
 /// NaN maps to 0. Returns the code and whether it saturated.
-pub fn act_code_from_f32(x: f32, act_bits: u32, act_frac: u32) -> (i64, bool) {
+pub fn act_code_from_f32(x: f32, act: ActRange, act_frac: u32) -> (i64, bool) {
     let scaled = (x * (act_frac as f32).exp2()).floor();
     if scaled.is_nan() {
         return (0, false);
     }
     // f32 -> i128 saturates at the i128 range, far outside every format.
-    sat(scaled as i128, act_bits)
+    act.sat(scaled as i128)
 }
 
 /// The original code's `round_to_fixed(x, fraction, integer)`: floor to the `2^-frac` grid, then

@@ -14,6 +14,10 @@ pub struct Formats {
     pub act_bits: u32,
     /// Fractional bits of activation codes.
     pub act_frac: u32,
+    /// Largest activation code (`sat_act` clamps to `[-2^(act_bits-1), act_max]`); absent means
+    /// `2^(act_bits-1) - 1`. The original code's clamp is `2^31 - 2^16` at Q16.16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act_max: Option<i64>,
     /// Shift weight bits; exponent magnitudes are `0..=pmax`, `pmax = 2^(shift_wb-1) - 2`.
     pub shift_wb: u32,
     /// Adder-layer operand code width (inputs and weights share one grid).
@@ -25,6 +29,15 @@ pub struct Formats {
 }
 
 impl Formats {
+    /// The activation clamp: `act_bits` and `act_max` (its default when absent).
+    pub fn act_range(&self) -> crate::numerics::ActRange {
+        let full = crate::numerics::ActRange::full(self.act_bits);
+        crate::numerics::ActRange {
+            max: self.act_max.unwrap_or(full.max),
+            ..full
+        }
+    }
+
     /// Largest shift exponent magnitude: `2^(shift_wb-1) - 2`.
     pub fn pmax(&self) -> u32 {
         (1u32 << (self.shift_wb - 1)) - 2
@@ -228,6 +241,19 @@ pub fn validate_formats(owner: &str, f: &Formats) -> Result<(), ConfigError> {
     let range = |field, value, min, max| check_range(owner, field, value, min, max);
     range("formats.act_bits", f.act_bits, 2, 32)?;
     range("formats.act_frac", f.act_frac, 0, f.act_bits - 1)?;
+    if let Some(max) = f.act_max {
+        // A positive upper clamp at most the format's largest code.
+        let top = crate::numerics::max_code(f.act_bits);
+        if !(1..=top).contains(&max) {
+            return Err(ConfigError::OutOfRange {
+                config: owner.to_string(),
+                field: "formats.act_max",
+                value: max as u64,
+                min: 1,
+                max: top as u64,
+            });
+        }
+    }
     range("formats.shift_wb", f.shift_wb, 2, 6)?;
     range("formats.add_bits", f.add_bits, 2, 32)?;
     range("formats.add_frac", f.add_frac, 0, 31)?;
@@ -341,6 +367,8 @@ pub mod presets {
             formats: Formats {
                 act_bits: 32,
                 act_frac: 16,
+                // The original clamps shift-layer inputs to 32767.0 (numerics.md, example 2).
+                act_max: Some((1i64 << 31) - (1 << 16)),
                 shift_wb: 5,
                 add_bits: 32,
                 add_frac: 7,
@@ -372,6 +400,7 @@ pub mod presets {
             formats: Formats {
                 act_bits: 16,
                 act_frac: 8,
+                act_max: None,
                 shift_wb: 4,
                 add_bits: 16,
                 add_frac: 7,
@@ -392,6 +421,7 @@ pub mod presets {
             formats: Formats {
                 act_bits: 8,
                 act_frac: 4,
+                act_max: None,
                 shift_wb: 3,
                 add_bits: 8,
                 add_frac: 4,
@@ -425,7 +455,22 @@ pub mod presets {
 
     /// Every preset, in a stable order.
     pub fn all() -> Vec<AccelConfig> {
-        vec![seed(), lean16(), lean8(), seed_mult()]
+        vec![seed(), lean16(), lean8(), seed_mult(), seed_fix16()]
+    }
+
+    /// The original code's FIX16 numerics (its `FIX16` scripts): `seed` with the adder grid at
+    /// 2^-15. Adder codes stay 32 bits wide, so a hand-off of magnitude 2^16 or more (real units)
+    /// saturates, where the original never clips; every saturation is counted.
+    pub fn seed_fix16() -> AccelConfig {
+        let seed = seed();
+        AccelConfig {
+            name: "seed-fix16".into(),
+            formats: Formats {
+                add_frac: 15,
+                ..seed.formats
+            },
+            ..seed
+        }
     }
 
     /// A preset by name.

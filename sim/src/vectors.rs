@@ -259,7 +259,8 @@ pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
         fo,
         "formats",
         &[
-            "act_bits", "act_frac", "shift_wb", "add_bits", "add_frac", "mul_bits", "mul_frac",
+            "act_bits", "act_frac", "act_max", "shift_wb", "add_bits", "add_frac", "mul_bits",
+            "mul_frac",
         ],
     )?;
     let fu = |k: &str| -> Result<u32, VectorError> {
@@ -269,6 +270,10 @@ pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
     let formats = Formats {
         act_bits: fu("act_bits")?,
         act_frac: fu("act_frac")?,
+        act_max: match fo.get("act_max") {
+            Some(v) => Some(uint(v, "formats.act_max", i64::MAX as u64)? as i64),
+            None => None,
+        },
         shift_wb: fu("shift_wb")?,
         add_bits: fu("add_bits")?,
         add_frac: fu("add_frac")?,
@@ -429,7 +434,7 @@ pub fn eval_vector(v: &LayerVector) -> VectorOutput {
             s: p.s,
             relu: p.relu,
         };
-        let (t, hits) = layers::post_process(&acc, &post, residual.as_ref(), f.act_bits);
+        let (t, hits) = layers::post_process(&acc, &post, residual.as_ref(), f.act_range());
         (Some(t.data), hits)
     } else if v.handoff_to_adder {
         let (t, hits) = layers::handoff_to_adder(&acc, f_v, f.add_frac, f.add_bits);

@@ -12,6 +12,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use shiftadd_sim::layers::{self, ConvGeom, Post, Tensor};
+use shiftadd_sim::numerics::ActRange;
 
 /// Activation formats `(act_bits, act_frac, shift_wb)` of the presets.
 const FORMATS: [(u32, u32, u32); 3] = [(32, 16, 5), (16, 8, 4), (8, 4, 3)];
@@ -187,7 +188,21 @@ struct PostCase {
     s: u32,
     relu: bool,
     act_bits: u32,
+    act_max: i64,
     residual: Option<Vec<i64>>,
+}
+
+/// `None`: the default `act_max`; `Some(k)`: a lower one, from 1 up.
+fn act_max_seed() -> impl Strategy<Value = Option<u64>> {
+    proptest::option::of(any::<u64>())
+}
+
+fn act_max_of(act_bits: u32, seed: Option<u64>) -> i64 {
+    let top = (1i64 << (act_bits - 1)) - 1;
+    match seed {
+        None => top,
+        Some(k) => 1 + (k % top as u64) as i64,
+    }
 }
 
 fn post_case() -> impl Strategy<Value = PostCase> {
@@ -198,8 +213,10 @@ fn post_case() -> impl Strategy<Value = PostCase> {
         2u32..=32,
         2u32..=64,
         2u32..=64,
+        act_max_seed(),
     )
-        .prop_flat_map(|(c, h, w, act_bits, mb, bb)| {
+        .prop_flat_map(|(c, h, w, act_bits, mb, bb, max_seed)| {
+            let act_max = act_max_of(act_bits, max_seed);
             let len = c * h * w;
             (
                 codes(64, len),
@@ -219,6 +236,7 @@ fn post_case() -> impl Strategy<Value = PostCase> {
                     s,
                     relu,
                     act_bits,
+                    act_max,
                     residual,
                 })
         })
@@ -292,14 +310,15 @@ proptest! {
 
     #[test]
     fn post_process_matches(case in post_case()) {
-        let PostCase { c, h, w, v, m, b, s, relu, act_bits, residual } = case;
+        let PostCase { c, h, w, v, m, b, s, relu, act_bits, act_max, residual } = case;
+        let act = ActRange { bits: act_bits, max: act_max };
         let vt = Tensor { c, h, w, data: v.clone() };
         let post = Post { m: &m, b: &b, s, relu };
         let rt = residual.as_ref().map(|r| tensor_i32(c, h, w, r));
-        let (got, hits) = layers::post_process(&vt, &post, rt.as_ref(), act_bits);
+        let (got, hits) = layers::post_process(&vt, &post, rt.as_ref(), act);
         let rw = residual.as_ref().map(|r| wide(r));
         let (want, want_hits) =
-            naive::naive_post(&wide(&v), h * w, &wide(&m), &wide(&b), s, relu, rw.as_deref(), act_bits);
+            naive::naive_post(&wide(&v), h * w, &wide(&m), &wide(&b), s, relu, rw.as_deref(), (act_bits, act_max as i128));
         prop_assert_eq!(got.shape(), [c, h, w]);
         prop_assert_eq!(wide(&got.data), want);
         prop_assert_eq!(hits, want_hits);
@@ -342,12 +361,15 @@ proptest! {
 
     #[test]
     fn round_to_act_matches(c in 1usize..=3, h in 1usize..=5, w in 1usize..=5, f_v in 0u32..=62,
-                            act_bits in 2u32..=32, frac_seed in 0u32..=31, seed in codes(64, 75)) {
+                            act_bits in 2u32..=32, frac_seed in 0u32..=31, seed in codes(64, 75),
+                            max_seed in act_max_seed()) {
         let act_frac = frac_seed % act_bits;
+        let act_max = act_max_of(act_bits, max_seed);
+        let act = ActRange { bits: act_bits, max: act_max };
         let data = seed[..c * h * w].to_vec();
         let vt = Tensor { c, h, w, data: data.clone() };
-        let (got, hits) = layers::round_to_act(&vt, f_v, act_frac, act_bits);
-        let (want, want_hits) = naive::naive_round_to_act(&wide(&data), f_v, act_frac, act_bits);
+        let (got, hits) = layers::round_to_act(&vt, f_v, act_frac, act);
+        let (want, want_hits) = naive::naive_round_to_act(&wide(&data), f_v, act_frac, (act_bits, act_max as i128));
         prop_assert_eq!(got.shape(), [c, h, w]);
         prop_assert_eq!(wide(&got.data), want);
         prop_assert_eq!(hits, want_hits);

@@ -20,6 +20,7 @@ fn as_i64(v: &[i128]) -> Vec<i64> {
 /// Runs `model` on `pixels` with the naive layers; returns every node's output.
 fn naive_run(model: &Model, pixels: &[u8]) -> Vec<T> {
     let f = model.formats;
+    let act_max = f.act_max.map_or(naive_max(f.act_bits), i128::from);
     let i = model.graph.input;
     let plane = i.height * i.width;
     // The input table rule of numerics.md, evaluated per pixel in float32.
@@ -30,7 +31,7 @@ fn naive_run(model: &Model, pixels: &[u8]) -> Vec<T> {
             let c = k / plane;
             let x = ((u as f32) / 255.0 - model.norm.mean[c]) / model.norm.std[c];
             let scaled = (x * (f.act_frac as f32).exp2()).floor() as i128;
-            naive_sat(scaled, f.act_bits).0
+            naive_sat_act(scaled, f.act_bits, act_max).0
         })
         .collect();
     let input: T = (input, [i.channels, i.height, i.width]);
@@ -127,7 +128,17 @@ fn naive_run(model: &Model, pixels: &[u8]) -> Vec<T> {
                                 .0
                                 .clone()
                         });
-                        naive_post(&v, oh * ow, &m, &b, pp.s, *relu, r.as_deref(), f.act_bits).0
+                        naive_post(
+                            &v,
+                            oh * ow,
+                            &m,
+                            &b,
+                            pp.s,
+                            *relu,
+                            r.as_deref(),
+                            (f.act_bits, act_max),
+                        )
+                        .0
                     }
                     ConvOutput::Logits => {
                         let pp = p.post.as_ref().unwrap();
@@ -136,7 +147,9 @@ fn naive_run(model: &Model, pixels: &[u8]) -> Vec<T> {
                         naive_logits(&v, oh * ow, &m, &b, pp.s, false)
                     }
                     ConvOutput::Handoff => naive_handoff(&v, f_v, f.add_frac, f.add_bits).0,
-                    ConvOutput::Round => naive_round_to_act(&v, f_v, f.act_frac, f.act_bits).0,
+                    ConvOutput::Round => {
+                        naive_round_to_act(&v, f_v, f.act_frac, (f.act_bits, act_max)).0
+                    }
                 };
                 (vals, shape)
             }

@@ -170,8 +170,16 @@ impl Case {
                     .residual
                     .as_ref()
                     .map(|r| r.iter().map(|&x| x as i128).collect());
-                let (o, s) =
-                    naive::naive_post(&acc, oh * ow, &m, &b, p.s, p.relu, r.as_deref(), self.act.0);
+                let (o, s) = naive::naive_post(
+                    &acc,
+                    oh * ow,
+                    &m,
+                    &b,
+                    p.s,
+                    p.relu,
+                    r.as_deref(),
+                    (self.act.0, naive::naive_max(self.act.0)),
+                );
                 (Some(o), s)
             }
         };
@@ -613,4 +621,29 @@ fn a_key_given_twice_is_refused_naming_it() {
     let twice = text.replacen("{", r#"{"stride": 1, "#, 1);
     let e = parse_vector(&twice).unwrap_err();
     assert!(e.to_string().contains("duplicate key `stride`"), "{e}");
+}
+
+/// `formats.act_max` clamps the post step's output there, each clamp counted; one past the
+/// format's top is refused by name.
+#[test]
+fn act_max_clamps_the_post_step() {
+    let mut v = with_post(base("shift"));
+    // M = 1 << 20, B = 0, S = 20: the output is the accumulator floored to activation codes.
+    v["post"]["m"] = json!([1 << 20, 1 << 20, 1 << 20]);
+    v["post"]["b"] = json!([0, 0, 0]);
+    v["input"] = json!(vec![1i64 << 24; 32]);
+    let full = eval_vector(&parse_vector(&v.to_string()).unwrap());
+    let top = *full.out.as_ref().unwrap().iter().max().unwrap() as i64;
+    assert!(top > 1000, "{top}");
+    v["formats"]["act_max"] = json!(1000);
+    let clamped = eval_vector(&parse_vector(&v.to_string()).unwrap());
+    let out = clamped.out.unwrap();
+    let full_out = full.out.unwrap();
+    let want: Vec<i32> = full_out.iter().map(|&x| x.min(1000)).collect();
+    assert_eq!(out, want);
+    // ReLU follows, so every clamp is at the top.
+    let over = full_out.iter().filter(|&&x| x > 1000).count() as u64;
+    assert_eq!(clamped.saturated, over);
+    v["formats"]["act_max"] = json!(1i64 << 31);
+    assert_field(&v, "formats.act_max");
 }

@@ -4,7 +4,10 @@ mod naive;
 
 use naive::Geom;
 use shiftadd_sim::layers::{self, ConvGeom, Tensor};
-use shiftadd_sim::numerics::{adder_code_from_f32, decode_shift_weight, seed_round_to_fixed};
+use shiftadd_sim::numerics::{
+    act_code_from_f32, adder_code_from_f32, decode_shift_weight, seed_round_to_fixed, ActRange,
+};
+use shiftadd_sim::spec::presets;
 
 /// Example 1: shift weight decode with `shift_wb = 5` (pmax = 14).
 #[test]
@@ -39,9 +42,24 @@ fn example_2_seed_round_to_fixed() {
         (40000.0, 2147418112),
         (-40000.0, -2147483648),
     ];
+    let seed = presets::seed().formats;
     for (x, code) in cases {
         assert_eq!(seed_round_to_fixed(x, 16, 16), code, "x = {x}");
+        // `sat_act` with the seed preset's `act_max` is the same rule.
+        assert_eq!(
+            act_code_from_f32(x, seed.act_range(), 16).0,
+            code,
+            "x = {x}"
+        );
     }
+    // With the default `act_max` (2^31 - 1), 40000 saturates at the format's top.
+    let full = ActRange::full(32);
+    assert_eq!(act_code_from_f32(40000.0, full, 16), (2147483647, true));
+    assert_eq!(act_code_from_f32(32767.5, full, 16), (2147450880, false));
+    assert_eq!(
+        act_code_from_f32(32767.5, seed.act_range(), 16),
+        (2147418112, true)
+    );
 }
 
 fn example_3_inputs() -> (Vec<i32>, Vec<i8>, Vec<u8>) {

@@ -12,6 +12,8 @@ pub mod checkpoint;
 pub mod export;
 pub mod kernels;
 pub mod net;
+pub mod seed;
+pub mod torch_file;
 
 use net::{cross_entropy, Net, ParamKind};
 use rand::seq::SliceRandom;

@@ -318,7 +318,7 @@ impl<
             post_m: (0..rows).map(|_| Default::default()).collect(),
             post_b: (0..rows).map(|_| Default::default()).collect(),
             post: (0..rows)
-                .map(|_| PostUnit::new(cfg.formats.act_bits, cfg.formats.add_bits))
+                .map(|_| PostUnit::new(cfg.formats.act_range(), cfg.formats.add_bits))
                 .collect(),
             weights: (0..rows * cols).map(|_| Default::default()).collect(),
             pool: (0..cols).map(|_| Default::default()).collect(),

@@ -124,11 +124,13 @@ impl<
         const OW: usize,
     > PostUnit<ACC, MB, BB, RW, P, Z, OW>
 {
-    /// A unit for activation codes of `act_bits` and adder codes of `add_bits`.
-    pub fn new(act_bits: u32, add_bits: u32) -> Self {
+    /// A unit for activation codes clamped to `act` (`act_bits`, `act_max`) and adder codes of
+    /// `add_bits`.
+    pub fn new(act: shiftadd_sim::numerics::ActRange, add_bits: u32) -> Self {
         const { assert!(Z < 256, "word_bits holds Z in 8 bits") };
         assert!(P == ACC + MB && Z == P + 1 && BB < Z && RW < Z && OW <= Z && OW <= 64);
-        let (act_max, act_min) = code_bounds::<Z>(act_bits);
+        let (_, act_min) = code_bounds::<Z>(act.bits);
+        let act_max: Bits<Z> = (act.max as u128).to_bits();
         let (add_max, add_min) = code_bounds::<Z>(add_bits);
         let (out_max, out_min) = code_bounds::<Z>(OW as u32);
         let ones = if Z >= 128 {

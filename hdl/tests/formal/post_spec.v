@@ -7,13 +7,13 @@
 // mode 1, hand-off: sat_add(rne_shr(v, s))
 // mode 2, round:    sat_act(floor_shr(v, s))
 // mode 3, logits:   sat_OW(relu?(floor_shr(M*v + B, s)))
-// `sat` flags an output that was clamped. Activation codes clamp to [-2^(ACT-1), 2^(ACT-1) - 1]
-// (the default `act_max`: the unit has no other yet).
+// `sat` flags an output that was clamped. Activation codes clamp to [-2^(ACT-1), ACT_MAX]
+// (`act_max`, at most 2^(ACT-1) - 1).
 //
 // Widths: ACC row sum, MB `M_c`, BB `B_c`, RW residual code, OW output word, SB shift amount;
 // ACT and ADD are act_bits and add_bits.
 module post_spec #(parameter ACC = 21, MB = 16, BB = 24, RW = 8, OW = 38, SB = 7, ACT = 8,
-                   ADD = 8) (
+                   ACT_MAX = 127, ADD = 8) (
     input clock,
     input reset,
     input signed [ACC-1:0] v,
@@ -33,7 +33,7 @@ module post_spec #(parameter ACC = 21, MB = 16, BB = 24, RW = 8, OW = 38, SB = 7
     // needs no special case for large shifts.
     localparam W = (P + 2 > (1 << SB) + 2) ? P + 2 : (1 << SB) + 2;
     localparam signed [W-1:0] ONE = 1;
-    localparam signed [W-1:0] ACT_HI = (ONE <<< (ACT - 1)) - ONE;
+    localparam signed [W-1:0] ACT_HI = ACT_MAX;
     localparam signed [W-1:0] ACT_LO = -(ONE <<< (ACT - 1));
     localparam signed [W-1:0] ADD_HI = (ONE <<< (ADD - 1)) - ONE;
     localparam signed [W-1:0] ADD_LO = -(ONE <<< (ADD - 1));

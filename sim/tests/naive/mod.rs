@@ -85,6 +85,18 @@ pub fn naive_max(bits: u32) -> i128 {
     pow2(bits - 1) - 1
 }
 
+/// `sat_act(v)`: clamps to `[-2^(bits-1), act_max]`; whether it clamped.
+pub fn naive_sat_act(v: i128, bits: u32, act_max: i128) -> (i128, bool) {
+    let lo = naive_min(bits);
+    if v < lo {
+        (lo, true)
+    } else if v > act_max {
+        (act_max, true)
+    } else {
+        (v, false)
+    }
+}
+
 /// `sat_bits(v)` and whether it clamped.
 pub fn naive_sat(v: i128, bits: u32) -> (i128, bool) {
     let lo = naive_min(bits);
@@ -217,7 +229,7 @@ pub fn naive_post(
     s: u32,
     relu: bool,
     residual: Option<&[i128]>,
-    act_bits: u32,
+    (act_bits, act_max): (u32, i128),
 ) -> (Vec<i128>, u64) {
     let mut out = Vec::with_capacity(v.len());
     let mut saturated = 0u64;
@@ -230,7 +242,7 @@ pub fn naive_post(
         if relu && z < 0 {
             z = 0;
         }
-        let (o, hit) = naive_sat(z, act_bits);
+        let (o, hit) = naive_sat_act(z, act_bits, act_max);
         saturated += u64::from(hit);
         out.push(o);
     }
@@ -276,13 +288,18 @@ pub fn naive_handoff(v: &[i128], f_v: u32, add_frac: u32, add_bits: u32) -> (Vec
 }
 
 /// Rounding to activations without batch norm: `sat_act(floor_shr(v, f_v - act_frac))`.
-pub fn naive_round_to_act(v: &[i128], f_v: u32, act_frac: u32, act_bits: u32) -> (Vec<i128>, u64) {
+pub fn naive_round_to_act(
+    v: &[i128],
+    f_v: u32,
+    act_frac: u32,
+    (act_bits, act_max): (u32, i128),
+) -> (Vec<i128>, u64) {
     let n = f_v as i32 - act_frac as i32;
     let mut hits = 0u64;
     let out = v
         .iter()
         .map(|&x| {
-            let (o, hit) = naive_sat(naive_floor_shr(x, n), act_bits);
+            let (o, hit) = naive_sat_act(naive_floor_shr(x, n), act_bits, act_max);
             hits += u64::from(hit);
             o
         })
