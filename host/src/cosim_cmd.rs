@@ -366,10 +366,11 @@ fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
         .filter(|c| c.cycles_model == c.cycles_rtl)
         .count();
     println!(
-        "engine ({}x{}) on verilator: {} layers, {} agree, cycles model = RTL for {} (build {:.1} s, run {:.2} s)",
+        "engine ({}x{}) on verilator: {} layers ({} of them poolings), {} agree, cycles model = RTL for {} (build {:.1} s, run {:.2} s)",
         design.cfg.rows,
         design.cfg.cols,
         o.cases.len(),
+        o.cases.iter().filter(|c| c.kind.ends_with("_pool")).count(),
         agreed,
         cycles_equal,
         o.build_s,
@@ -377,12 +378,10 @@ fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
     );
     if let Some(f) = &o.failure {
         println!(
-            "first mismatch in layer case {} (shrunk in {} steps):\n  {}\n  output {:?}, shift {}\n  {}\n  engine waveform: {}",
+            "first mismatch in layer case {} (shrunk in {} steps):\n  {}\n  {}\n  engine waveform: {}",
             f.case_index,
             f.shrink_steps,
-            f.layer.describe(),
-            f.post.output,
-            f.post.s,
+            f.case,
             f.what,
             f.vcd.display()
         );

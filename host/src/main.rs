@@ -445,9 +445,19 @@ fn preset_for(m: &Model) -> Result<AccelConfig> {
         .filter(|p| {
             let (f, c) = (&m.formats, &p.formats);
             (
-                f.act_bits, f.act_frac, f.shift_wb, f.add_bits, f.add_frac, f.mul_bits,
+                f.act_range(),
+                f.act_frac,
+                f.shift_wb,
+                f.add_bits,
+                f.add_frac,
+                f.mul_bits,
             ) == (
-                c.act_bits, c.act_frac, c.shift_wb, c.add_bits, c.add_frac, c.mul_bits,
+                c.act_range(),
+                c.act_frac,
+                c.shift_wb,
+                c.add_bits,
+                c.add_frac,
+                c.mul_bits,
             )
         })
         .collect();

@@ -480,10 +480,11 @@ fn train_writes_a_model_that_infer_and_precision_accept() {
         "--limit",
         "20",
     ]);
-    // Header, separator, one row per format of the sweep and one per narrow preset.
+    // Header, separator, one row per format of the sweep (7) and one per preset of other
+    // formats than `seed` (`lean16`, `lean8`, `seed-fix16`).
     assert_eq!(
         prec.lines().filter(|l| l.starts_with('|')).count(),
-        11,
+        12,
         "{prec}"
     );
 }

@@ -51,8 +51,17 @@ fn committed_preset_agrees_at_every_level() {
             "{d}"
         );
     }
-    // The dual-mode engine runs both kinds of the dual-mode array, nothing else.
-    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["adder", "shift"]);
+    // The dual-mode engine runs both kinds of the dual-mode array, and every fourth case is a
+    // pooling (both kinds among 20 cases with this seed).
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["adder", "avg_pool", "max_pool", "shift"]
+    );
+    let pools = cases
+        .iter()
+        .filter(|c| c["kind"].as_str().unwrap().ends_with("_pool"))
+        .count();
+    assert_eq!(pools, 5);
     // The multiply baseline's engine runs multiply layers.
     let json = tmp("cosim-engine-mult.json");
     let out = ok(&[
@@ -72,9 +81,13 @@ fn committed_preset_agrees_at_every_level() {
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    for c in doc["cases"].as_array().unwrap() {
-        assert_eq!(c["kind"], "mult", "{c}");
-        assert_eq!(c["descriptor"]["op"]["conv"], "mult", "{c}");
+    for (i, c) in doc["cases"].as_array().unwrap().iter().enumerate() {
+        if i % 4 == 3 {
+            assert!(c["kind"].as_str().unwrap().ends_with("_pool"), "{c}");
+        } else {
+            assert_eq!(c["kind"], "mult", "{c}");
+            assert_eq!(c["descriptor"]["op"]["conv"], "mult", "{c}");
+        }
         assert_eq!(c["cycles_model"], c["cycles_rtl"]);
     }
     let out = ok(&[
@@ -311,4 +324,42 @@ fn a_simulation_that_stops_is_a_reported_failure_with_its_case_and_waveform() {
         out.contains(&format!("in case {}", stopped["case"])),
         "{out}"
     );
+}
+
+#[test]
+fn an_average_pooling_shifting_the_wrong_way_fails_at_layer_level() {
+    // The single-site edit that random convolutions alone never caught: average pooling's sum
+    // shifted left instead of right.
+    let dir = copy_preset("lean8", "cosim-edited-pool");
+    let pool = dir.join("engine_pool.v");
+    let text = std::fs::read_to_string(&pool).unwrap();
+    assert_eq!(text.matches("out = acc_q >> shift;").count(), 1);
+    std::fs::write(
+        &pool,
+        text.replace("out = acc_q >> shift;", "out = acc_q << shift;"),
+    )
+    .unwrap();
+    let json = tmp("cosim-edited-pool.json");
+    let o = shiftadd(&[
+        "cosim",
+        "--rtl",
+        dir.to_str().unwrap(),
+        "--level",
+        "layer",
+        "--cases",
+        "40",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("avg_pool"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    let last = cases.last().unwrap();
+    assert_eq!(last["kind"], "avg_pool", "{last}");
+    assert_eq!(last["agree"], false, "{last}");
+    // The cases before it, poolings among them, agree.
+    assert!(cases[..cases.len() - 1].iter().all(|c| c["agree"] == true));
 }

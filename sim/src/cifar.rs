@@ -41,9 +41,12 @@ pub fn parse_cifar_from(
             "{len} bytes is not a whole number of {RECORD_BYTES}-byte records (a label byte and 3x32x32 pixels): not a CIFAR-10 binary file"
         )));
     }
-    let records = (len / RECORD_BYTES as u64) as usize;
+    let records = usize::try_from(len / RECORD_BYTES as u64).unwrap_or(usize::MAX);
     let count = limit.map_or(records, |l| l.min(records));
-    if count * (RECORD_BYTES - 1) > max_bytes {
+    if count
+        .checked_mul(RECORD_BYTES - 1)
+        .is_none_or(|n| n > max_bytes)
+    {
         return Err(at(format!(
             "{count} images are more than the limit of {max_bytes} bytes of images; use --limit"
         )));

@@ -244,7 +244,13 @@ pub fn validate_formats(owner: &str, f: &Formats) -> Result<(), ConfigError> {
     if let Some(max) = f.act_max {
         // A positive upper clamp at most the format's largest code.
         let top = crate::numerics::max_code(f.act_bits);
-        if !(1..=top).contains(&max) {
+        if max < 1 {
+            return Err(ConfigError::Inconsistent {
+                config: owner.to_string(),
+                what: format!("field `formats.act_max` = {max} must be at least 1"),
+            });
+        }
+        if max > top {
             return Err(ConfigError::OutOfRange {
                 config: owner.to_string(),
                 field: "formats.act_max",

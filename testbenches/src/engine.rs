@@ -1,8 +1,9 @@
-//! Layer-level co-simulation of the engine: random layers with random post-processing, each a
-//! one-layer program ([`shiftadd_sim::program::EngineLayer`]) run through the register map by
-//! the engine driver ([`crate::driver`], the same that `shiftadd infer` uses), compared with the
-//! reference model's outputs of the same layer (`sim::layers` plus the post-processing of
-//! `sim::engine::post_reference`) and with `sim::cycles`.
+//! Layer-level co-simulation of the engine: random layers with random post-processing, and random
+//! max and average poolings, each a one-layer program ([`shiftadd_sim::program::EngineLayer`])
+//! run through the register map by the engine driver ([`crate::driver`], the same that
+//! `shiftadd infer` uses), compared with the reference model's outputs of the same layer
+//! (`sim::layers` plus the post-processing of `sim::engine::post_reference`, or
+//! `sim::layers::{max_pool, avg_pool}`) and with `sim::cycles`.
 
 use crate::bus::Bus;
 use crate::driver::{load_params, run_layer as drive_layer, LayerResult, OpenBus};
@@ -284,6 +285,139 @@ pub fn pool_descriptor(
     }
 }
 
+/// A drawn pooling: max or average, window and stride `k`, its input codes, and whether the
+/// input sits in the output buffer (`IN_SEL`).
+#[derive(Clone, Debug)]
+pub struct PoolCase {
+    /// Average (else max) pooling.
+    pub avg: bool,
+    /// Window and stride.
+    pub k: usize,
+    /// The input is read from the output buffer.
+    pub chain: bool,
+    /// Input codes.
+    pub x: Tensor<i32>,
+}
+
+impl PoolCase {
+    /// `max_pool` or `avg_pool`.
+    pub fn kind(&self) -> &'static str {
+        if self.avg {
+            "avg_pool"
+        } else {
+            "max_pool"
+        }
+    }
+    /// One line: kind, window, input shape, where the input is.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}x{} of input {}x{}x{}{}",
+            self.kind(),
+            self.k,
+            self.k,
+            self.x.c,
+            self.x.h,
+            self.x.w,
+            if self.chain {
+                ", input in the output buffer"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// A random pooling for `cfg` (from `seed`): max pooling of window 2 or 3, average pooling of 2 or
+/// 4 (power-of-two windows), channels up to two column tiles and one more, sides from the window
+/// to 8 (so that rows and columns are dropped by the floor), codes a quarter at each bound.
+pub fn pool_case(cfg: &AccelConfig, seed: u64) -> PoolCase {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let bits = cfg.formats.act_bits;
+    let avg = rng.gen_bool(0.5);
+    let k = if avg {
+        [2, 4][rng.gen_range(0..2)]
+    } else {
+        rng.gen_range(2..=3)
+    };
+    let chain = rng.gen_bool(0.5);
+    let (c, h, w) = (
+        rng.gen_range(1..=2 * cfg.cols as usize + 1),
+        rng.gen_range(k..=8),
+        rng.gen_range(k..=8),
+    );
+    let mut x = Tensor::zeros(c, h, w);
+    for v in &mut x.data {
+        *v = match rng.gen_range(0..4) {
+            0 => min_code(bits),
+            1 => cfg.formats.act_range().max,
+            _ => rng.gen_range(min_code(bits)..=cfg.formats.act_range().max),
+        } as i32;
+    }
+    PoolCase { avg, k, chain, x }
+}
+
+/// Runs `pc` on the engine model `m` of `cfg`, tracing to `vcd` if given.
+pub fn run_pool_case(
+    cfg: &AccelConfig,
+    m: &Arc<Model>,
+    pc: &PoolCase,
+    vcd: Option<&std::path::Path>,
+) -> Result<LayerResult, CosimError> {
+    run_pool(cfg, m, &pc.x, pc.k as u32, pc.avg, pc.chain, vcd)
+}
+
+/// The descriptor the engine runs `pc` with.
+pub fn pool_case_descriptor(cfg: &AccelConfig, pc: &PoolCase) -> Descriptor {
+    pool_descriptor(cfg, &pc.x, pc.k as u32, pc.avg, pc.chain)
+}
+
+/// Why `run` of pooling `pc` disagrees with the reference model and `sim::cycles`, if it does.
+pub fn pool_disagreement(cfg: &AccelConfig, pc: &PoolCase, run: &LayerResult) -> Option<String> {
+    use shiftadd_sim::layers::{avg_pool, max_pool};
+    let exp = if pc.avg {
+        avg_pool(&pc.x, pc.k)
+    } else {
+        max_pool(&pc.x, pc.k)
+    };
+    let (oh, ow) = (exp.h, exp.w);
+    let got = &run.values;
+    if got.len() != exp.data.len() {
+        return Some(format!(
+            "{} outputs read, reference {}",
+            got.len(),
+            exp.data.len()
+        ));
+    }
+    if let Some(i) = exp
+        .data
+        .iter()
+        .zip(got)
+        .position(|(e, g)| i64::from(*e) != *g)
+    {
+        let (c, rest) = (i / (oh * ow), i % (oh * ow));
+        return Some(format!(
+            "output [{c}, {}, {}]: engine {}, reference {}",
+            rest / ow,
+            rest % ow,
+            got[i],
+            exp.data[i]
+        ));
+    }
+    let cycles = layer_cycles(cfg, &pool_case_descriptor(cfg, pc));
+    if run.cycles != cycles || run.done_at != cycles {
+        return Some(format!(
+            "cycles: CYCLES {} and DONE after {} edges, model {cycles}",
+            run.cycles, run.done_at
+        ));
+    }
+    (run.sat != 0).then(|| {
+        format!(
+            "SAT_COUNT {}, reference 0 (pooling never saturates)",
+            run.sat
+        )
+    })
+}
+
 /// The reference model's outputs of `case` with post-processing `pc`, and saturations.
 pub fn expected_outputs(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> (Vec<i64>, u64) {
     let out_bits = shiftadd_sim::rtl::engine_widths(cfg)
@@ -323,13 +457,13 @@ pub fn expected_outputs(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> (
 /// One layer case of an engine co-simulation, as `--json` lists it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EngineCase {
-    /// Kind, shapes, stride, padding, data seed.
+    /// Kind, shapes, stride, padding, data seed (a pooling: kind, window, input shape).
     pub layer: String,
-    /// `shift`, `adder` or `mult`.
+    /// `shift`, `adder`, `mult`, `max_pool` or `avg_pool`.
     pub kind: &'static str,
     /// The descriptor the engine ran: shapes, kernel, stride, padding, output mode, bases.
     pub descriptor: Descriptor,
-    /// Output mode and shift.
+    /// Output mode and shift (a pooling: `pool`), and whether the input is in the output buffer.
     pub output: String,
     /// `sim::cycles::layer_cycles`.
     pub cycles_model: u64,
@@ -339,17 +473,15 @@ pub struct EngineCase {
     pub agree: bool,
 }
 
-/// The first failing layer, shrunk.
+/// The first failing case, shrunk if a convolution.
 #[derive(Clone, Debug)]
 pub struct EngineFailure {
     /// Index among the cases drawn.
     pub case_index: usize,
     /// Shrinking steps that kept it failing.
     pub shrink_steps: usize,
-    /// The smallest failing layer.
-    pub layer: LayerCase,
-    /// Its post-processing.
-    pub post: PostCase,
+    /// The smallest failing case: layer, output mode and shift, or the pooling.
+    pub case: String,
     /// What differs.
     pub what: String,
     /// The engine's waveform of that layer.
@@ -399,10 +531,14 @@ fn disagreement(
     (run.sat != sat).then(|| format!("SAT_COUNT {}, reference {sat}", run.sat))
 }
 
+/// Every how many cases one is a pooling (the others are convolutions).
+pub const POOL_EVERY: usize = 4;
+
 /// Co-simulates the engine of `design` (module `engine`) on Verilator: `opts.cases` random
-/// layers with random post-processing, each written, run and read through the register map and
-/// compared with the reference model and `sim::cycles`; the first failing layer is shrunk and
-/// rerun with a waveform.
+/// cases, every [`POOL_EVERY`]th a max or average pooling and the others convolutions with
+/// random post-processing, each written, run and read through the register map and compared
+/// with the reference model and `sim::cycles`; the first failing convolution is shrunk, and the
+/// first failing case rerun with a waveform.
 pub fn cosim_engine(
     design: &crate::design::Design,
     opts: &crate::cosim::Options,
@@ -439,7 +575,52 @@ pub fn cosim_engine(
     let strategy = crate::layer::layer_strategy(&dut, cfg);
     let t1 = std::time::Instant::now();
     let mut cases = Vec::new();
+    let fail_vcd = || match &opts.vcd {
+        Some(v) => crate::cosim::tagged(v, "fail"),
+        None => std::path::Path::new("target")
+            .join("cosim")
+            .join("engine-mismatch.vcd"),
+    };
     for k in 0..opts.cases as usize {
+        if k % POOL_EVERY == POOL_EVERY - 1 {
+            let pc = pool_case(cfg, opts.seed ^ k as u64);
+            let run = run_pool_case(cfg, &m, &pc, None)?;
+            let bad = pool_disagreement(cfg, &pc, &run);
+            let descriptor = pool_case_descriptor(cfg, &pc);
+            cases.push(EngineCase {
+                layer: pc.describe(),
+                kind: pc.kind(),
+                descriptor,
+                output: format!(
+                    "pool{}",
+                    if pc.chain {
+                        ", input in the output buffer"
+                    } else {
+                        ""
+                    }
+                ),
+                cycles_model: layer_cycles(cfg, &descriptor),
+                cycles_rtl: run.cycles,
+                agree: bad.is_none(),
+            });
+            if let Some(what) = bad {
+                let vcd = fail_vcd();
+                run_pool_case(cfg, &m, &pc, Some(&vcd))?;
+                return Ok(EngineOutcome {
+                    cases,
+                    failure: Some(EngineFailure {
+                        case_index: k,
+                        shrink_steps: 0,
+                        case: pc.describe(),
+                        what,
+                        vcd,
+                    }),
+                    build_s,
+                    run_s: t1.elapsed().as_secs_f64(),
+                });
+            }
+            continue;
+        }
         let mut tree = strategy
             .new_tree(&mut runner)
             .map_err(|e| CosimError::Design(format!("cannot draw a layer: {e}")))?;
@@ -477,20 +658,19 @@ pub fn cosim_engine(
         };
         let (layer, (post, what), steps) =
             crate::cosim::shrink(&mut tree, (pc, what), opts.shrink_time, check)?;
-        let vcd = match &opts.vcd {
-            Some(v) => crate::cosim::tagged(v, "fail"),
-            None => std::path::Path::new("target")
-                .join("cosim")
-                .join("engine-mismatch.vcd"),
-        };
+        let vcd = fail_vcd();
         run_layer(cfg, &m, &layer, &post, Some(&vcd))?;
         return Ok(EngineOutcome {
             cases,
             failure: Some(EngineFailure {
                 case_index: k,
                 shrink_steps: steps,
-                layer,
-                post,
+                case: format!(
+                    "{}\n  output {:?}, shift {}",
+                    layer.describe(),
+                    post.output,
+                    post.s
+                ),
                 what,
                 vcd,
             }),

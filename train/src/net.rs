@@ -144,7 +144,7 @@ impl Grid {
             exact,
             act_scale,
             act_lo: -half(f.act_bits),
-            act_hi: half(f.act_bits) - 1.0,
+            act_hi: f.act_range().max as f32,
             add_scale,
             add_lo: -half(f.add_bits),
             add_hi: half(f.add_bits) - 1.0,

@@ -12,7 +12,7 @@ use shiftadd_sim::net::{
 };
 use shiftadd_sim::numerics::{adder_code_from_f32, decode_shift_weight};
 use shiftadd_sim::random::fold_batch_norm;
-use shiftadd_sim::spec::AccelConfig;
+use shiftadd_sim::spec::{AccelConfig, Formats};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -201,6 +201,21 @@ pub fn import_file(
         shiftadd_sim::archs::lookup(&opts.arch).map_err(|e| fail("--arch", e.to_string()))?;
     let infos = graph.analyse().map_err(|e| fail("--arch", e.to_string()))?;
     let f = opts.cfg.formats;
+    // The original's numerics are `seed`'s; only the adder grid differs between its scripts.
+    let seed = shiftadd_sim::spec::presets::seed().formats;
+    if (Formats {
+        add_frac: seed.add_frac,
+        ..f
+    }) != seed
+    {
+        return Err(fail(
+            "--preset",
+            format!(
+                "`{}` has formats other than the original's (those of `seed`, with the adder grid of FIX8 or FIX16: `seed` or `seed-fix16`)",
+                opts.cfg.name
+            ),
+        ));
+    }
 
     // The state_dict: bare, or under 'state_dict'.
     let root = file.root.dict().ok_or_else(|| {
@@ -257,6 +272,8 @@ pub fn import_file(
         .map(|n| n.name.clone())
         .collect();
     let mut tensors: BTreeMap<String, TensorRef> = BTreeMap::new();
+    // The key as the file has it, for errors about a renamed one.
+    let mut raw_key: BTreeMap<String, String> = BTreeMap::new();
     let mut weight_names = 0;
     for (key, v) in raw {
         let mut name = if module_prefix {
@@ -276,13 +293,13 @@ pub fn import_file(
         if tensors.insert(name.clone(), (*t).clone()).is_some() {
             return Err(fail(&key, format!("a second entry for `{name}`")));
         }
+        raw_key.insert(name, key);
     }
-    let prefixed = |k: &str| {
-        if module_prefix {
-            format!("module.{k}")
-        } else {
-            k.to_string()
-        }
+    // A key as the file has it (a missing one as it would have it).
+    let prefixed = |k: &str| match raw_key.get(k) {
+        Some(raw) => raw.clone(),
+        None if module_prefix => format!("module.{k}"),
+        None => k.to_string(),
     };
 
     // Which keys the architecture has, and their shapes.
@@ -394,7 +411,11 @@ pub fn import_file(
                 format!(
                     "is {}, expected {}",
                     t.storage.dtype.name(),
-                    if want_int { "int64" } else { "float32" }
+                    if want_int {
+                        "int64"
+                    } else {
+                        "float32 (or float64)"
+                    }
                 ),
             ));
         }
@@ -425,9 +446,9 @@ pub fn import_file(
                 ));
             }
         }
-    } else if !opts.allow_rounding {
+    } else if let (false, Some(first)) = (opts.allow_rounding, quant_keys.first()) {
         return Err(fail(
-            &prefixed(&quant_keys[0]),
+            &prefixed(first),
             format!(
                 "missing, as in every adder layer: an FP32 checkpoint, whose float adder no integer grid reproduces exactly; import it with --allow-rounding to put its adder weights on the 2^-{} grid of `{}` anyway (the error is reported)",
                 f.add_frac, opts.cfg.name

@@ -8,7 +8,9 @@
 //! `_codecs.encode`), and any other global kept as an opaque name, never called. A container can
 //! only be filled before it is placed inside another (which is all `pickle` itself ever writes,
 //! but for self-referencing objects, which no checkpoint holds), so that nesting depth is known
-//! and bounded, and nothing is shared that could grow memory past the size of the input.
+//! and bounded. A pickle is at most [`MAX_PICKLE_BYTES`] long, and what it may build (values,
+//! copies of strings and sequences) is charged to a budget proportional to its length, so that
+//! neither memory nor time grows past a fixed multiple of the input, however the memo is reused.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -19,6 +21,14 @@ use std::rc::Rc;
 
 /// Deepest nesting of containers accepted (a checkpoint needs 6).
 pub const MAX_DEPTH: u32 = 64;
+/// Longest pickle read (a ResNet-20 checkpoint's, with its optimizer state, is 37 KB).
+pub const MAX_PICKLE_BYTES: usize = 8 << 20;
+/// Values and bytes a pickle may build, per byte of pickle (plus [`BUILD_BASE`]).
+const BUILD_PER_BYTE: u64 = 4;
+/// Values and bytes any pickle may build.
+const BUILD_BASE: u64 = 1 << 16;
+/// Most dimensions of a tensor.
+const MAX_DIMS: usize = 16;
 
 /// The magic number that opens a pre-1.6 file.
 const LEGACY_MAGIC: i128 = 0x1950a86a20f9469cfc6c;
@@ -427,6 +437,7 @@ fn parse_zip(bytes: &[u8], file: &Path, limit: u64) -> Result<TorchFile, TorchFi
         .map(|n| n.map(|n| n.into_owned()))
         .collect::<Result<_, _>>()
         .map_err(|e| fail("(zip)", format!("an entry name: {e}")))?;
+    let known: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
     let pkl: Vec<&String> = names
         .iter()
         .filter(|n| n.as_str() == "data.pkl" || n.ends_with("/data.pkl"))
@@ -442,7 +453,25 @@ fn parse_zip(bytes: &[u8], file: &Path, limit: u64) -> Result<TorchFile, TorchFi
         ));
     };
     let prefix = pkl.strip_suffix("data.pkl").unwrap_or("").to_string();
-    let data = read_entry(&mut zip, pkl, &mut budget, file)?;
+    let order = format!("{prefix}byteorder");
+    if known.contains(order.as_str()) {
+        let b = read_entry(&mut zip, &order, &mut budget, file)?;
+        if b.trim_ascii() != b"little" {
+            return Err(fail(
+                &order,
+                "not `little`: big-endian files are not read".into(),
+            ));
+        }
+    }
+    let mut pkl_budget = budget.min(MAX_PICKLE_BYTES as u64);
+    let data = read_entry(&mut zip, pkl, &mut pkl_budget, file).map_err(|e| TorchFileError {
+        what: format!(
+            "{} (a pickle is read up to {MAX_PICKLE_BYTES} bytes)",
+            e.what
+        ),
+        ..e
+    })?;
+    budget -= data.len() as u64;
     let (root, _) = Unpickler::new(&data, file, pkl).run(0)?;
     let mut storages = HashMap::new();
     for s in storage_refs(&root) {
@@ -450,7 +479,7 @@ fn parse_zip(bytes: &[u8], file: &Path, limit: u64) -> Result<TorchFile, TorchFi
             continue;
         }
         let entry = format!("{prefix}data/{}", s.key);
-        if !names.contains(&entry) {
+        if !known.contains(entry.as_str()) {
             return Err(fail(
                 &entry,
                 format!("missing: the storage `{}` of a tensor", s.key),
@@ -506,7 +535,7 @@ fn read_entry(
     // A compressed entry may expand past the archive: the entries read take at most the budget.
     let mut out = Vec::new();
     entry
-        .take(limit + 1)
+        .take(limit.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| fail(e.to_string()))?;
     if out.len() as u64 > limit {
@@ -606,22 +635,36 @@ fn parse_legacy(bytes: &[u8], file: &Path) -> Result<TorchFile, TorchFileError> 
     })
 }
 
-/// Every storage a value names, depth first.
+/// Every storage a value names, once per key. Each container is visited once, however often
+/// the memo placed it.
 fn storage_refs(v: &Value) -> Vec<StorageRef> {
-    let mut out = Vec::new();
+    let mut out: Vec<StorageRef> = Vec::new();
+    let mut keys = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![v.clone()];
     while let Some(v) = stack.pop() {
-        match &v {
-            Value::Tensor(t) => out.push(t.storage.clone()),
-            Value::Storage(s) => out.push((**s).clone()),
-            Value::Tuple(c) | Value::List(c) => stack.extend(c.items()),
-            Value::Dict(c) => {
-                for (k, v) in c.items() {
-                    stack.push(k);
-                    stack.push(v);
+        let s = match &v {
+            Value::Tensor(t) => &t.storage,
+            Value::Storage(s) => &**s,
+            Value::Tuple(c) | Value::List(c) => {
+                if seen.insert(Rc::as_ptr(c) as *const ()) {
+                    stack.extend(c.items.borrow().iter().cloned());
                 }
+                continue;
             }
-            _ => {}
+            Value::Dict(c) => {
+                if seen.insert(Rc::as_ptr(c) as *const ()) {
+                    for (k, v) in c.items.borrow().iter() {
+                        stack.push(k.clone());
+                        stack.push(v.clone());
+                    }
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if keys.insert(s.key.clone()) {
+            out.push(s.clone());
         }
     }
     out
@@ -636,6 +679,8 @@ struct Unpickler<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     pos: usize,
+    /// What may still be built: values, and bytes of strings and sequences copied.
+    budget: u64,
 }
 
 impl<'a> Unpickler<'a> {
@@ -648,6 +693,23 @@ impl<'a> Unpickler<'a> {
             marks: Vec::new(),
             memo: HashMap::new(),
             pos: 0,
+            budget: 0,
+        }
+    }
+
+    /// Charges `n` to the budget of what the pickle may build.
+    fn charge(&mut self, at: usize, n: usize) -> Result<(), TorchFileError> {
+        match self.budget.checked_sub(n as u64) {
+            Some(left) => {
+                self.budget = left;
+                Ok(())
+            }
+            None => Err(self.err(
+                at,
+                format!(
+                    "builds more than {BUILD_PER_BYTE} values or bytes per byte of pickle (reused memo entries): not a checkpoint"
+                ),
+            )),
         }
     }
 
@@ -699,6 +761,7 @@ impl<'a> Unpickler<'a> {
     }
     fn text(&mut self, n: usize) -> Result<Rc<str>, TorchFileError> {
         let at = self.pos;
+        self.charge(at, n)?;
         let b = self.take(n)?;
         std::str::from_utf8(b)
             .map(Rc::from)
@@ -721,6 +784,7 @@ impl<'a> Unpickler<'a> {
         Ok(self.stack.split_off(m))
     }
     fn push(&mut self, at: usize, v: Value) -> Result<(), TorchFileError> {
+        self.charge(at, 1)?;
         if v.depth() > MAX_DEPTH {
             return Err(self.err(at, format!("containers nested deeper than {MAX_DEPTH}")));
         }
@@ -795,8 +859,16 @@ impl<'a> Unpickler<'a> {
     /// after it.
     fn run(mut self, start: usize) -> Result<(Value, usize), TorchFileError> {
         self.pos = start;
+        let len = (self.bytes.len().saturating_sub(start)).min(MAX_PICKLE_BYTES);
+        self.budget = BUILD_PER_BYTE * len as u64 + BUILD_BASE;
         loop {
             let at = self.pos;
+            if at - start > MAX_PICKLE_BYTES {
+                return Err(self.err(
+                    at,
+                    format!("a pickle longer than {MAX_PICKLE_BYTES} bytes: not a checkpoint"),
+                ));
+            }
             let op = self.u8()?;
             match op {
                 0x80 => {
@@ -884,18 +956,21 @@ impl<'a> Unpickler<'a> {
                 }
                 b'U' | b'C' => {
                     let n = self.u8()? as usize;
+                    self.charge(at, n)?;
                     let b = self.take(n)?;
                     self.push(at, Value::Bytes(Rc::from(b)))?
                 }
                 b'T' | b'B' => {
                     let n = self.u32()? as u64;
                     let n = self.len(n)?;
+                    self.charge(at, n)?;
                     let b = self.take(n)?;
                     self.push(at, Value::Bytes(Rc::from(b)))?
                 }
                 0x8e => {
                     let n = self.u64()?;
                     let n = self.len(n)?;
+                    self.charge(at, n)?;
                     let b = self.take(n)?;
                     self.push(at, Value::Bytes(Rc::from(b)))?
                 }
@@ -966,6 +1041,7 @@ impl<'a> Unpickler<'a> {
                     let module = self.line()?;
                     let name = self.line()?;
                     let g = format!("{module}.{name}");
+                    self.charge(at, g.len())?;
                     self.push(at, Value::Global(Rc::from(g)))?
                 }
                 0x93 => {
@@ -975,6 +1051,7 @@ impl<'a> Unpickler<'a> {
                         return Err(self.err(at, "STACK_GLOBAL of values that are not str"));
                     };
                     let g = format!("{m}.{n}");
+                    self.charge(at, g.len())?;
                     self.push(at, Value::Global(Rc::from(g)))?
                 }
                 b'R' | 0x81 => {
@@ -1007,6 +1084,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn memo_put(&mut self, at: usize, id: u32) -> Result<(), TorchFileError> {
+        self.charge(at, 1)?;
         let v = self
             .stack
             .last()
@@ -1024,29 +1102,59 @@ impl<'a> Unpickler<'a> {
         self.push(at, v)
     }
 
+    /// The items of a tuple or list of at most `max`, copied and charged; `None` for anything
+    /// else, or a longer one.
+    fn short_seq(
+        &mut self,
+        at: usize,
+        v: &Value,
+        max: usize,
+    ) -> Result<Option<Vec<Value>>, TorchFileError> {
+        let (Value::Tuple(c) | Value::List(c)) = v else {
+            return Ok(None);
+        };
+        let n = c.items.borrow().len();
+        if n > max {
+            return Ok(None);
+        }
+        self.charge(at, n)?;
+        Ok(Some(c.items()))
+    }
+
     /// A persistent id: `('storage', storage_type, key, location, numel[, view])`.
-    fn persistent(&self, at: usize, pid: &Value) -> Result<Value, TorchFileError> {
-        let bad =
-            |what: &str| self.err(at, format!("a persistent id that is not a storage: {what}"));
-        let items = pid.seq().ok_or_else(|| bad(&pid.kind()))?;
-        if items.len() < 5 || items[0].str() != Some("storage") {
-            return Err(bad("not ('storage', type, key, location, numel)"));
+    fn persistent(&mut self, at: usize, pid: &Value) -> Result<Value, TorchFileError> {
+        let bad = |me: &Self, what: &str| {
+            me.err(at, format!("a persistent id that is not a storage: {what}"))
+        };
+        let items = self
+            .short_seq(at, pid, 6)?
+            .filter(|i| i.len() >= 5)
+            .ok_or_else(|| bad(self, "not ('storage', type, key, location, numel[, view])"))?;
+        if items[0].str() != Some("storage") {
+            return Err(bad(self, "its first item is not 'storage'"));
+        }
+        // A pre-1.6 view of a larger storage: its offset is not applied, so it is refused.
+        if items.get(5).is_some_and(|v| !matches!(v, Value::None)) {
+            return Err(bad(
+                self,
+                "a view of a storage (view metadata), which is not read",
+            ));
         }
         let Value::Global(class) = &items[1] else {
-            return Err(bad("its type is not a global"));
+            return Err(bad(self, "its type is not a global"));
         };
         let dtype = class
             .strip_prefix("torch.")
             .and_then(DType::of_storage)
             .ok_or_else(|| self.err(at, format!("the storage type `{class}` is not read")))?;
-        let key = items[2].str().ok_or_else(|| bad("its key is not a str"))?;
-        let location = items[3]
-            .str()
-            .ok_or_else(|| bad("its location is not a str"))?;
+        let (Some(key), Some(location)) = (items[2].str(), items[3].str()) else {
+            return Err(bad(self, "its key or location is not a str"));
+        };
         let numel = items[4]
             .int()
             .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| bad("its size is not a count"))?;
+            .ok_or_else(|| bad(self, "its size is not a count"))?;
+        self.charge(at, key.len() + location.len())?;
         Ok(Value::Storage(Rc::new(StorageRef {
             key: key.into(),
             dtype,
@@ -1055,74 +1163,110 @@ impl<'a> Unpickler<'a> {
         })))
     }
 
+    /// A tuple of at most [`MAX_DIMS`] counts.
+    fn counts(&mut self, at: usize, v: &Value, what: &str) -> Result<Vec<u64>, TorchFileError> {
+        self.short_seq(at, v, MAX_DIMS)?
+            .and_then(|s| {
+                s.iter()
+                    .map(|x| x.int().and_then(|i| u64::try_from(i).ok()))
+                    .collect()
+            })
+            .ok_or_else(|| {
+                self.err(
+                    at,
+                    format!("a tensor's {what} that is not a tuple of at most {MAX_DIMS} counts"),
+                )
+            })
+    }
+
     /// REDUCE and NEWOBJ: the allowlisted callables; any other call is an opaque object.
-    fn call(&self, at: usize, callable: &Value, args: &Value) -> Result<Value, TorchFileError> {
+    fn call(&mut self, at: usize, callable: &Value, args: &Value) -> Result<Value, TorchFileError> {
         let Value::Global(g) = callable else {
             return Err(self.err(at, format!("a call of {}", callable.kind())));
         };
-        let args = args.seq().unwrap_or_default();
-        let bad = |what: &str| self.err(at, format!("`{g}` called with {what}"));
-        Ok(match &**g {
+        let g = g.clone();
+        let known = matches!(
+            &*g,
+            "collections.OrderedDict"
+                | "torch._utils._rebuild_tensor_v2"
+                | "torch._utils._rebuild_tensor"
+                | "torch._utils._rebuild_parameter"
+                | "torch._utils._rebuild_parameter_with_state"
+                | "numpy.dtype"
+                | "numpy.core.multiarray.scalar"
+                | "numpy._core.multiarray.scalar"
+                | "_codecs.encode"
+        );
+        if !known {
+            // Never called, so its arguments are not needed.
+            return Ok(Value::Object(g));
+        }
+        let bad = |me: &Self, what: &str| me.err(at, format!("`{g}` called with {what}"));
+        let args = self
+            .short_seq(at, args, 8)?
+            .ok_or_else(|| bad(self, "arguments that are not a tuple of at most 8"))?;
+        Ok(match &*g {
             "collections.OrderedDict" if args.is_empty() => Value::Dict(container(Vec::new(), 1)),
+            "collections.OrderedDict" => return Err(bad(self, "arguments")),
             "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor" => {
                 if args.len() < 4 {
-                    return Err(bad("fewer than 4 arguments"));
+                    return Err(bad(self, "fewer than 4 arguments"));
                 }
                 let Value::Storage(storage) = &args[0] else {
-                    return Err(bad(&format!("{} for its storage", args[0].kind())));
-                };
-                let counts = |v: &Value, what: &str| -> Result<Vec<u64>, TorchFileError> {
-                    v.seq()
-                        .and_then(|s| {
-                            s.iter()
-                                .map(|x| x.int().and_then(|i| u64::try_from(i).ok()))
-                                .collect()
-                        })
-                        .ok_or_else(|| bad(&format!("a {what} that is not a tuple of counts")))
+                    return Err(bad(self, &format!("{} for its storage", args[0].kind())));
                 };
                 let offset = args[1]
                     .int()
                     .and_then(|i| u64::try_from(i).ok())
-                    .ok_or_else(|| bad("an offset that is not a count"))?;
+                    .ok_or_else(|| bad(self, "an offset that is not a count"))?;
+                let shape = self.counts(at, &args[2], "size")?;
+                let stride = self.counts(at, &args[3], "stride")?;
+                self.charge(at, storage.key.len() + storage.location.len())?;
                 Value::Tensor(Rc::new(TensorRef {
                     storage: (**storage).clone(),
                     offset,
-                    shape: counts(&args[2], "size")?,
-                    stride: counts(&args[3], "stride")?,
+                    shape,
+                    stride,
                 }))
             }
             "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state" => {
                 match args.first() {
                     Some(t @ Value::Tensor(_)) => t.clone(),
-                    _ => return Err(bad("no tensor")),
+                    _ => return Err(bad(self, "no tensor")),
                 }
             }
             "numpy.dtype" => match args.first().and_then(Value::str) {
-                Some(s) => Value::NumpyDtype(Rc::from(s)),
-                None => return Err(bad("no type code")),
+                Some(s) => {
+                    self.charge(at, s.len())?;
+                    Value::NumpyDtype(Rc::from(s))
+                }
+                None => return Err(bad(self, "no type code")),
             },
             "numpy.core.multiarray.scalar" | "numpy._core.multiarray.scalar" => {
                 let (Some(Value::NumpyDtype(code)), Some(Value::Bytes(b))) =
                     (args.first(), args.get(1))
                 else {
-                    return Err(bad("other than a dtype and bytes"));
+                    return Err(bad(self, "other than a dtype and bytes"));
                 };
-                numpy_scalar(code, b)
-                    .ok_or_else(|| bad(&format!("the dtype `{code}` and {} bytes", b.len())))?
+                numpy_scalar(code, b).ok_or_else(|| {
+                    bad(self, &format!("the dtype `{code}` and {} bytes", b.len()))
+                })?
             }
-            "_codecs.encode" => {
-                // bytes pickled by protocol 2: `_codecs.encode(text, 'latin1')`.
+            _ => {
+                // `_codecs.encode(text, 'latin1')`: bytes pickled by protocol 2.
                 let (Some(text), Some("latin1" | "latin-1")) = (
                     args.first().and_then(Value::str),
                     args.get(1).and_then(Value::str),
                 ) else {
-                    return Err(bad("other than a str and 'latin1'"));
+                    return Err(bad(self, "other than a str and 'latin1'"));
                 };
+                self.charge(at, text.len())?;
                 let b: Option<Vec<u8>> =
                     text.chars().map(|c| u8::try_from(c as u32).ok()).collect();
-                Value::Bytes(Rc::from(b.ok_or_else(|| bad("a character past latin1"))?))
+                Value::Bytes(Rc::from(
+                    b.ok_or_else(|| bad(self, "a character past latin1"))?,
+                ))
             }
-            _ => Value::Object(g.clone()),
         })
     }
 }

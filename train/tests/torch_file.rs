@@ -143,3 +143,42 @@ fn truncated_and_foreign_files_are_refused() {
         .unwrap();
     assert_eq!(e.field, "(zip)", "{e}");
 }
+
+/// A storage's persistent id: `('storage', torch.FloatStorage, key, 'cpu', 1)`.
+fn pid(key: &[u8]) -> Vec<u8> {
+    let mut b = vec![b'('];
+    b.extend(b"X\x07\x00\x00\x00storage");
+    b.extend(b"ctorch\nFloatStorage\n");
+    b.push(b'X');
+    b.extend((key.len() as u32).to_le_bytes());
+    b.extend(key);
+    b.extend(b"X\x03\x00\x00\x00cpuK\x01t");
+    b
+}
+
+#[test]
+fn memo_reuse_neither_explodes_the_walk_nor_memory() {
+    // A tuple of two references to the one before it, 62 times over a storage: 2^62 paths,
+    // 63 values. Walking it for storages visits each container once.
+    let mut b = pid(b"0");
+    b.extend([b'Q', b'q', 0, b'0']);
+    for i in 0..62u8 {
+        b.extend([b'h', i, b'h', i, 0x86, b'q', i + 1, b'0']);
+    }
+    b.extend([b'h', 62]);
+    let start = std::time::Instant::now();
+    let e = parse(&b).unwrap_err();
+    assert!(e.what.contains("not in the file"), "{e}");
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+
+    // A storage key of 100 kB memoised, then turned into a storage 1,000 times: each copy of
+    // the key is charged, and the pickle is refused long before 100 MB are built.
+    let mut b = pid(&vec![b'k'; 100_000]);
+    b.extend([b'q', 1, b'0']);
+    for _ in 0..1000 {
+        b.extend([b'h', 1, b'Q', b'0']);
+    }
+    b.push(b'N');
+    let e = parse(&b).unwrap_err();
+    assert!(e.what.contains("builds more than"), "{e}");
+}

@@ -129,6 +129,11 @@ impl<
     pub fn new(act: shiftadd_sim::numerics::ActRange, add_bits: u32) -> Self {
         const { assert!(Z < 256, "word_bits holds Z in 8 bits") };
         assert!(P == ACC + MB && Z == P + 1 && BB < Z && RW < Z && OW <= Z && OW <= 64);
+        assert!(
+            act.max >= 1 && act.max <= shiftadd_sim::numerics::max_code(act.bits),
+            "act_max {} outside 1..=2^(act_bits-1)-1",
+            act.max
+        );
         let (_, act_min) = code_bounds::<Z>(act.bits);
         let act_max: Bits<Z> = (act.max as u128).to_bits();
         let (add_max, add_min) = code_bounds::<Z>(add_bits);
