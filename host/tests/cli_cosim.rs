@@ -363,3 +363,38 @@ fn an_average_pooling_shifting_the_wrong_way_fails_at_layer_level() {
     // The cases before it, poolings among them, agree.
     assert!(cases[..cases.len() - 1].iter().all(|c| c["agree"] == true));
 }
+
+#[test]
+fn state_left_by_an_earlier_layer_fails_at_layer_level() {
+    // SAT_COUNT no longer cleared by START: every layer from power-on still agrees, so only
+    // layers run back to back, as a program runs them, show it.
+    let dir = copy_preset("lean8", "cosim-edited-sat-count");
+    let engine = dir.join("engine.v");
+    let text = std::fs::read_to_string(&engine).unwrap();
+    let clear = "if (seq_start) begin\n            sat_count_d = ((32'h0) & 32'hffffffff);";
+    assert_eq!(text.matches(clear).count(), 1);
+    std::fs::write(
+        &engine,
+        text.replace(
+            clear,
+            "if (1'b0) begin\n            sat_count_d = ((32'h0) & 32'hffffffff);",
+        ),
+    )
+    .unwrap();
+    let o = shiftadd(&[
+        "cosim",
+        "--rtl",
+        dir.to_str().unwrap(),
+        "--level",
+        "layer",
+        "--cases",
+        "20",
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("SAT_COUNT"), "{out}");
+    assert!(
+        out.contains("on one instance without a reset (from power-on it agrees)"),
+        "{out}"
+    );
+}

@@ -171,14 +171,25 @@ fn run_program_layer<B: OpenBus>(
     residual: Option<&[i32]>,
     vcd: Option<&std::path::Path>,
 ) -> Result<LayerResult, CosimError> {
+    let mut bus = B::open(cfg, m, vcd)?;
+    drive_program_layer(cfg, &mut bus, el, input, residual)
+}
+
+/// Runs `el` on the instance behind `bus`, in whatever state the layers before left it.
+fn drive_program_layer<B: OpenBus>(
+    cfg: &AccelConfig,
+    bus: &mut B,
+    el: &EngineLayer,
+    input: &Tensor<i32>,
+    residual: Option<&[i32]>,
+) -> Result<LayerResult, CosimError> {
     el.desc
         .check(cfg)
         .map_err(|e| CosimError::Design(format!("layer descriptor: {e}")))?;
-    let mut bus = B::open(cfg, m, vcd)?;
-    load_params(&mut bus, el);
+    load_params(bus, el);
     let x: Vec<i64> = input.data.iter().map(|&v| i64::from(v)).collect();
     let r: Option<Vec<i64>> = residual.map(|r| r.iter().map(|&v| i64::from(v)).collect());
-    let run = drive_layer(&mut bus, el, Some(&x), r.as_deref(), None)?;
+    let run = drive_layer(bus, el, Some(&x), r.as_deref(), None)?;
     bus.finish()?;
     Ok(run)
 }
@@ -234,7 +245,12 @@ pub fn run_pool_on<B: OpenBus>(
     chain: bool,
     vcd: Option<&std::path::Path>,
 ) -> Result<LayerResult, CosimError> {
-    let el = EngineLayer {
+    run_program_layer::<B>(cfg, m, &pool_layer(cfg, x, k, avg, chain), x, None, vcd)
+}
+
+/// The one-layer program of a pooling of `x` with window and stride `k`.
+fn pool_layer(cfg: &AccelConfig, x: &Tensor<i32>, k: u32, avg: bool, chain: bool) -> EngineLayer {
+    EngineLayer {
         desc: pool_descriptor(cfg, x, k, avg, chain),
         src: None,
         residual: None,
@@ -246,8 +262,7 @@ pub fn run_pool_on<B: OpenBus>(
         wide: true,
         unrolled_from: None,
         spill: Spill::default(),
-    };
-    run_program_layer::<B>(cfg, m, &el, x, None, vcd)
+    }
 }
 
 /// The descriptor of a pooling of `x` with window and stride `k` on `cfg`, the input in the
@@ -531,14 +546,109 @@ fn disagreement(
     (run.sat != sat).then(|| format!("SAT_COUNT {}, reference {sat}", run.sat))
 }
 
+/// A drawn case of the engine co-simulation.
+#[derive(Clone, Debug)]
+enum Drawn {
+    /// A convolution with its post-processing.
+    Conv(LayerCase, PostCase),
+    /// A pooling.
+    Pool(PoolCase),
+}
+
+impl Drawn {
+    /// Runs the case on the instance behind `bus`.
+    fn run_on(&self, cfg: &AccelConfig, bus: &mut Bus) -> Result<LayerResult, CosimError> {
+        match self {
+            Drawn::Conv(case, pc) => {
+                let el = case_layer(cfg, case, pc);
+                let residual = matches!(el.desc.output, OutputMode::Post { residual: true, .. })
+                    .then_some(&pc.residual[..]);
+                drive_program_layer(cfg, bus, &el, &layer_data(case, cfg).x, residual)
+            }
+            Drawn::Pool(p) => {
+                let el = pool_layer(cfg, &p.x, p.k as u32, p.avg, p.chain);
+                drive_program_layer(cfg, bus, &el, &p.x, None)
+            }
+        }
+    }
+    /// Runs the case on a new instance of `m`, tracing to `vcd` if given.
+    fn run_fresh(
+        &self,
+        cfg: &AccelConfig,
+        m: &Arc<Model>,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<LayerResult, CosimError> {
+        match self {
+            Drawn::Conv(case, pc) => run_layer(cfg, m, case, pc, vcd),
+            Drawn::Pool(p) => run_pool_case(cfg, m, p, vcd),
+        }
+    }
+    /// What differs from the reference model and `sim::cycles`, if anything.
+    fn disagreement(&self, cfg: &AccelConfig, run: &LayerResult) -> Option<String> {
+        match self {
+            Drawn::Conv(case, pc) => disagreement(cfg, case, pc, run),
+            Drawn::Pool(p) => pool_disagreement(cfg, p, run),
+        }
+    }
+    /// One line, or two for a convolution (its output mode and shift).
+    fn describe(&self) -> String {
+        match self {
+            Drawn::Conv(case, pc) => format!(
+                "{}\n  output {:?}, shift {}",
+                case.describe(),
+                pc.output,
+                pc.s
+            ),
+            Drawn::Pool(p) => p.describe(),
+        }
+    }
+    /// The case as `--json` lists it, with the run's CYCLES.
+    fn listed(&self, cfg: &AccelConfig, run: &LayerResult, agree: bool) -> EngineCase {
+        let (layer, kind, descriptor, output, chain) = match self {
+            Drawn::Conv(case, pc) => (
+                case.describe(),
+                case.op.name(),
+                case_descriptor(cfg, case, pc),
+                format!("{:?}, shift {}", pc.output, pc.s),
+                pc.chain,
+            ),
+            Drawn::Pool(p) => (
+                p.describe(),
+                p.kind(),
+                pool_case_descriptor(cfg, p),
+                "pool".to_string(),
+                p.chain,
+            ),
+        };
+        EngineCase {
+            layer,
+            kind,
+            descriptor,
+            output: format!(
+                "{output}{}",
+                if chain {
+                    ", input in the output buffer"
+                } else {
+                    ""
+                }
+            ),
+            cycles_model: layer_cycles(cfg, &descriptor),
+            cycles_rtl: run.cycles,
+            agree,
+        }
+    }
+}
+
 /// Every how many cases one is a pooling (the others are convolutions).
 pub const POOL_EVERY: usize = 4;
 
 /// Co-simulates the engine of `design` (module `engine`) on Verilator: `opts.cases` random
 /// cases, every [`POOL_EVERY`]th a max or average pooling and the others convolutions with
-/// random post-processing, each written, run and read through the register map and compared
-/// with the reference model and `sim::cycles`; the first failing convolution is shrunk, and the
-/// first failing case rerun with a waveform.
+/// random post-processing, back to back on one instance without a reset, each written, run and
+/// read through the register map and compared with the reference model and `sim::cycles`. The
+/// first failing case is rerun from power-on: if it agrees there, it is reported as failing only
+/// after the cases before it, with a waveform of the whole sequence; otherwise a convolution is
+/// shrunk (from power-on) and rerun with a waveform, and a pooling rerun as drawn.
 pub fn cosim_engine(
     design: &crate::design::Design,
     opts: &crate::cosim::Options,
@@ -574,83 +684,64 @@ pub fn cosim_engine(
     let mut runner = crate::cosim::test_runner(opts.seed);
     let strategy = crate::layer::layer_strategy(&dut, cfg);
     let t1 = std::time::Instant::now();
-    let mut cases = Vec::new();
+    let mut cases: Vec<EngineCase> = Vec::new();
     let fail_vcd = || match &opts.vcd {
         Some(v) => crate::cosim::tagged(v, "fail"),
         None => std::path::Path::new("target")
             .join("cosim")
             .join("engine-mismatch.vcd"),
     };
+    // Every case runs on one instance, never reset in between, as a program's layers do.
+    let mut seq = Bus::new(cfg, &m, None)?;
+    let mut drawn: Vec<Drawn> = Vec::new();
     for k in 0..opts.cases as usize {
-        if k % POOL_EVERY == POOL_EVERY - 1 {
-            let pc = pool_case(cfg, opts.seed ^ k as u64);
-            let run = run_pool_case(cfg, &m, &pc, None)?;
-            let bad = pool_disagreement(cfg, &pc, &run);
-            let descriptor = pool_case_descriptor(cfg, &pc);
-            cases.push(EngineCase {
-                layer: pc.describe(),
-                kind: pc.kind(),
-                descriptor,
-                output: format!(
-                    "pool{}",
-                    if pc.chain {
-                        ", input in the output buffer"
-                    } else {
-                        ""
-                    }
-                ),
-                cycles_model: layer_cycles(cfg, &descriptor),
-                cycles_rtl: run.cycles,
-                agree: bad.is_none(),
-            });
-            if let Some(what) = bad {
-                let vcd = fail_vcd();
-                run_pool_case(cfg, &m, &pc, Some(&vcd))?;
-                return Ok(EngineOutcome {
-                    cases,
-                    failure: Some(EngineFailure {
-                        case_index: k,
-                        shrink_steps: 0,
-                        case: pc.describe(),
-                        what,
-                        vcd,
-                    }),
-                    build_s,
-                    run_s: t1.elapsed().as_secs_f64(),
-                });
-            }
-            continue;
-        }
-        let mut tree = strategy
-            .new_tree(&mut runner)
-            .map_err(|e| CosimError::Design(format!("cannot draw a layer: {e}")))?;
-        let case = tree.current();
-        let pc = post_case(cfg, opts.seed ^ k as u64, &case);
-        let run = run_layer(cfg, &m, &case, &pc, None)?;
-        let bad = disagreement(cfg, &case, &pc, &run);
-        let descriptor = case_descriptor(cfg, &case, &pc);
-        cases.push(EngineCase {
-            layer: case.describe(),
-            kind: case.op.name(),
-            descriptor,
-            output: format!(
-                "{:?}, shift {}{}",
-                pc.output,
-                pc.s,
-                if pc.chain {
-                    ", input in the output buffer"
-                } else {
-                    ""
-                }
-            ),
-            cycles_model: layer_cycles(cfg, &descriptor),
-            cycles_rtl: run.cycles,
-            agree: bad.is_none(),
-        });
+        let seed = opts.seed ^ k as u64;
+        let (d, tree) = if k % POOL_EVERY == POOL_EVERY - 1 {
+            (Drawn::Pool(pool_case(cfg, seed)), None)
+        } else {
+            let tree = strategy
+                .new_tree(&mut runner)
+                .map_err(|e| CosimError::Design(format!("cannot draw a layer: {e}")))?;
+            let case = tree.current();
+            (Drawn::Conv(case, post_case(cfg, seed, &case)), Some(tree))
+        };
+        let run = d.run_on(cfg, &mut seq)?;
+        let bad = d.disagreement(cfg, &run);
+        cases.push(d.listed(cfg, &run, bad.is_none()));
+        drawn.push(d.clone());
         let Some(what) = bad else {
             continue;
         };
-        let seed = opts.seed ^ k as u64;
+        let fail = |shrink_steps: usize, case: String, what: String, vcd| EngineOutcome {
+            cases: cases.clone(),
+            failure: Some(EngineFailure {
+                case_index: k,
+                shrink_steps,
+                case,
+                what,
+                vcd,
+            }),
+            build_s,
+            run_s: t1.elapsed().as_secs_f64(),
+        };
+        let vcd = fail_vcd();
+        if d.disagreement(cfg, &d.run_fresh(cfg, &m, None)?).is_none() {
+            // It fails only after the cases before it: the whole sequence, traced.
+            let mut traced = Bus::new(cfg, &m, Some(&vcd))?;
+            for d in &drawn {
+                d.run_on(cfg, &mut traced)?;
+            }
+            let case = format!(
+                "{}\n  after the {k} cases before it on one instance without a reset (from power-on it agrees)",
+                d.describe()
+            );
+            return Ok(fail(0, case, what, vcd));
+        }
+        let (Drawn::Conv(_, pc), Some(mut tree)) = (d.clone(), tree) else {
+            // A pooling is reported as drawn.
+            d.run_fresh(cfg, &m, Some(&vcd))?;
+            return Ok(fail(0, d.describe(), what, vcd));
+        };
         let check = |c: &LayerCase| -> Result<Option<(PostCase, String)>, CosimError> {
             let pc = post_case(cfg, seed, c);
             let run = run_layer(cfg, &m, c, &pc, None)?;
@@ -658,25 +749,9 @@ pub fn cosim_engine(
         };
         let (layer, (post, what), steps) =
             crate::cosim::shrink(&mut tree, (pc, what), opts.shrink_time, check)?;
-        let vcd = fail_vcd();
-        run_layer(cfg, &m, &layer, &post, Some(&vcd))?;
-        return Ok(EngineOutcome {
-            cases,
-            failure: Some(EngineFailure {
-                case_index: k,
-                shrink_steps: steps,
-                case: format!(
-                    "{}\n  output {:?}, shift {}",
-                    layer.describe(),
-                    post.output,
-                    post.s
-                ),
-                what,
-                vcd,
-            }),
-            build_s,
-            run_s: t1.elapsed().as_secs_f64(),
-        });
+        let small = Drawn::Conv(layer, post);
+        small.run_fresh(cfg, &m, Some(&vcd))?;
+        return Ok(fail(steps, small.describe(), what, vcd));
     }
     Ok(EngineOutcome {
         cases,
