@@ -20,8 +20,9 @@ use shiftadd_sim::spec::Formats;
 /// not depend on the number of threads.
 pub const CHUNK: usize = 16;
 
-/// Batch-norm epsilon (PyTorch's default).
-pub const BN_EPS: f32 = 1e-5;
+/// Batch-norm epsilon (PyTorch's default), also that of every batch norm of the original code's
+/// checkpoints ([`crate::seed`]).
+pub const BN_EPS: f64 = 1e-5;
 
 /// Batch-norm running-statistics momentum (PyTorch's default).
 pub const BN_MOMENTUM: f32 = 0.1;
@@ -621,8 +622,10 @@ impl Net {
                             let beta = &self.params[bn.beta].data;
                             let (a, b): (Vec<f32>, Vec<f32>) = if train {
                                 let (mean, var) = channel_stats(&v, n, cout, p);
-                                let inv: Vec<f32> =
-                                    var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
+                                let inv: Vec<f32> = var
+                                    .iter()
+                                    .map(|v| 1.0 / (v + BN_EPS as f32).sqrt())
+                                    .collect();
                                 let m = (n * p) as f32;
                                 let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
                                 bn_update = Some((mean.clone(), var, unbias));
@@ -850,7 +853,7 @@ pub fn fold(gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32]) -> (Vec<f32>
     let a: Vec<f32> = gamma
         .iter()
         .zip(var)
-        .map(|(g, v)| g / (v + BN_EPS).sqrt())
+        .map(|(g, v)| g / (v + BN_EPS as f32).sqrt())
         .collect();
     let b = beta
         .iter()

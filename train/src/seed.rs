@@ -21,8 +21,6 @@ use std::path::{Path, PathBuf};
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 /// See [`CIFAR10_MEAN`].
 pub const CIFAR10_STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
-/// PyTorch's batch-norm epsilon, which every batch norm of the original keeps.
-pub const BN_EPS: f64 = 1e-5;
 /// The architectures that can be imported, with the original's model names.
 pub const ARCHS: [(&str, &str); 1] = [("resnet20-shiftadd", "resnet20_shiftadd")];
 
@@ -527,7 +525,7 @@ pub fn import_file(
                 let a: Vec<f64> = g
                     .iter()
                     .zip(&var)
-                    .map(|(g, v)| g / (v + BN_EPS).sqrt())
+                    .map(|(g, v)| g / (v + crate::net::BN_EPS).sqrt())
                     .collect();
                 let off: Vec<f64> = b
                     .iter()
