@@ -22,6 +22,7 @@ fn opts(cases: u32, max_cycles: usize) -> Options {
         max_cycles,
         vcd: None,
         shrink_time: Duration::from_secs(30),
+        coverage: None,
     }
 }
 

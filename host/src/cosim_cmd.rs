@@ -106,6 +106,144 @@ pub struct CosimArgs {
     /// Also write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Measure coverage (Verilator): line, branch and toggle coverage of every module, and at
+    /// the engine's layer level the cover points generated from the register map. Writes
+    /// coverage.dat, summary.txt, summary.json and annotated/ into this folder.
+    #[arg(long)]
+    pub coverage: Option<PathBuf>,
+}
+
+/// Where the instances of a run write their coverage counts: a folder of `out` the run
+/// creates and removes.
+fn coverage_parts(args: &CosimArgs) -> Option<PathBuf> {
+    args.coverage
+        .as_ref()
+        .map(|d| d.join(format!(".parts-{}", std::process::id())))
+}
+
+/// Merges the counts the run's instances wrote, writes the report into `--coverage` and prints
+/// its figures.
+fn finish_coverage(args: &CosimArgs, design: &Design, engine: bool) -> Result<()> {
+    let (Some(out), Some(parts)) = (&args.coverage, coverage_parts(args)) else {
+        return Ok(());
+    };
+    use shiftadd_tb::coverage::{collect_parts, engine_cover_points, write_report, COVER_FILE};
+    let cover_file = parts.join(COVER_FILE);
+    if cover_file.is_file() {
+        std::fs::copy(&cover_file, out.join(COVER_FILE))
+            .map_err(|e| anyhow!("{}: {e}", out.join(COVER_FILE).display()))?;
+    }
+    let mut cov = collect_parts(&parts)?;
+    let failed = shiftadd_tb::verilator::coverage_write_failures();
+    if failed > 0 {
+        bail!(
+            "{failed} simulation(s) could not write their coverage counts into {}",
+            parts.display()
+        );
+    }
+    if cov.is_empty() {
+        bail!("{}: the run wrote no coverage counts", parts.display());
+    }
+    cov.locate_sources(&[&design.dir, out]);
+    let points = if engine {
+        engine_cover_points(&design.cfg)
+    } else {
+        Vec::new()
+    };
+    let summary = write_report(&cov, &points, out)?;
+    print_coverage(&summary, out, 1);
+    Ok(())
+}
+
+/// `shiftadd coverage` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum CoverageCmd {
+    /// Add the counts of coverage files (each a `coverage.dat` of `cosim --coverage`, or any
+    /// file in that format) and write coverage.dat, summary.txt, summary.json and annotated/
+    /// into --out.
+    Merge {
+        /// Coverage files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Preset whose engine the runs covered (names its cover points; finds its sources).
+        #[arg(long, default_value = "seed")]
+        preset: String,
+        /// The Verilog folder the runs covered, instead of --preset.
+        #[arg(long)]
+        rtl: Option<PathBuf>,
+    },
+}
+
+/// Runs `shiftadd coverage`.
+pub fn coverage(cmd: &CoverageCmd) -> Result<()> {
+    use shiftadd_tb::coverage::{engine_cover_points, write_report, Coverage};
+    let CoverageCmd::Merge {
+        files,
+        out,
+        preset,
+        rtl,
+    } = cmd;
+    if out.exists() && !out.is_dir() {
+        bail!("--out {}: not a folder", out.display());
+    }
+    let dir = match rtl {
+        Some(d) => d.clone(),
+        None => crate::locate_default(&Path::new("rtl-out").join(preset)),
+    };
+    let design = Design::load(&dir)?;
+    let mut cov = Coverage::default();
+    for f in files {
+        cov.merge(Coverage::read(f)?);
+    }
+    if cov.is_empty() {
+        bail!("the coverage files hold no points");
+    }
+    let cover_dirs: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
+    let mut dirs: Vec<&Path> = vec![&design.dir, out];
+    dirs.extend(cover_dirs.iter().copied());
+    std::fs::create_dir_all(out).map_err(|e| anyhow!("{}: {e}", out.display()))?;
+    // The cover module of the first run that has one, for annotation.
+    let cover = shiftadd_tb::coverage::COVER_FILE;
+    if let Some(src) = cover_dirs
+        .iter()
+        .map(|d| d.join(cover))
+        .find(|p| p.is_file())
+    {
+        if src != out.join(cover) {
+            std::fs::copy(&src, out.join(cover)).map_err(|e| anyhow!("{}: {e}", out.display()))?;
+        }
+    }
+    cov.locate_sources(&dirs);
+    let points = if design.modules.contains_key(ENGINE_MODULE) {
+        engine_cover_points(&design.cfg)
+    } else {
+        Vec::new()
+    };
+    let summary = write_report(&cov, &points, out)?;
+    print_coverage(&summary, out, files.len());
+    Ok(())
+}
+
+fn print_coverage(summary: &shiftadd_tb::coverage::Summary, out: &Path, runs: usize) {
+    let t = &summary.total;
+    println!(
+        "coverage of {runs} run(s): line {:.1}% ({}/{}), toggle {:.1}% ({}/{}), cover points {}; report in {} (summary.txt, summary.json, annotated/)",
+        t.line.percent(),
+        t.line.hit,
+        t.line.points,
+        t.toggle.percent(),
+        t.toggle.hit,
+        t.toggle.points,
+        if t.user.points == 0 {
+            "none at this level".to_string()
+        } else {
+            format!("{:.1}% ({}/{})", t.user.percent(), t.user.hit, t.user.points)
+        },
+        out.display()
+    );
 }
 
 fn rtl_dir(args: &CosimArgs) -> PathBuf {
@@ -175,6 +313,14 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     if let Some(j) = &args.json {
         crate::check_writable(j)?;
     }
+    if args.coverage.is_some() && args.sim != SimArg::Verilator {
+        bail!("--coverage is measured on Verilator only (--sim verilator)");
+    }
+    if let Some(c) = &args.coverage {
+        if c.exists() && !c.is_dir() {
+            bail!("--coverage {}: not a folder", c.display());
+        }
+    }
     let dir = rtl_dir(args);
     let design = Design::load(&dir)?;
     design.check_host_tasks(args.allow_system_tasks)?;
@@ -191,7 +337,9 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
         None => design,
     };
     if engine {
-        return run_engine(args, &design, &dir);
+        let agreed = run_engine(args, &design, &dir)?;
+        finish_coverage(args, &design, true)?;
+        return Ok(agreed);
     }
     let duts = match args.level {
         Level::Pe => design.pes(),
@@ -222,6 +370,7 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
             max_cycles: args.max_cycles,
             vcd,
             shrink_time: Duration::from_secs(args.shrink_seconds),
+            coverage: coverage_parts(args),
         };
         eprintln!(
             "building {} ({}x{}) for {} (cache {})",
@@ -288,6 +437,7 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
+    finish_coverage(args, &design, false)?;
     println!(
         "cosim: {cases} cases ran on {} module(s) of `{}` ({}, {} level): {}",
         duts.len(),
@@ -350,6 +500,7 @@ fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
         max_cycles: args.max_cycles,
         vcd: args.vcd.clone(),
         shrink_time: Duration::from_secs(args.shrink_seconds),
+        coverage: coverage_parts(args),
     };
     let cache = cache_dir();
     eprintln!(
@@ -462,7 +613,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         .next()
         .ok_or_else(|| anyhow!("{}: no array module", dir.display()))?;
     let cache = cache_dir();
-    let (vsim, layout, _) = Sim::build(SimKind::Verilator, &design, &dut, &cache)?;
+    let (vsim, layout, _) = Sim::build(SimKind::Verilator, &design, &dut, &cache, None)?;
     let driver = Driver::new(&dut, &layout, cfg)?;
     let block = stimulus(&dut, cfg, 4096, args.seed);
     let words = driver.inputs(&block);
@@ -556,7 +707,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     });
 
     // Icarus on the same cycles (process start and file exchange included).
-    let (isim, _, _) = Sim::build(SimKind::Icarus, &design, &dut, &cache)?;
+    let (isim, _, _) = Sim::build(SimKind::Icarus, &design, &dut, &cache, None)?;
     let t = Instant::now();
     let iout = isim.run(&words[..slow * driver.input_words], None)?;
     let icarus = rate(slow, t.elapsed().as_secs_f64());

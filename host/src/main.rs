@@ -92,6 +92,12 @@ enum Cmd {
     /// arrays cycle by cycle, or whole layers on an array; shrinks the first failing case and
     /// writes waveforms of it. Exit status 0 only when every case agrees.
     Cosim(cosim_cmd::CosimArgs),
+    /// Coverage files of `cosim --coverage` runs: `merge` adds their counts (runs with other
+    /// seeds, or shards) and writes one report.
+    Coverage {
+        #[command(subcommand)]
+        cmd: cosim_cmd::CoverageCmd,
+    },
     /// Simulated cycles per second of a preset's array: Verilator with bulk stepping (alone and
     /// with the reference comparison), rust-hdl's simulator and Icarus on the same stimulus.
     BenchCosim(cosim_cmd::BenchArgs),
@@ -380,6 +386,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::BenchCosim(a) => cosim_cmd::bench(&a)?,
+        Cmd::Coverage { cmd } => cosim_cmd::coverage(&cmd)?,
         Cmd::Docs { out } => docs_cmd::write(&out)?,
         Cmd::Drivers { out } => docs_cmd::write_drivers(&out)?,
         Cmd::Train(a) => train_cmd::train(a)?,

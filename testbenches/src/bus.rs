@@ -55,6 +55,8 @@ pub struct Bus {
     hi: Option<u32>,
     /// The simulation's fatal error, reported by the next call that returns a result.
     stopped: Option<CosimError>,
+    /// Counts of the cover points the host observes, when coverage is measured.
+    pub host_cover: Option<crate::coverage::HostCounts>,
 }
 
 impl Bus {
@@ -110,6 +112,7 @@ impl Bus {
             lane: None,
             hi: None,
             stopped: None,
+            host_cover: None,
         })
     }
 
@@ -254,10 +257,14 @@ impl Bus {
     /// An output word from its reads: the lower half sign-extended from 32 bits, or both halves.
     pub fn output_value(&mut self, (hi, lo): (Option<ReadId>, ReadId)) -> i64 {
         let lo = self.value(lo);
-        match hi {
+        let v = match hi {
             Some(h) => (i64::from(self.value(h)) << 32) | i64::from(lo),
             None => i64::from(lo as i32),
+        };
+        if let Some(c) = &mut self.host_cover {
+            c.output(&self.cfg, v);
         }
+        v
     }
 
     /// Writes the registers of layer `d` (`regmap::layer_writes`), starts it and polls `STATUS`
@@ -292,6 +299,15 @@ impl Bus {
         let cycles = self.read(Reg::Cycles);
         let sat = self.read(Reg::SatCount);
         self.stopped()?;
+        let sat_value = u64::from(self.value(sat));
+        if let Some(c) = &mut self.host_cover {
+            let op = shiftadd_sim::regmap::OpCode::of(d.op) as u32;
+            c.layer(
+                op,
+                shiftadd_sim::regmap::output_value(d.output) & 3,
+                sat_value,
+            );
+        }
         Ok(LayerRun {
             start_cycle,
             done_at: done_at.unwrap_or(0),

@@ -58,19 +58,24 @@ impl Sim {
         design: &Design,
         dut: &Dut,
         cache: &Path,
+        coverage: Option<&Path>,
     ) -> Result<(Sim, PortLayout, bool), CosimError> {
         let layout = PortLayout::new(&dut.top, &dut.ports)?;
         match kind {
             SimKind::Verilator => {
-                let (m, how) = Model::build(
+                let (m, how) = Model::build_with(
                     &design.sources(),
                     design.waivers.as_deref(),
                     &dut.top,
                     &dut.ports,
                     cache,
+                    coverage,
                 )?;
                 Ok((Sim::Verilator(m), layout, how == BuildOutcome::Cached))
             }
+            SimKind::Icarus if coverage.is_some() => Err(CosimError::Tool(
+                "coverage is measured on Verilator only".into(),
+            )),
             SimKind::Icarus => {
                 let s = IcarusSim::build(&design.sources(), &dut.top, &layout, cache)?;
                 Ok((Sim::Icarus(s), layout, false))
@@ -100,6 +105,8 @@ pub struct Options {
     pub vcd: Option<PathBuf>,
     /// Time allowed for shrinking a failing case.
     pub shrink_time: Duration,
+    /// Measure coverage (Verilator only): every instance writes its counts into this folder.
+    pub coverage: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -110,6 +117,7 @@ impl Default for Options {
             max_cycles: 24,
             vcd: None,
             shrink_time: Duration::from_secs(60),
+            coverage: None,
         }
     }
 }
@@ -397,9 +405,10 @@ fn build_bench<'a>(
     dut: &'a Dut,
     kind: SimKind,
     cache: &Path,
+    coverage: Option<&Path>,
 ) -> Result<(Bench<'a>, bool, f64), CosimError> {
     let t0 = Instant::now();
-    let (sim, layout, cached) = Sim::build(kind, design, dut, cache)?;
+    let (sim, layout, cached) = Sim::build(kind, design, dut, cache, coverage)?;
     let driver = Driver::new(dut, &layout, &design.cfg)?;
     Ok((
         Bench {
@@ -424,7 +433,7 @@ pub fn cosim(
     cache: &Path,
 ) -> Result<Outcome, CosimError> {
     let cfg = &design.cfg;
-    let (b, cached, build_s) = build_bench(design, dut, kind, cache)?;
+    let (b, cached, build_s) = build_bench(design, dut, kind, cache, opts.coverage.as_deref())?;
     let mut runner = test_runner(opts.seed);
     let strategy = case_strategy(dut, opts.max_cycles);
     let mut trees = draw(&strategy, &mut runner, opts.cases)?;
@@ -586,7 +595,7 @@ pub fn cosim_layers(
         ));
     }
     let cfg = &design.cfg;
-    let (b, cached, build_s) = build_bench(design, dut, kind, cache)?;
+    let (b, cached, build_s) = build_bench(design, dut, kind, cache, opts.coverage.as_deref())?;
     let mut runner = test_runner(opts.seed);
     let strategy = layer_strategy(dut, cfg);
     let mut trees = draw(&strategy, &mut runner, opts.cases)?;

@@ -13,7 +13,9 @@ use crate::verilator::Model;
 use crate::CosimError;
 use rand::{Rng, SeedableRng};
 use shiftadd_sim::cycles::layer_cycles;
-use shiftadd_sim::engine::{act_bank_words, post_reference, Descriptor, LayerOp, OutputMode};
+use shiftadd_sim::engine::{
+    act_bank_words, post_reference, Descriptor, LayerOp, OutputMode, MAX_POOL_WINDOW,
+};
 use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::{ConvKind, Weights};
 use shiftadd_sim::numerics::{max_code, min_code};
@@ -49,6 +51,12 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
     };
     let g = case.g;
     let n_out = g.cout * g.out_h().unwrap() * g.out_w().unwrap();
+    // A fifth each at 0 and at post_s_max, the rest between.
+    let s = match rng.gen_range(0..5) {
+        0 => 0,
+        1 => cfg.post_s_max,
+        _ => rng.gen_range(0..=cfg.post_s_max),
+    };
     let mut code = |bits: u32| -> i64 {
         match rng.gen_range(0..5) {
             0 => min_code(bits),
@@ -58,7 +66,7 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
     };
     PostCase {
         output,
-        s: code(6).rem_euclid(i64::from(cfg.post_s_max) + 1) as u32,
+        s,
         mb: (0..g.cout)
             .map(|_| (code(cfg.post_m_bits), code(cfg.post_b_bits)))
             .collect(),
@@ -342,31 +350,55 @@ impl PoolCase {
     }
 }
 
-/// A random pooling for `cfg` (from `seed`): max pooling of window 2 or 3, average pooling of 2 or
-/// 4 (power-of-two windows), channels up to two column tiles and one more, sides from the window
-/// to 8 (so that rows and columns are dropped by the floor), codes a quarter at each bound.
+/// A random pooling for `cfg` (from `seed`): max pooling of window 2 or 3 (a third each), else up
+/// to [`MAX_POOL_WINDOW`] (the largest half of those times); average pooling of a power-of-two
+/// window up to `MAX_POOL_WINDOW`, the smaller ones more often; channels up to two column tiles
+/// and one more; sides from the window to 3 more (at least to 8), so that the floor drops rows and
+/// columns; a channel an eighth of the time wholly at each bound of the activations, else a
+/// quarter of its codes at each.
 pub fn pool_case(cfg: &AccelConfig, seed: u64) -> PoolCase {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let bits = cfg.formats.act_bits;
     let avg = rng.gen_bool(0.5);
+    let big = MAX_POOL_WINDOW as usize;
     let k = if avg {
-        [2, 4][rng.gen_range(0..2)]
+        let powers: Vec<usize> = (1..)
+            .map(|e| 1usize << e)
+            .take_while(|&k| k <= big)
+            .collect();
+        // Window 2^e with weight 2^-e: the smaller windows are cheaper and more common.
+        let mut e = 0;
+        while e + 1 < powers.len() && rng.gen_bool(0.5) {
+            e += 1;
+        }
+        powers[e]
     } else {
-        rng.gen_range(2..=3)
+        match rng.gen_range(0..6) {
+            0 | 1 => 2,
+            2 | 3 => 3,
+            4 => big,
+            _ => rng.gen_range(2..=big),
+        }
     };
     let chain = rng.gen_bool(0.5);
     let (c, h, w) = (
         rng.gen_range(1..=2 * cfg.cols as usize + 1),
-        rng.gen_range(k..=8),
-        rng.gen_range(k..=8),
+        rng.gen_range(k..=(k + 3).max(8)),
+        rng.gen_range(k..=(k + 3).max(8)),
     );
     let mut x = Tensor::zeros(c, h, w);
-    for v in &mut x.data {
-        *v = match rng.gen_range(0..4) {
-            0 => min_code(bits),
-            1 => cfg.formats.act_range().max,
-            _ => rng.gen_range(min_code(bits)..=cfg.formats.act_range().max),
-        } as i32;
+    let (lo, hi) = (min_code(bits), cfg.formats.act_range().max);
+    for ch in x.data.chunks_mut(h * w) {
+        // A channel an eighth of the time wholly at each bound (windows whose every code is at
+        // it), else a quarter of its codes at each.
+        let whole = rng.gen_range(0..8);
+        for v in ch {
+            *v = match (whole, rng.gen_range(0..4)) {
+                (0, _) | (_, 0) => lo,
+                (1, _) | (_, 1) => hi,
+                _ => rng.gen_range(lo..=hi),
+            } as i32;
+        }
     }
     PoolCase { avg, k, chain, x }
 }
@@ -639,6 +671,13 @@ impl Drawn {
     }
 }
 
+fn io_err(path: &std::path::Path, e: std::io::Error) -> CosimError {
+    CosimError::Io {
+        path: path.display().to_string(),
+        what: e.to_string(),
+    }
+}
+
 /// Every how many cases one is a pooling (the others are convolutions).
 pub const POOL_EVERY: usize = 4;
 
@@ -664,12 +703,35 @@ pub fn cosim_engine(
             CosimError::Design(format!("{}: no `engine` module", design.dir.display()))
         })?;
     let t0 = std::time::Instant::now();
-    let (m, _) = Model::build(
-        &design.sources(),
+    let mut sources = design.sources();
+    let mut top = shiftadd_sim::rtl::ENGINE_MODULE;
+    let mut cover_text = String::new();
+    if let Some(parts) = &opts.coverage {
+        // The engine under a wrapper holding its cover points, with the engine's ports.
+        cover_text = crate::coverage::engine_cover_verilog(cfg, &ports)?;
+        std::fs::create_dir_all(parts).map_err(|e| io_err(parts, e))?;
+        let file = parts.join(crate::coverage::COVER_FILE);
+        std::fs::write(&file, &cover_text).map_err(|e| io_err(&file, e))?;
+        sources.push(file);
+        top = crate::coverage::COVER_TOP;
+    }
+    let points = crate::coverage::engine_cover_points(cfg);
+    // The host's cover points, written after every case so that any return leaves them.
+    let save_host = |bus: &Bus| -> Result<(), CosimError> {
+        if let (Some(parts), Some(counts)) = (&opts.coverage, &bus.host_cover) {
+            let file = parts.join(format!("host-{}.dat", std::process::id()));
+            let text = counts.to_coverage(&points, &cover_text).to_text();
+            std::fs::write(&file, text).map_err(|e| io_err(&file, e))?;
+        }
+        Ok(())
+    };
+    let (m, _) = Model::build_with(
+        &sources,
         design.waivers.as_deref(),
-        shiftadd_sim::rtl::ENGINE_MODULE,
+        top,
         &ports,
         cache,
+        opts.coverage.as_deref(),
     )?;
     let build_s = t0.elapsed().as_secs_f64();
     let dut = crate::design::Dut {
@@ -693,6 +755,10 @@ pub fn cosim_engine(
     };
     // Every case runs on one instance, never reset in between, as a program's layers do.
     let mut seq = Bus::new(cfg, &m, None)?;
+    seq.host_cover = opts
+        .coverage
+        .is_some()
+        .then(crate::coverage::HostCounts::default);
     let mut drawn: Vec<Drawn> = Vec::new();
     for k in 0..opts.cases as usize {
         let seed = opts.seed ^ k as u64;
@@ -706,6 +772,7 @@ pub fn cosim_engine(
             (Drawn::Conv(case, post_case(cfg, seed, &case)), Some(tree))
         };
         let run = d.run_on(cfg, &mut seq)?;
+        save_host(&seq)?;
         let bad = d.disagreement(cfg, &run);
         cases.push(d.listed(cfg, &run, bad.is_none()));
         drawn.push(d.clone());

@@ -46,8 +46,9 @@ impl LayerCase {
     }
 }
 
-/// Layers for `dut` (an array): kinds it runs, channels up to two tiles and one more, kernels 1,
-/// 3 and 5 within the config's limits, stride 1 or 2, padding 0 or 1.
+/// Layers for `dut` (an array): kinds it runs, channels up to two tiles and one more (so both
+/// full and partial last tiles), every kernel height and width, stride and padding within the
+/// config's limits.
 pub fn layer_strategy(dut: &Dut, cfg: &AccelConfig) -> impl Strategy<Value = LayerCase> {
     let ops: Vec<Op> = match dut.kind {
         ArrayKind::Shift => vec![Op::Shift],
@@ -55,33 +56,30 @@ pub fn layer_strategy(dut: &Dut, cfg: &AccelConfig) -> impl Strategy<Value = Lay
         ArrayKind::Mac => vec![Op::Mult],
         ArrayKind::Dual => vec![Op::Shift, Op::Adder],
     };
-    let kernels: Vec<usize> = [1usize, 3, 5]
-        .into_iter()
-        .filter(|&k| k as u32 <= cfg.max_kernel)
-        .collect();
-    let max_stride = cfg.max_stride.clamp(1, 2) as usize;
-    let max_pad = cfg.max_pad.min(1) as usize;
+    let max_kernel = cfg.max_kernel.max(1) as usize;
+    let max_stride = cfg.max_stride.max(1) as usize;
+    let max_pad = cfg.max_pad as usize;
     (
         prop::sample::select(ops),
         1..=2 * dut.cols + 1,
         1..=2 * dut.rows + 1,
         1usize..=6,
         1usize..=6,
-        prop::sample::select(kernels),
+        (1..=max_kernel, 1..=max_kernel),
         1..=max_stride,
         0..=max_pad,
         any::<u64>(),
     )
         .prop_filter_map(
             "the kernel must fit the padded input",
-            |(op, cin, cout, h, w, k, stride, pad, data_seed)| {
+            |(op, cin, cout, h, w, (kh, kw), stride, pad, data_seed)| {
                 let g = ConvGeom {
                     cin,
                     h,
                     w,
                     cout,
-                    kh: k,
-                    kw: k,
+                    kh,
+                    kw,
                     stride,
                     pad,
                 };

@@ -6,6 +6,7 @@ pub mod axi;
 pub mod bus;
 pub mod constraints;
 pub mod cosim;
+pub mod coverage;
 pub mod design;
 pub mod driver;
 pub mod engine;
@@ -77,9 +78,13 @@ pub struct Tool {
 }
 
 /// The simulators and synthesis tools the test tiers use.
-pub const TOOLS: [Tool; 5] = [
+pub const TOOLS: [Tool; 6] = [
     Tool {
         exe: "verilator",
+        package: "verilator",
+    },
+    Tool {
+        exe: "verilator_coverage",
         package: "verilator",
     },
     Tool {

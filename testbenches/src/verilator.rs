@@ -61,6 +61,20 @@ void vl_fatal(const char* filename, int linenum, const char* hier, const char* m
     throw std::runtime_error(where + msg);
 }
 "#;
+/// Extra Verilator flags of a coverage model: line (and branch), toggle and user cover points.
+const COVERAGE_FLAGS: &[&str] = &["--coverage-line", "--coverage-toggle", "--coverage-user"];
+
+/// The compiler flags; a coverage model and its runtime count coverage.
+fn cxxflags(coverage: bool) -> Vec<&'static str> {
+    CXXFLAGS
+        .iter()
+        .map(|&f| match f {
+            "-DVM_COVERAGE=0" if coverage => "-DVM_COVERAGE=1",
+            f => f,
+        })
+        .collect()
+}
+
 const RUNTIME_SOURCES: &[&str] = &[
     "verilated.cpp",
     "verilated_threads.cpp",
@@ -130,6 +144,7 @@ fn compile_all(
     sources: &[PathBuf],
     dir: &Path,
     includes: &[PathBuf],
+    coverage: bool,
 ) -> Result<Vec<PathBuf>, CosimError> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let objects: Vec<PathBuf> = sources
@@ -155,7 +170,7 @@ fn compile_all(
                     return;
                 }
                 let mut cmd = Command::new("g++");
-                cmd.args(CXXFLAGS);
+                cmd.args(cxxflags(coverage));
                 for inc in includes {
                     cmd.arg("-I").arg(inc);
                 }
@@ -292,18 +307,21 @@ impl Toolchain {
         ]
     }
 
-    /// The shared Verilator runtime, built on first use.
-    pub fn runtime(&self, cache: &Path) -> Result<PathBuf, CosimError> {
-        let dir = cache.join(format!("runtime-{}", &self.key[..16]));
+    /// The shared Verilator runtime, built on first use (with the coverage database when
+    /// `coverage`).
+    pub fn runtime(&self, cache: &Path, coverage: bool) -> Result<PathBuf, CosimError> {
+        let kind = if coverage { "runtime-cov" } else { "runtime" };
+        let dir = cache.join(format!("{kind}-{}", &self.key[..16]));
         build_atomically(&dir, |tmp| {
             let mut sources: Vec<PathBuf> = RUNTIME_SOURCES
                 .iter()
+                .chain(coverage.then_some(&"verilated_cov.cpp"))
                 .map(|s| self.root.join("include").join(s))
                 .collect();
             let fatal = tmp.join("shiftadd_fatal.cpp");
             std::fs::write(&fatal, FATAL_SOURCE).map_err(|e| io(&fatal, e))?;
             sources.push(fatal);
-            let objects = compile_all(&sources, tmp, &self.includes())?;
+            let objects = compile_all(&sources, tmp, &self.includes(), coverage)?;
             let mut link = Command::new("g++");
             link.args(["-shared", "-o"])
                 .arg(tmp.join("libshiftadd_verilated.so"))
@@ -421,8 +439,9 @@ fn clock_prev(clock: &str) -> String {
     format!("__Vtrigrprev__TOP__{clock}")
 }
 
-/// The C++ shim for `top` with `layout`; `one_eval` uses the [`clock_prev`] fast path.
-pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool) -> String {
+/// The C++ shim for `top` with `layout`; `one_eval` uses the [`clock_prev`] fast path; a
+/// `coverage` shim also writes an instance's coverage counts (`shiftadd_shim_coverage`).
+pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool, coverage: bool) -> String {
     let class = format!("V{top}");
     let mut set = String::new();
     for (p, &o) in layout.inputs.iter().zip(&layout.input_offsets) {
@@ -475,7 +494,7 @@ pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool) -> String {
 #include "{class}___024root.h"
 #include "verilated.h"
 #include "verilated_vcd_c.h"
-#include <cstdint>
+{cov_include}#include <cstdint>
 
 #include <exception>
 #include <string>
@@ -571,8 +590,18 @@ int shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n)
     }}
     return 0;
 }}
-}}
+{cov_fn}}}
 "#,
+        cov_include = if coverage {
+            "#include \"verilated_cov.h\"\n"
+        } else {
+            ""
+        },
+        cov_fn = if coverage {
+            "\n// Writes the instance's coverage counts to `path`; 0, or 1 when that failed.\nint shiftadd_shim_coverage(void* h, const char* path) {\n    Shim* s = (Shim*)h;\n    try {\n        s->ctx->coveragep()->write(path);\n    } catch (const std::exception&) {\n        return 1;\n    }\n    return 0;\n}\n"
+        } else {
+            ""
+        },
         iw = layout.input_words,
         ow = layout.output_words,
         // Only a model that keeps the clock's previous value has the one-evaluation path.
@@ -596,6 +625,17 @@ type DeleteFn = unsafe extern "C" fn(*mut c_void);
 type CyclesFn = unsafe extern "C" fn(*mut c_void, *const u64, *mut u64, u64) -> i32;
 type ErrorFn = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 type WordsFn = unsafe extern "C" fn(u32) -> u64;
+type CoverageFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> i32;
+
+/// Coverage files written by this process, for unique names.
+static COVERAGE_PARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Coverage files that could not be written.
+static COVERAGE_FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many instances of coverage models could not write their counts in this process.
+pub fn coverage_write_failures() -> u64 {
+    COVERAGE_FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// A compiled and loaded model; [`Model::instance`] makes independent simulations of it.
 pub struct Model {
@@ -609,6 +649,8 @@ pub struct Model {
     delete: DeleteFn,
     cycles: CyclesFn,
     error: ErrorFn,
+    /// A coverage model's writer and the folder its instances write into.
+    coverage: Option<(CoverageFn, PathBuf)>,
     _lib: libloading::Library,
 }
 
@@ -630,10 +672,28 @@ impl Model {
         ports: &[Port],
         cache: &Path,
     ) -> Result<(Arc<Model>, BuildOutcome), CosimError> {
+        Model::build_with(files, waivers, top, ports, cache, None)
+    }
+
+    /// As [`Model::build`]; with `coverage`, a model counting line, toggle and user coverage,
+    /// whose every instance writes its counts into that folder when it ends
+    /// (`<pid>-<n>.dat`, Verilator's coverage format).
+    pub fn build_with(
+        files: &[PathBuf],
+        waivers: Option<&Path>,
+        top: &str,
+        ports: &[Port],
+        cache: &Path,
+        coverage: Option<&Path>,
+    ) -> Result<(Arc<Model>, BuildOutcome), CosimError> {
         let tc = Toolchain::find()?;
         let layout = PortLayout::new(top, ports)?;
-        let runtime = tc.runtime(cache)?;
+        let covered = coverage.is_some();
+        let runtime = tc.runtime(cache, covered)?;
         let mut keyed = format!("{}\n{top}\n{layout:?}\n", tc.key);
+        if covered {
+            keyed.push_str(&format!("{COVERAGE_FLAGS:?}\n"));
+        }
         let mut contents = BTreeMap::new();
         for f in files.iter().map(PathBuf::as_path).chain(waivers) {
             let text = std::fs::read_to_string(f).map_err(|e| io(f, e))?;
@@ -646,7 +706,8 @@ impl Model {
             contents.insert(name, text);
         }
         let dir = cache.join(format!(
-            "model-{top}-{}",
+            "model-{top}{}-{}",
+            if covered { "-cov" } else { "" },
             &sha256_hex(keyed.as_bytes())[..16]
         ));
         let outcome = if dir.is_dir() {
@@ -666,6 +727,7 @@ impl Model {
             let obj = tmp.join("obj");
             let mut v = Command::new(&tc.verilator);
             v.args(VERILATOR_FLAGS)
+                .args(if covered { COVERAGE_FLAGS } else { &[] })
                 .arg("--prefix")
                 .arg(format!("V{top}"))
                 .arg("--top-module")
@@ -676,7 +738,12 @@ impl Model {
             run_logged(&mut v, &tmp.join("verilator.log"))?;
             let root_header = obj.join(format!("V{top}___024root.h"));
             let root = std::fs::read_to_string(&root_header).map_err(|e| io(&root_header, e))?;
-            let shim = shim_source(top, &layout, root.contains(&clock_prev(&layout.clock)));
+            let shim = shim_source(
+                top,
+                &layout,
+                root.contains(&clock_prev(&layout.clock)),
+                covered,
+            );
             let shim_path = obj.join("shiftadd_shim.cpp");
             std::fs::write(&shim_path, &shim).map_err(|e| io(&shim_path, e))?;
             let mut sources: Vec<PathBuf> = std::fs::read_dir(&obj)
@@ -693,7 +760,7 @@ impl Model {
             sources.push(shim_path);
             let mut includes = tc.includes();
             includes.push(obj.clone());
-            let objects = compile_all(&sources, &obj, &includes)?;
+            let objects = compile_all(&sources, &obj, &includes, covered)?;
             let mut link = Command::new("g++");
             link.args(["-shared", "-o"])
                 .arg(tmp.join("model.so"))
@@ -709,7 +776,19 @@ impl Model {
             let _ = std::fs::remove_dir_all(&src);
             Ok(())
         })?;
-        let model = Model::load(&dir, top, layout)?;
+        let mut model = Model::load(&dir, top, layout)?;
+        if let Some(parts) = coverage {
+            std::fs::create_dir_all(parts).map_err(|e| io(parts, e))?;
+            // SAFETY: a coverage model's shim defines this function with this signature.
+            let write = unsafe {
+                model
+                    ._lib
+                    .get::<*const c_void>(b"shiftadd_shim_coverage")
+                    .map(|s| std::mem::transmute::<*const c_void, CoverageFn>(*s))
+                    .map_err(|e| io(&dir, e))?
+            };
+            model.coverage = Some((write, parts.to_path_buf()));
+        }
         Ok((Arc::new(model), outcome))
     }
 
@@ -749,6 +828,7 @@ impl Model {
             delete,
             cycles,
             error,
+            coverage: None,
             _lib: lib,
         })
     }
@@ -844,8 +924,28 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// Writes a coverage model's counts of this instance into the model's coverage folder.
+    fn write_coverage(&self) {
+        let Some((write, parts)) = &self.model.coverage else {
+            return;
+        };
+        let n = COVERAGE_PARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = parts.join(format!("{}-{n}.dat", std::process::id()));
+        // SAFETY: the handle is live and the path NUL-terminated.
+        let failed = match CString::new(path.as_os_str().as_encoded_bytes()) {
+            Ok(c) => (unsafe { write(self.handle, c.as_ptr()) }) != 0,
+            Err(_) => true,
+        };
+        if failed {
+            COVERAGE_FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
+        self.write_coverage();
         // SAFETY: the handle came from `new` and is deleted once.
         unsafe { (self.model.delete)(self.handle) }
     }
