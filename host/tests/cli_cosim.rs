@@ -398,3 +398,57 @@ fn state_left_by_an_earlier_layer_fails_at_layer_level() {
         "{out}"
     );
 }
+
+/// Runs `cosim --level layer` on `dir` and returns its output, checking that it failed.
+fn layer_level_fails(dir: &std::path::Path, cases: &str) -> String {
+    let o = shiftadd(&[
+        "cosim",
+        "--rtl",
+        dir.to_str().unwrap(),
+        "--level",
+        "layer",
+        "--cases",
+        cases,
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    out
+}
+
+#[test]
+fn a_register_that_does_not_read_back_fails_the_register_walk() {
+    let dir = copy_preset("lean8", "cosim-edited-in-sel-read");
+    let engine = dir.join("engine.v");
+    let text = std::fs::read_to_string(&engine).unwrap();
+    let read = "reg_rdata = ((in_sel_q) & 32'hffffffff);";
+    assert_eq!(text.matches(read).count(), 1);
+    std::fs::write(&engine, text.replace(read, "reg_rdata = 32'h0;")).unwrap();
+    let out = layer_level_fails(&dir, "4");
+    assert!(
+        out.contains("the register walk before the first case"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "IN_SEL reads 0x00000000 after writing all ones; the register map says 0x00000001"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_interrupt_that_never_rises_fails_at_layer_level() {
+    let dir = copy_preset("lean8", "cosim-edited-irq");
+    let engine = dir.join("engine.v");
+    let text = std::fs::read_to_string(&engine).unwrap();
+    let irq = "irq = irq_enable_q & irq_status_q;";
+    assert_eq!(text.matches(irq).count(), 1);
+    std::fs::write(&engine, text.replace(irq, "irq = 1'b0;")).unwrap();
+    let out = layer_level_fails(&dir, "4");
+    // Case 1 is the first with the interrupt enabled.
+    assert!(out.contains("first mismatch in layer case 1"), "{out}");
+    assert!(
+        out.contains("interrupt: IRQ_STATUS 1 with irq 0 after the layer"),
+        "{out}"
+    );
+}

@@ -417,7 +417,8 @@ pub fn buf_lane_bits(cfg: &AccelConfig) -> usize {
     address_bits(cfg.lanes())
 }
 
-/// Bits of `BUF_ADDR` used for `cfg`: a word of the deepest buffer behind the access port.
+/// Bits of `BUF_ADDR` that address a word of `cfg`'s deepest buffer behind the access port (the
+/// register keeps all 32 bits, as it reads back).
 pub fn buf_addr_bits(cfg: &AccelConfig) -> usize {
     address_bits(cfg.act_bank_depth().max(cfg.weight_depth()))
 }
@@ -550,7 +551,15 @@ pub fn register(cfg: &AccelConfig, reg: Reg) -> Register {
         ),
         Reg::BufAddr => (
             "word of the access port; incremented after each write of BUF_DATA_LO, and after each read of BUF_DATA_LO when BUF_SEL = 1".into(),
-            vec![field("addr", 0, buf_addr_bits(cfg), "word")],
+            vec![field(
+                "addr",
+                0,
+                REG_DATA_BITS,
+                format!(
+                    "word; its low {} bits address the buffers (the register keeps all 32 and reads them back)",
+                    buf_addr_bits(cfg)
+                ),
+            )],
         ),
         Reg::BufDataLo => (
             "write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR or BUF_LANE was written; then BUF_ADDR + 1, so consecutive reads stream consecutive words)".into(),

@@ -14,8 +14,19 @@ use std::sync::Arc;
 
 /// The engine's register-bus inputs, in the order of `Bus::port_index`.
 const BUS_PORTS: [&str; 4] = ["reg_we", "reg_re", "reg_addr", "reg_wdata"];
-/// The engine's other inputs, held at 0 by this driver.
+/// The engine's other inputs, in the order of `Bus::side_in`: 0 unless a reset, a stream or the
+/// interrupt is exercised.
 const IDLE_PORTS: [&str; 4] = ["reset", "sin_data", "sin_valid", "sout_ready"];
+/// The engine's outputs besides `reg_rdata`, in the order of `Bus::side_out`.
+const SIDE_OUTPUTS: [&str; 4] = ["irq", "sout_valid", "sout_data", "sout_last"];
+const RESET: usize = 0;
+const SIN_DATA: usize = 1;
+const SIN_VALID: usize = 2;
+const SOUT_READY: usize = 3;
+const IRQ: usize = 0;
+const SOUT_VALID: usize = 1;
+const SOUT_DATA: usize = 2;
+const SOUT_LAST: usize = 3;
 
 /// Where a read's value will be, once the queue has run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +52,10 @@ pub struct Bus {
     instance: Instance,
     /// Ports `reg_we`, `reg_re`, `reg_addr`, `reg_wdata` as input words of one cycle.
     port_index: [usize; 4],
+    /// [`IDLE_PORTS`] as input words, when the engine has them.
+    side_in: [Option<usize>; 4],
+    /// [`SIDE_OUTPUTS`] as output words, when the engine has them.
+    side_out: [Option<usize>; 4],
     rdata_index: usize,
     queue: Vec<u64>,
     /// Output words of the last run, kept to reuse the allocation.
@@ -57,6 +72,9 @@ pub struct Bus {
     stopped: Option<CosimError>,
     /// Counts of the cover points the host observes, when coverage is measured.
     pub host_cover: Option<crate::coverage::HostCounts>,
+    /// Move buffer words through the input and output streams instead of `BUF_DATA_LO`/`HI`
+    /// (where the engine has them).
+    pub streams: bool,
 }
 
 impl Bus {
@@ -69,11 +87,20 @@ impl Bus {
     ) -> Result<Bus, CosimError> {
         let lay = &model.layout;
         let mut port_index = [usize::MAX; 4];
+        let mut side_in = [None; 4];
+        let mut side_out = [None; 4];
+        for (port, &o) in lay.outputs.iter().zip(&lay.output_offsets) {
+            if let Some(k) = SIDE_OUTPUTS.iter().position(|n| *n == port.name) {
+                side_out[k] = (port.width <= 64).then_some(o);
+            }
+        }
         for (port, &o) in lay.inputs.iter().zip(&lay.input_offsets) {
             match BUS_PORTS.iter().position(|n| *n == port.name) {
                 Some(k) if port.width <= 64 => port_index[k] = o,
-                // The engine's other inputs are held at 0: no reset, no stream.
-                None if IDLE_PORTS.contains(&port.name.as_str()) => {}
+                None if IDLE_PORTS.contains(&port.name.as_str()) => {
+                    let k = IDLE_PORTS.iter().position(|n| *n == port.name).unwrap_or(0);
+                    side_in[k] = (port.width <= 64).then_some(o);
+                }
                 _ => {
                     return Err(CosimError::Design(format!(
                         "engine input `{}` ({} bits) is not a port the register-bus driver knows ({}, {})",
@@ -101,6 +128,8 @@ impl Bus {
             model: Arc::clone(model),
             instance: model.instance(vcd)?,
             port_index,
+            side_in,
+            side_out,
             rdata_index: lay.output_offsets[k],
             queue: Vec::new(),
             out: Vec::new(),
@@ -113,6 +142,7 @@ impl Bus {
             hi: None,
             stopped: None,
             host_cover: None,
+            streams: false,
         })
     }
 
@@ -134,6 +164,43 @@ impl Bus {
         self.queue[start + r] = u64::from(re);
         self.queue[start + a] = u64::from(addr);
         self.queue[start + d] = u64::from(data);
+    }
+
+    /// Queues an idle cycle of the register bus with side inputs `side` ([`IDLE_PORTS`] index,
+    /// value); false, queueing nothing, when the engine lacks one of them.
+    fn push_side(&mut self, side: &[(usize, u64)]) -> bool {
+        if side.iter().any(|&(k, _)| self.side_in[k].is_none()) {
+            return false;
+        }
+        self.push(false, false, 0, 0);
+        let start = self.queue.len() - self.model.layout.input_words;
+        for &(k, v) in side {
+            if let Some(o) = self.side_in[k] {
+                self.queue[start + o] = v;
+            }
+        }
+        true
+    }
+
+    /// Whether the engine has the reset, stream and interrupt ports.
+    pub fn has_side_ports(&self) -> bool {
+        self.side_in
+            .iter()
+            .chain(&self.side_out)
+            .all(Option::is_some)
+    }
+
+    /// Queues one cycle with `reset` high: every register to its reset value, a running layer
+    /// abandoned. The driver's record of the access port is forgotten.
+    pub fn reset(&mut self) {
+        if self.push_side(&[(RESET, 1)]) {
+            (self.sel, self.lane, self.hi) = (None, None, None);
+        }
+    }
+
+    /// Output word `k` of [`SIDE_OUTPUTS`] in cycle `cycle` of the last flush.
+    fn side(&self, k: usize, cycle: usize) -> u64 {
+        self.side_out[k].map_or(0, |o| self.out[cycle * self.model.layout.output_words + o])
     }
 
     /// Writes register `reg`.
@@ -223,6 +290,13 @@ impl Bus {
             return;
         }
         self.select(sel, lane, addr);
+        if self.streams && self.has_side_ports() {
+            // One beat per cycle: the engine is ready whenever no register is written.
+            for &v in values {
+                self.push_side(&[(SIN_DATA, v as u64), (SIN_VALID, 1)]);
+            }
+            return;
+        }
         for &v in values {
             let hi = (v >> 32) as u32;
             if self.hi != Some(hi) {
@@ -265,6 +339,178 @@ impl Bus {
             c.output(&self.cfg, v);
         }
         v
+    }
+
+    /// Reads `n` output words of lane `lane` from word `addr` on through the output stream:
+    /// `STREAM_OUT = n`, then `sout_ready` high but every fourth cycle (back-pressure). A beat
+    /// moves at a rising edge where `sout_valid` was high and `sout_ready` is; its 64 bits are the
+    /// word sign-extended, the last with `sout_last`.
+    pub fn stream_outputs(&mut self, lane: u32, addr: u32, n: u32) -> Result<Vec<i64>, CosimError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.select(BufSel::Output, lane, addr);
+        self.write(Reg::StreamOut, n);
+        let iw = self.model.layout.input_words;
+        let mut got: Vec<i64> = Vec::new();
+        let mut waited = 0usize;
+        // The ports as seen before the next rising edge: (valid, data, last).
+        let mut pending: Option<(bool, u64, bool)> = None;
+        let limit = 4 * n as usize + 64;
+        loop {
+            let first = self.queue.len() / iw;
+            let batch = n as usize - got.len() + 4;
+            let ready = |c: usize| u64::from((waited + c) % 4 != 3);
+            for c in 0..batch {
+                self.push_side(&[(SOUT_READY, ready(c))]);
+            }
+            self.flush();
+            let seen = |b: &Bus, c: usize| {
+                (
+                    b.side(SOUT_VALID, c) & 1 == 1,
+                    b.side(SOUT_DATA, c),
+                    b.side(SOUT_LAST, c) & 1 == 1,
+                )
+            };
+            let mut before = pending.unwrap_or_else(|| seen(self, first.saturating_sub(1)));
+            for c in first..first + batch {
+                let (valid, data, last) = before;
+                if valid && ready(c - first) == 1 {
+                    got.push(data as i64);
+                    if got.len() > n as usize {
+                        return Err(CosimError::Design(format!(
+                            "the output stream gave more than the {n} words STREAM_OUT asked for"
+                        )));
+                    }
+                    if last != (got.len() == n as usize) {
+                        return Err(CosimError::Design(format!(
+                            "the output stream's TLAST came with word {} of {n}",
+                            got.len()
+                        )));
+                    }
+                }
+                before = seen(self, c);
+            }
+            pending = Some(before);
+            waited += batch;
+            self.stopped()?;
+            if got.len() == n as usize && !before.0 {
+                return Ok(got);
+            }
+            if waited > limit {
+                return Err(CosimError::Design(format!(
+                    "the output stream gave {} of {n} words within {waited} cycles of STREAM_OUT",
+                    got.len()
+                )));
+            }
+        }
+    }
+
+    /// Writes every writable bit of the host registers to 1, reads them back, writes 0 and reads
+    /// again; reads the read-only ones at power-on values. Registers whose writes act (`CTRL`,
+    /// `BUF_DATA_LO`/`HI`, `STREAM_OUT`, `IRQ_STATUS`) are read only. Returns every difference
+    /// from the register map.
+    pub fn register_walk(&mut self) -> Result<Vec<String>, CosimError> {
+        use shiftadd_sim::regmap::{register, Access};
+        let mut expected = Vec::new();
+        for reg in Reg::ALL {
+            let r = register(&self.cfg, reg);
+            let mask = r
+                .fields
+                .iter()
+                .fold(0u32, |m, f| m | (((1u64 << f.bits) - 1) as u32) << f.lsb);
+            let acts = matches!(
+                reg,
+                Reg::Ctrl | Reg::BufDataLo | Reg::BufDataHi | Reg::StreamOut | Reg::IrqStatus
+            );
+            match r.access {
+                Access::Rw if !acts => {
+                    self.write(reg, u32::MAX);
+                    expected.push((reg, "after writing all ones", mask, self.read(reg)));
+                    self.write(reg, 0);
+                    expected.push((reg, "after writing 0", 0, self.read(reg)));
+                }
+                Access::Wo => expected.push((reg, "(write-only)", 0, self.read(reg))),
+                _ if !acts || reg == Reg::IrqStatus => {
+                    expected.push((reg, "at power-on", r.reset, self.read(reg)))
+                }
+                _ => {}
+            }
+        }
+        self.stopped()?;
+        (self.sel, self.lane, self.hi) = (None, None, None);
+        let mut bad = Vec::new();
+        for (reg, when, want, id) in expected {
+            let got = self.value(id);
+            if got != want {
+                bad.push(format!(
+                    "{} reads {got:#010x} {when}; the register map says {want:#010x}",
+                    reg.name()
+                ));
+            }
+        }
+        Ok(bad)
+    }
+
+    /// After a layer that ended with `IRQ_ENABLE` set: `IRQ_STATUS` reads 1 with `irq` high; a
+    /// write of 1 clears it and `irq` falls. Returns what differs.
+    pub fn check_irq(&mut self) -> Result<Option<String>, CosimError> {
+        use shiftadd_sim::regmap::IRQ_DONE;
+        if self.side_out[IRQ].is_none() {
+            return Ok(None);
+        }
+        let set = self.read(Reg::IrqStatus);
+        let iw = self.model.layout.input_words;
+        let set_cycle = self.queue.len() / iw - 1;
+        self.write(Reg::IrqStatus, IRQ_DONE);
+        let clear = self.read(Reg::IrqStatus);
+        let clear_cycle = self.queue.len() / iw - 1;
+        self.flush();
+        let (irq_set, irq_clear) = (self.side(IRQ, set_cycle), self.side(IRQ, clear_cycle));
+        self.stopped()?;
+        let (set, clear) = (self.value(set), self.value(clear));
+        Ok(
+            (set != IRQ_DONE || irq_set != 1 || clear != 0 || irq_clear != 0).then(|| {
+                format!(
+                    "interrupt: IRQ_STATUS {set} with irq {irq_set} after the layer, then {clear} with irq {irq_clear} after writing 1 (expected 1 with irq 1, then 0 with 0)"
+                )
+            }),
+        )
+    }
+
+    /// Starts layer `d` (registers and START only), lets it run `cycles` cycles, resets the
+    /// engine and checks that it is idle: `STATUS`, `CYCLES`, `SAT_COUNT` 0. Returns what differs.
+    pub fn abandon_layer(
+        &mut self,
+        d: &Descriptor,
+        cycles: u32,
+    ) -> Result<Option<String>, CosimError> {
+        if self.side_in[RESET].is_none() {
+            return Ok(None);
+        }
+        for (reg, v) in layer_writes(&self.cfg, d) {
+            self.write(reg, v);
+        }
+        self.write(Reg::Ctrl, CTRL_START);
+        for _ in 0..cycles {
+            self.push(false, false, 0, 0);
+        }
+        self.reset();
+        let ids = [Reg::Status, Reg::Cycles, Reg::SatCount].map(|r| (r, self.read(r)));
+        self.stopped()?;
+        let bad: Vec<String> = ids
+            .into_iter()
+            .filter_map(|(r, id)| {
+                let v = self.value(id);
+                (v != 0).then(|| format!("{} {v}", r.name()))
+            })
+            .collect();
+        Ok((!bad.is_empty()).then(|| {
+            format!(
+                "a reset {cycles} cycles into a layer left {} (expected 0)",
+                bad.join(", ")
+            )
+        }))
     }
 
     /// Writes the registers of layer `d` (`regmap::layer_writes`), starts it and polls `STATUS`

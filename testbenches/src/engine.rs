@@ -14,12 +14,13 @@ use crate::CosimError;
 use rand::{Rng, SeedableRng};
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::{
-    act_bank_words, post_reference, Descriptor, LayerOp, OutputMode, MAX_POOL_WINDOW,
+    act_bank_words, post_reference, weight_words, Descriptor, LayerOp, OutputMode, MAX_POOL_WINDOW,
 };
 use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::{ConvKind, Weights};
 use shiftadd_sim::numerics::{max_code, min_code};
 use shiftadd_sim::program::{weight_image, EngineLayer, Spill};
+use shiftadd_sim::regmap::Reg;
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
@@ -34,9 +35,12 @@ pub struct PostCase {
     pub mb: Vec<(i64, i64)>,
     /// Residual codes `[cout, out_h, out_w]`.
     pub residual: Vec<i32>,
-    /// The input is written into the output buffer, past the output, and read from there
+    /// The input is written into the output buffer, beside the output, and read from there
     /// (`IN_SEL`).
     pub chain: bool,
+    /// Where the buffers' bases go: 0 all at the bottom, 1 all at the top, 2 at random, with
+    /// the random draws' seed.
+    pub place: (u32, u64),
 }
 
 /// The random post-processing of layer case `case` (from `seed`).
@@ -51,12 +55,18 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
     };
     let g = case.g;
     let n_out = g.cout * g.out_h().unwrap() * g.out_w().unwrap();
-    // A fifth each at 0 and at post_s_max, the rest between.
+    // A fifth each at 0 and at the largest the mode takes (post_s_max for post and logits, 63
+    // for hand-off and round), the rest between.
+    let s_max = match output {
+        OutputMode::Post { .. } | OutputMode::Logits { .. } => cfg.post_s_max,
+        _ => MAX_ROUND_SHIFT,
+    };
     let s = match rng.gen_range(0..5) {
         0 => 0,
-        1 => cfg.post_s_max,
-        _ => rng.gen_range(0..=cfg.post_s_max),
+        1 => s_max,
+        _ => rng.gen_range(0..=s_max),
     };
+    let place = (rng.gen_range(0..3), rng.gen());
     let mut code = |bits: u32| -> i64 {
         match rng.gen_range(0..5) {
             0 => min_code(bits),
@@ -74,12 +84,26 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
             .map(|_| code(cfg.formats.act_bits) as i32)
             .collect(),
         chain,
+        place,
     }
 }
 
-/// The layer descriptor the engine runs `case` with on `cfg` (fixed non-zero buffer bases; a
-/// chained input sits past the output in the output buffer; the residual starts below the
-/// output's first word when the input is chained, past its last word otherwise).
+/// Largest shift of the hand-off and round modes (`Descriptor::check`).
+const MAX_ROUND_SHIFT: u32 = 63;
+
+/// A base for `words` words in a buffer of `depth`: at the bottom, at the top, or at random
+/// (`place`), from `rng`.
+fn base_in(depth: u64, words: u64, place: u32, rng: &mut rand_chacha::ChaCha8Rng) -> u32 {
+    let room = depth.saturating_sub(words);
+    (match place {
+        0 => 0,
+        1 => room,
+        _ => rng.gen_range(0..=room),
+    }) as u32
+}
+
+/// The layer descriptor the engine runs `case` with on `cfg`, its buffers placed as `pc.place`
+/// says.
 pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> Descriptor {
     let g = case.g;
     let out_words = act_bank_words(
@@ -88,7 +112,7 @@ pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> De
         g.out_h().unwrap_or(0) as u32,
         g.out_w().unwrap_or(0) as u32,
     ) as u32;
-    Descriptor {
+    let mut d = Descriptor {
         op: LayerOp::Conv(match case.op {
             Op::Shift => ConvKind::Shift,
             Op::Adder => ConvKind::Adder,
@@ -104,13 +128,54 @@ pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> De
         pad: g.pad as u32,
         output: pc.output,
         shift: pc.s,
-        in_base: if pc.chain { 6 + out_words } else { 3 },
-        out_base: 5,
-        res_base: if pc.chain { 4 } else { 7 + out_words },
-        w_base: 2,
-        post_base: 1,
+        in_base: 0,
+        out_base: 0,
+        res_base: 0,
+        w_base: 0,
+        post_base: 0,
         in_from_output: pc.chain,
+    };
+    // Every buffer at the bottom, at the top, or anywhere it fits (the chained input beside the
+    // output in the output buffer, below or above it).
+    let (place, seed) = pc.place;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let bank = u64::from(cfg.act_bank_depth());
+    let in_words = act_bank_words(cfg, g.cin as u32, g.h as u32, g.w as u32);
+    let out_words = u64::from(out_words);
+    if pc.chain {
+        let first = base_in(bank, in_words + out_words, place, &mut rng);
+        let (lower, upper) = if rng.gen_bool(0.5) {
+            (out_words, in_words)
+        } else {
+            (in_words, out_words)
+        };
+        // What is left above both blocks goes between them as the placement says.
+        let left = bank.saturating_sub(in_words + out_words + u64::from(first));
+        let gap = base_in(left, 0, place, &mut rng);
+        let second = first + lower as u32 + gap;
+        (d.out_base, d.in_base) = if lower == out_words && upper == in_words {
+            (first, second)
+        } else {
+            (second, first)
+        };
+    } else {
+        d.in_base = base_in(bank, in_words, place, &mut rng);
+        d.out_base = base_in(bank, out_words, place, &mut rng);
     }
+    d.res_base = base_in(bank, out_words, place, &mut rng);
+    d.w_base = base_in(
+        u64::from(cfg.weight_depth()),
+        weight_words(cfg, &d),
+        place,
+        &mut rng,
+    );
+    d.post_base = base_in(
+        u64::from(cfg.post_depth()),
+        u64::from(d.co_tiles(cfg)),
+        place,
+        &mut rng,
+    );
+    d
 }
 
 /// The one-layer program of `case` with post-processing `pc` on `cfg`.
@@ -603,6 +668,36 @@ impl Drawn {
             }
         }
     }
+    /// The layer's descriptor.
+    fn descriptor(&self, cfg: &AccelConfig) -> Descriptor {
+        match self {
+            Drawn::Conv(case, pc) => case_descriptor(cfg, case, pc),
+            Drawn::Pool(p) => pool_case_descriptor(cfg, p),
+        }
+    }
+    /// Runs the case as case `k` of a sequence on one instance ([`in_sequence`]); returns the
+    /// run and what the bus checks around it found wrong, if anything.
+    fn run_in_sequence(
+        &self,
+        cfg: &AccelConfig,
+        bus: &mut Bus,
+        k: usize,
+    ) -> Result<(LayerResult, Option<String>), CosimError> {
+        let (abandon, irq, streams) = in_sequence(k);
+        let mut wrong = None;
+        if abandon {
+            wrong = bus.abandon_layer(&self.descriptor(cfg), 3 + (k as u32 % 13))?;
+        }
+        bus.write(Reg::IrqEnable, u32::from(irq));
+        bus.streams = streams;
+        let run = self.run_on(cfg, bus);
+        bus.streams = false;
+        let run = run?;
+        if irq && wrong.is_none() {
+            wrong = bus.check_irq()?;
+        }
+        Ok((run, wrong))
+    }
     /// Runs the case on a new instance of `m`, tracing to `vcd` if given.
     fn run_fresh(
         &self,
@@ -680,6 +775,13 @@ fn io_err(path: &std::path::Path, e: std::io::Error) -> CosimError {
 
 /// Every how many cases one is a pooling (the others are convolutions).
 pub const POOL_EVERY: usize = 4;
+
+/// What the bus does around case `k` of a sequence: (start a layer and abandon it with a reset a
+/// few cycles in, before the case: every eighth case; run with the interrupt enabled and check it
+/// after: every other case; move the buffers through the streams: every third case).
+pub fn in_sequence(k: usize) -> (bool, bool, bool) {
+    (k % 8 == 6, k % 2 == 1, k % 3 == 1)
+}
 
 /// Co-simulates the engine of `design` (module `engine`) on Verilator: `opts.cases` random
 /// cases, every [`POOL_EVERY`]th a max or average pooling and the others convolutions with
@@ -760,6 +862,24 @@ pub fn cosim_engine(
         .is_some()
         .then(crate::coverage::HostCounts::default);
     let mut drawn: Vec<Drawn> = Vec::new();
+    // Every host register read back after writing ones and zeros, before the first case.
+    let walk = seq.register_walk()?;
+    if !walk.is_empty() {
+        let vcd = fail_vcd();
+        Bus::new(cfg, &m, Some(&vcd))?.register_walk()?;
+        return Ok(EngineOutcome {
+            cases,
+            failure: Some(EngineFailure {
+                case_index: 0,
+                shrink_steps: 0,
+                case: "the register walk before the first case".into(),
+                what: walk.join("\n  "),
+                vcd,
+            }),
+            build_s,
+            run_s: t1.elapsed().as_secs_f64(),
+        });
+    }
     for k in 0..opts.cases as usize {
         let seed = opts.seed ^ k as u64;
         let (d, tree) = if k % POOL_EVERY == POOL_EVERY - 1 {
@@ -771,9 +891,9 @@ pub fn cosim_engine(
             let case = tree.current();
             (Drawn::Conv(case, post_case(cfg, seed, &case)), Some(tree))
         };
-        let run = d.run_on(cfg, &mut seq)?;
+        let (run, around) = d.run_in_sequence(cfg, &mut seq, k)?;
         save_host(&seq)?;
-        let bad = d.disagreement(cfg, &run);
+        let bad = around.or_else(|| d.disagreement(cfg, &run));
         cases.push(d.listed(cfg, &run, bad.is_none()));
         drawn.push(d.clone());
         let Some(what) = bad else {
@@ -795,8 +915,9 @@ pub fn cosim_engine(
         if d.disagreement(cfg, &d.run_fresh(cfg, &m, None)?).is_none() {
             // It fails only after the cases before it: the whole sequence, traced.
             let mut traced = Bus::new(cfg, &m, Some(&vcd))?;
-            for d in &drawn {
-                d.run_on(cfg, &mut traced)?;
+            traced.register_walk()?;
+            for (i, d) in drawn.iter().enumerate() {
+                d.run_in_sequence(cfg, &mut traced, i)?;
             }
             let case = format!(
                 "{}\n  after the {k} cases before it on one instance without a reset (from power-on it agrees)",
