@@ -155,6 +155,222 @@ fn finish_coverage(args: &CosimArgs, design: &Design, engine: bool) -> Result<()
     Ok(())
 }
 
+/// `shiftadd mutants` arguments.
+#[derive(Args, Debug)]
+pub struct MutantsArgs {
+    /// Preset whose committed Verilog (rtl-out/<preset>) is mutated.
+    #[arg(long, default_value = "lean8")]
+    pub preset: String,
+    /// Any folder of Verilog with an engine and a config.json, instead of --preset.
+    #[arg(long)]
+    pub rtl: Option<PathBuf>,
+    /// Mutants to run, drawn from every site of the files the engine reaches.
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Seed of the draw of sites and of the co-simulation's cases.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Layer cases co-simulated per mutant.
+    #[arg(long, default_value_t = 60)]
+    pub cases: u32,
+    /// Run only shard K of N (K from 1): the drawn mutants whose index is K-1 modulo N.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Print every site (file, line, edit) and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Run only these sites, as --list prints them (FILE:LINE:COL, repeatable; a site holding
+    /// several edits runs each), instead of drawing --count.
+    #[arg(long)]
+    pub site: Vec<String>,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `K/N` of `--shard`.
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || anyhow!("--shard {s}: give K/N with 1 <= K <= N, for example 2/4");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// Runs `shiftadd mutants`; returns whether no mutant escaped.
+pub fn mutants(args: &MutantsArgs) -> Result<bool> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    use shiftadd_tb::mutants::{engine_sites, run_mutant, Fate};
+    if args.cases == 0 {
+        bail!("--cases 0 checks nothing; give 1 or more");
+    }
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    if let Some(j) = &args.json {
+        crate::check_writable(j)?;
+    }
+    let dir = match &args.rtl {
+        Some(d) => d.clone(),
+        None => crate::locate_default(&Path::new("rtl-out").join(&args.preset)),
+    };
+    let design = Design::load(&dir)?;
+    design.check_host_tasks(false)?;
+    design.check_config()?;
+    if !design.modules.contains_key(ENGINE_MODULE) {
+        bail!(
+            "{}: no `engine` module; mutants runs on an engine's layer-level co-simulation",
+            dir.display()
+        );
+    }
+    let sites = engine_sites(&design)?;
+    if args.list {
+        for s in &sites {
+            println!(
+                "{}:{}:{} {} `{}` -> `{}`",
+                s.file, s.line, s.col, s.op, s.from, s.to
+            );
+        }
+        println!(
+            "mutants: {} sites in the files `engine` reaches in {}",
+            sites.len(),
+            dir.display()
+        );
+        return Ok(true);
+    }
+    let mut order: Vec<usize> = (0..sites.len()).collect();
+    if args.site.is_empty() {
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(args.seed));
+        order.truncate(args.count);
+    } else {
+        order.retain(|&i| {
+            let s = &sites[i];
+            args.site
+                .contains(&format!("{}:{}:{}", s.file, s.line, s.col))
+        });
+        for want in &args.site {
+            if !order.iter().any(|&i| {
+                let s = &sites[i];
+                *want == format!("{}:{}:{}", s.file, s.line, s.col)
+            }) {
+                bail!("--site {want}: no such site (see --list)");
+            }
+        }
+    }
+    let chosen: Vec<(usize, usize)> = order
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| shard.is_none_or(|(k, n)| i % n == k - 1))
+        .collect();
+    let opts = Options {
+        cases: args.cases,
+        seed: args.seed,
+        max_cycles: 24,
+        vcd: None,
+        shrink_time: Duration::from_secs(0),
+        coverage: None,
+    };
+    let cache = cache_dir();
+    let lines = |file: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let mut results = Vec::new();
+    let (mut killed, mut equivalent, mut escaped, mut invalid) = (0, 0, 0, 0);
+    let mut escapes = Vec::new();
+    eprintln!(
+        "mutants: {} of {} sites (seed {}), {} layer cases each, on the engine of {}",
+        chosen.len(),
+        sites.len(),
+        args.seed,
+        args.cases,
+        dir.display()
+    );
+    for (n, &(i, s)) in chosen.iter().enumerate() {
+        let site = &sites[s];
+        let work = std::env::temp_dir().join(format!("shiftadd-mutant-{}-{i}", std::process::id()));
+        let t = std::time::Instant::now();
+        let fate = run_mutant(&design, site, &opts, &cache, &work)?;
+        let _ = std::fs::remove_dir_all(&work);
+        let secs = t.elapsed().as_secs_f64();
+        let text = lines(&site.file);
+        let line = text.get(site.line - 1).map_or("", String::as_str);
+        let what = match &fate {
+            Fate::Killed { what } => {
+                killed += 1;
+                format!("killed ({})", what.lines().next().unwrap_or(""))
+            }
+            Fate::Equivalent => {
+                equivalent += 1;
+                "survived, proven equivalent".into()
+            }
+            Fate::Escaped => {
+                escaped += 1;
+                escapes.push(site.describe(line));
+                "ESCAPED".into()
+            }
+            Fate::Invalid { what } => {
+                invalid += 1;
+                format!("invalid ({})", what.lines().next().unwrap_or(""))
+            }
+        };
+        println!(
+            "[{}/{}] mutant {i}: {}:{} {} `{}` -> `{}`: {what} ({secs:.0} s)",
+            n + 1,
+            chosen.len(),
+            site.file,
+            site.line,
+            site.op,
+            site.from.trim(),
+            site.to.trim()
+        );
+        results.push(json!({
+            "index": i,
+            "site": site,
+            "fate": fate,
+            "seconds": secs,
+        }));
+    }
+    let counted = killed + escaped;
+    let score = if counted == 0 {
+        100.0
+    } else {
+        100.0 * killed as f64 / counted as f64
+    };
+    for e in &escapes {
+        println!("escaped: {e}");
+    }
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "rtl": dir.display().to_string(),
+            "config": design.cfg.name,
+            "seed": args.seed,
+            "cases": args.cases,
+            "count": args.count,
+            "sites": sites.len(),
+            "shard": args.shard,
+            "mutants": results,
+            "killed": killed,
+            "equivalent": equivalent,
+            "escaped": escaped,
+            "invalid": invalid,
+            "score": score,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    }
+    println!(
+        "mutants: {} run on `{}`: {killed} killed, {equivalent} proven equivalent, {escaped} escaped, {invalid} invalid; score {score:.1}% ({killed} of {counted} not proven equivalent)",
+        chosen.len(),
+        design.cfg.name
+    );
+    Ok(escaped == 0)
+}
+
 /// `shiftadd coverage` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum CoverageCmd {

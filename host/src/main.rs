@@ -92,6 +92,10 @@ enum Cmd {
     /// arrays cycle by cycle, or whole layers on an array; shrinks the first failing case and
     /// writes waveforms of it. Exit status 0 only when every case agrees.
     Cosim(cosim_cmd::CosimArgs),
+    /// Mutation analysis of the engine co-simulation: single-site edits of the Verilog, each
+    /// co-simulated at layer level with the same stimulus; survivors checked for equivalence
+    /// with Yosys. Exit status 0 only when no mutant escapes.
+    Mutants(cosim_cmd::MutantsArgs),
     /// Coverage files of `cosim --coverage` runs: `merge` adds their counts (runs with other
     /// seeds, or shards) and writes one report.
     Coverage {
@@ -387,6 +391,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::BenchCosim(a) => cosim_cmd::bench(&a)?,
         Cmd::Coverage { cmd } => cosim_cmd::coverage(&cmd)?,
+        Cmd::Mutants(a) => {
+            if !cosim_cmd::mutants(&a)? {
+                std::process::exit(1);
+            }
+        }
         Cmd::Docs { out } => docs_cmd::write(&out)?,
         Cmd::Drivers { out } => docs_cmd::write_drivers(&out)?,
         Cmd::Train(a) => train_cmd::train(a)?,

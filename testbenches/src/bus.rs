@@ -7,7 +7,8 @@ use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::Descriptor;
 use shiftadd_sim::regmap::{
-    geometry as engine_geometry, layer_writes, BufSel, Reg, CTRL_START, ENGINE_ID, STATUS_DONE,
+    geometry as engine_geometry, layer_writes, BufSel, Reg, CTRL_START, ENGINE_ID, STATUS_BUSY,
+    STATUS_DONE,
 };
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
@@ -75,6 +76,8 @@ pub struct Bus {
     /// Move buffer words through the input and output streams instead of `BUF_DATA_LO`/`HI`
     /// (where the engine has them).
     pub streams: bool,
+    /// What the last run's `STATUS` polls read that they should not have, if anything.
+    pub status_fault: Option<String>,
 }
 
 impl Bus {
@@ -143,6 +146,7 @@ impl Bus {
             stopped: None,
             host_cover: None,
             streams: false,
+            status_fault: None,
         })
     }
 
@@ -542,6 +546,24 @@ impl Bus {
                 )));
             }
         }
+        // Every poll before DONE reads BUSY alone, the one at DONE reads DONE alone.
+        let last = done_at.unwrap_or(0) as usize;
+        self.status_fault = (0..last).find_map(|k| {
+            let (v, want) = (
+                self.value(polls[k]),
+                if k + 1 == last {
+                    STATUS_DONE
+                } else {
+                    STATUS_BUSY
+                },
+            );
+            (v != want).then(|| {
+                format!(
+                    "STATUS read {v:#x} {} cycles after START; expected {want:#x}",
+                    k + 1
+                )
+            })
+        });
         let cycles = self.read(Reg::Cycles);
         let sat = self.read(Reg::SatCount);
         self.stopped()?;

@@ -213,6 +213,30 @@ pub fn stage_input(bus: &mut impl EngineBus, el: &EngineLayer, x: &[i64], during
     );
 }
 
+/// Reads the rows of layer `d`'s last output tile past its last channel, which the engine fills
+/// with 0 (`LAST_ROWS`); says which word is not 0, if one is.
+pub fn check_padding_rows(
+    bus: &mut impl EngineBus,
+    d: &Descriptor,
+) -> Result<Option<String>, CosimError> {
+    let cfg = bus.cfg().clone();
+    let (oc, plane) = (d.out_c(), d.out_h() * d.out_w());
+    let used = oc - (d.co_tiles(&cfg) - 1) * cfg.rows;
+    let first = d.out_base + (d.co_tiles(&cfg) - 1) * plane;
+    for bank in used..cfg.rows {
+        let words = bus.read_words(bank, first, plane, true)?;
+        if let Some(k) = words.iter().position(|&v| v != 0) {
+            return Ok(Some(format!(
+                "lane {bank} of the last output tile (past channel {}) holds {} at word {}; the engine writes 0 there",
+                oc - 1,
+                words[k],
+                first + k as u32
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// A bit to flip in a layer's output buffer, through the access port, after the layer ran and
 /// before its outputs are read back: checks that a comparison catches a wrong engine result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

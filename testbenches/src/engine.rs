@@ -693,6 +693,10 @@ impl Drawn {
         let run = self.run_on(cfg, bus);
         bus.streams = false;
         let run = run?;
+        wrong = wrong.or(bus.status_fault.take());
+        if wrong.is_none() {
+            wrong = crate::driver::check_padding_rows(bus, &self.descriptor(cfg))?;
+        }
         if irq && wrong.is_none() {
             wrong = bus.check_irq()?;
         }

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod engine;
 pub mod icarus;
 pub mod layer;
+pub mod mutants;
 pub mod script;
 pub mod stimulus;
 pub mod synth;
