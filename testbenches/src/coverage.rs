@@ -12,7 +12,9 @@ use crate::CosimError;
 use serde::Serialize;
 use shiftadd_sim::engine::MAX_POOL_WINDOW;
 use shiftadd_sim::numerics::{max_code, min_code};
-use shiftadd_sim::regmap::{BufSel, OpCode, OutputCode, Reg, CTRL_START};
+use shiftadd_sim::regmap::{
+    register, BufSel, OpCode, OutputCode, Reg, CTRL_START, REG_ADDR_BITS, REG_DATA_BITS,
+};
 use shiftadd_sim::rtl::{Port, PortDir, ENGINE_MODULE};
 use shiftadd_sim::spec::{AccelConfig, PeKinds};
 use std::collections::BTreeMap;
@@ -363,9 +365,9 @@ pub fn engine_cover_points(cfg: &AccelConfig) -> Vec<CoverPoint> {
 const WATCHED: [(&str, usize, bool); 12] = [
     ("reg_we", 1, true),
     ("reg_re", 1, true),
-    ("reg_addr", 8, true),
-    ("reg_wdata", 32, true),
-    ("reg_rdata", 32, true),
+    ("reg_addr", REG_ADDR_BITS, true),
+    ("reg_wdata", REG_DATA_BITS, true),
+    ("reg_rdata", REG_DATA_BITS, true),
     ("irq", 1, false),
     ("reset", 1, false),
     ("sin_valid", 1, false),
@@ -414,20 +416,22 @@ pub fn engine_cover_verilog(
         s.push_str(&format!(",\n    input wire {range}{name}"));
     }
     s.push_str(");\n");
+    // The registers a layer's points read, each as wide as the register map makes it.
     let shadowed = [
-        (Reg::Op, "op", 2),
-        (Reg::Output, "output_reg", 4),
-        (Reg::Shift, "shift", 7),
-        (Reg::LastRows, "last_rows", 16),
-        (Reg::InSel, "in_sel", 1),
-        (Reg::CoTiles, "co_tiles", 16),
-        (Reg::CiTiles, "ci_tiles", 16),
-        (Reg::Kh, "kh", 16),
-        (Reg::Kw, "kw", 16),
-        (Reg::Stride, "stride", 16),
-        (Reg::Pad, "pad", 16),
-        (Reg::BufSel, "buf_sel", 3),
-    ];
+        (Reg::Op, "op"),
+        (Reg::Output, "output_reg"),
+        (Reg::Shift, "shift"),
+        (Reg::LastRows, "last_rows"),
+        (Reg::InSel, "in_sel"),
+        (Reg::CoTiles, "co_tiles"),
+        (Reg::CiTiles, "ci_tiles"),
+        (Reg::Kh, "kh"),
+        (Reg::Kw, "kw"),
+        (Reg::Stride, "stride"),
+        (Reg::Pad, "pad"),
+        (Reg::BufSel, "buf_sel"),
+    ]
+    .map(|(reg, name)| (reg, name, register(cfg, reg).bits()));
     for (_, name, w) in shadowed {
         s.push_str(&format!("    reg [{}:0] {name} = 0;\n", w - 1));
     }
