@@ -295,7 +295,6 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
         let work = std::env::temp_dir().join(format!("shiftadd-mutant-{}-{i}", std::process::id()));
         let t = std::time::Instant::now();
         let fate = run_mutant(&design, site, &opts, &cache, &work)?;
-        let _ = std::fs::remove_dir_all(&work);
         let secs = t.elapsed().as_secs_f64();
         let text = lines(&site.file);
         let line = text.get(site.line - 1).map_or("", String::as_str);

@@ -4,6 +4,17 @@
 mod common;
 use common::{copy_preset, fails, ok, root, shiftadd, tmp};
 
+/// A copy of `lean8`'s Verilog named `name` with the one occurrence of `from` in `file` replaced
+/// by `to`.
+fn edited_lean8(name: &str, file: &str, from: &str, to: &str) -> std::path::PathBuf {
+    let dir = copy_preset("lean8", name);
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{file}: {from}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    dir
+}
+
 fn last_line(s: &str) -> &str {
     s.lines().last().unwrap_or("")
 }
@@ -330,15 +341,12 @@ fn a_simulation_that_stops_is_a_reported_failure_with_its_case_and_waveform() {
 fn an_average_pooling_shifting_the_wrong_way_fails_at_layer_level() {
     // The single-site edit that random convolutions alone never caught: average pooling's sum
     // shifted left instead of right.
-    let dir = copy_preset("lean8", "cosim-edited-pool");
-    let pool = dir.join("engine_pool.v");
-    let text = std::fs::read_to_string(&pool).unwrap();
-    assert_eq!(text.matches("out = acc_q >> shift;").count(), 1);
-    std::fs::write(
-        &pool,
-        text.replace("out = acc_q >> shift;", "out = acc_q << shift;"),
-    )
-    .unwrap();
+    let dir = edited_lean8(
+        "cosim-edited-pool",
+        "engine_pool.v",
+        "out = acc_q >> shift;",
+        "out = acc_q << shift;",
+    );
     let json = tmp("cosim-edited-pool.json");
     let o = shiftadd(&[
         "cosim",
@@ -368,30 +376,13 @@ fn an_average_pooling_shifting_the_wrong_way_fails_at_layer_level() {
 fn state_left_by_an_earlier_layer_fails_at_layer_level() {
     // SAT_COUNT no longer cleared by START: every layer from power-on still agrees, so only
     // layers run back to back, as a program runs them, show it.
-    let dir = copy_preset("lean8", "cosim-edited-sat-count");
-    let engine = dir.join("engine.v");
-    let text = std::fs::read_to_string(&engine).unwrap();
-    let clear = "if (seq_start) begin\n            sat_count_d = ((32'h0) & 32'hffffffff);";
-    assert_eq!(text.matches(clear).count(), 1);
-    std::fs::write(
-        &engine,
-        text.replace(
-            clear,
-            "if (1'b0) begin\n            sat_count_d = ((32'h0) & 32'hffffffff);",
-        ),
-    )
-    .unwrap();
-    let o = shiftadd(&[
-        "cosim",
-        "--rtl",
-        dir.to_str().unwrap(),
-        "--level",
-        "layer",
-        "--cases",
-        "20",
-    ]);
-    let out = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let dir = edited_lean8(
+        "cosim-edited-sat-count",
+        "engine.v",
+        "if (seq_start) begin\n            sat_count_d = ((32'h0) & 32'hffffffff);",
+        "if (1'b0) begin\n            sat_count_d = ((32'h0) & 32'hffffffff);",
+    );
+    let out = layer_level_fails(&dir, "20");
     assert!(out.contains("SAT_COUNT"), "{out}");
     assert!(
         out.contains("on one instance without a reset (from power-on it agrees)"),
@@ -417,12 +408,12 @@ fn layer_level_fails(dir: &std::path::Path, cases: &str) -> String {
 
 #[test]
 fn a_register_that_does_not_read_back_fails_the_register_walk() {
-    let dir = copy_preset("lean8", "cosim-edited-in-sel-read");
-    let engine = dir.join("engine.v");
-    let text = std::fs::read_to_string(&engine).unwrap();
-    let read = "reg_rdata = ((in_sel_q) & 32'hffffffff);";
-    assert_eq!(text.matches(read).count(), 1);
-    std::fs::write(&engine, text.replace(read, "reg_rdata = 32'h0;")).unwrap();
+    let dir = edited_lean8(
+        "cosim-edited-in-sel-read",
+        "engine.v",
+        "reg_rdata = ((in_sel_q) & 32'hffffffff);",
+        "reg_rdata = 32'h0;",
+    );
     let out = layer_level_fails(&dir, "4");
     assert!(
         out.contains("the register walk before the first case"),
@@ -438,12 +429,12 @@ fn a_register_that_does_not_read_back_fails_the_register_walk() {
 
 #[test]
 fn an_interrupt_that_never_rises_fails_at_layer_level() {
-    let dir = copy_preset("lean8", "cosim-edited-irq");
-    let engine = dir.join("engine.v");
-    let text = std::fs::read_to_string(&engine).unwrap();
-    let irq = "irq = irq_enable_q & irq_status_q;";
-    assert_eq!(text.matches(irq).count(), 1);
-    std::fs::write(&engine, text.replace(irq, "irq = 1'b0;")).unwrap();
+    let dir = edited_lean8(
+        "cosim-edited-irq",
+        "engine.v",
+        "irq = irq_enable_q & irq_status_q;",
+        "irq = 1'b0;",
+    );
     let out = layer_level_fails(&dir, "4");
     // Case 1 is the first with the interrupt enabled.
     assert!(out.contains("first mismatch in layer case 1"), "{out}");

@@ -28,6 +28,9 @@ use thiserror::Error;
 /// engine (at least 8 bits wider).
 pub const MAX_POOL_WINDOW: u32 = 16;
 
+/// Largest shift of the hand-off and round output modes.
+pub const MAX_ROUND_SHIFT: u32 = 63;
+
 /// What a layer computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -268,7 +271,7 @@ impl Descriptor {
             }
             let s_max = match self.output {
                 OutputMode::Post { .. } | OutputMode::Logits { .. } => cfg.post_s_max,
-                _ => 63,
+                _ => MAX_ROUND_SHIFT,
             };
             if self.shift > s_max {
                 return Err(err("shift", self.shift, format!("must be at most {s_max}")));

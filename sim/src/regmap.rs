@@ -391,6 +391,13 @@ pub struct Register {
     pub reset: u32,
 }
 
+impl Field {
+    /// The field's bits within its register.
+    pub fn mask(&self) -> u32 {
+        (((1u64 << self.bits) - 1) as u32) << self.lsb
+    }
+}
+
 impl Register {
     /// Bits used, from bit 0.
     pub fn bits(&self) -> u32 {
@@ -751,14 +758,10 @@ pub fn regmap_header(cfg: &AccelConfig) -> String {
         ));
         for f in &r.fields {
             let base = format!("SHIFTADD_{}_{}", r.name, ident(f.name));
-            let mask = if f.bits == 32 {
-                u32::MAX
-            } else {
-                ((1u32 << f.bits) - 1) << f.lsb
-            };
             s.push_str(&format!(
-                "#define {base}_SHIFT {}u\n#define {base}_MASK 0x{mask:08x}u\n",
-                f.lsb
+                "#define {base}_SHIFT {}u\n#define {base}_MASK 0x{:08x}u\n",
+                f.lsb,
+                f.mask()
             ));
             for (v, n, _) in f.values {
                 s.push_str(&format!("#define {base}_{} {v}u\n", ident(n)));

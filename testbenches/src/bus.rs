@@ -340,7 +340,7 @@ impl Bus {
             None => i64::from(lo as i32),
         };
         if let Some(c) = &mut self.host_cover {
-            c.output(&self.cfg, v);
+            c.output(v);
         }
         v
     }
@@ -399,6 +399,9 @@ impl Bus {
             waited += batch;
             self.stopped()?;
             if got.len() == n as usize && !before.0 {
+                if let Some(c) = &mut self.host_cover {
+                    got.iter().for_each(|&v| c.output(v));
+                }
                 return Ok(got);
             }
             if waited > limit {
@@ -419,10 +422,7 @@ impl Bus {
         let mut expected = Vec::new();
         for reg in Reg::ALL {
             let r = register(&self.cfg, reg);
-            let mask = r
-                .fields
-                .iter()
-                .fold(0u32, |m, f| m | (((1u64 << f.bits) - 1) as u32) << f.lsb);
+            let mask = r.fields.iter().fold(0, |m, f| m | f.mask());
             let acts = matches!(
                 reg,
                 Reg::Ctrl | Reg::BufDataLo | Reg::BufDataHi | Reg::StreamOut | Reg::IrqStatus

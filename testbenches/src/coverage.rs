@@ -8,7 +8,7 @@
 //! ([`COVER_TOP`]); the wrapper and that module are not part of the design and are left out of
 //! its line and toggle figures.
 
-use crate::CosimError;
+use crate::{io, CosimError};
 use serde::Serialize;
 use shiftadd_sim::engine::MAX_POOL_WINDOW;
 use shiftadd_sim::numerics::{max_code, min_code};
@@ -60,7 +60,10 @@ fn host_point(name: impl Into<String>, what: impl Into<String>) -> CoverPoint {
 
 /// An output word's bounds to watch: (point prefix, `OUTPUT` mode or `None` for poolings of
 /// `op`, minimum, maximum).
-fn output_bounds(cfg: &AccelConfig) -> Vec<(&'static str, Option<u32>, u32, i64, i64)> {
+type Bound = (&'static str, Option<u32>, u32, i64, i64);
+
+/// The [`Bound`]s of `cfg`'s outputs.
+fn output_bounds(cfg: &AccelConfig) -> Vec<Bound> {
     let f = &cfg.formats;
     let act = f.act_range();
     let (amin, amax) = (min_code(f.act_bits), act.max);
@@ -80,13 +83,23 @@ fn output_bounds(cfg: &AccelConfig) -> Vec<(&'static str, Option<u32>, u32, i64,
 }
 
 /// The counts of the cover points the host observes ([`CoverPoint::host`]).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct HostCounts {
     counts: BTreeMap<String, u64>,
     last: Option<(u32, u32)>,
+    /// [`output_bounds`] of the config.
+    bounds: Vec<Bound>,
 }
 
 impl HostCounts {
+    /// No counts yet, for `cfg`'s engine.
+    pub fn new(cfg: &AccelConfig) -> HostCounts {
+        HostCounts {
+            counts: BTreeMap::new(),
+            last: None,
+            bounds: output_bounds(cfg),
+        }
+    }
     fn bump(&mut self, name: String) {
         *self.counts.entry(name).or_default() += 1;
     }
@@ -99,20 +112,22 @@ impl HostCounts {
         ));
     }
     /// An output word of the last layer read as `value`.
-    pub fn output(&mut self, cfg: &AccelConfig, value: i64) {
+    pub fn output(&mut self, value: i64) {
         let Some((op, mode)) = self.last else {
             return;
         };
-        for (name, m, pool_op, lo, hi) in output_bounds(cfg) {
+        let mut hits = Vec::new();
+        for &(name, m, pool_op, lo, hi) in &self.bounds {
             let this = match m {
                 Some(m) => op < 2 && mode == m,
                 None => op == pool_op,
             };
             if this && (value == lo || value == hi) {
                 let end = if value == lo { "min" } else { "max" };
-                self.bump(format!("{name}_output_at_{end}"));
+                hits.push(format!("{name}_output_at_{end}"));
             }
         }
+        hits.into_iter().for_each(|h| self.bump(h));
     }
 
     /// The counts as coverage points of `points`' host points, located on their lines of the
@@ -564,20 +579,15 @@ pub const MAX_COVERAGE_BYTES: u64 = 1 << 30;
 impl Coverage {
     /// Reads a coverage file (Verilator's `coverage.dat` format).
     pub fn read(path: &Path) -> Result<Coverage, CosimError> {
-        let io = |what: String| CosimError::Io {
-            path: path.display().to_string(),
-            what,
-        };
-        let len = std::fs::metadata(path)
-            .map_err(|e| io(e.to_string()))?
-            .len();
+        let len = std::fs::metadata(path).map_err(|e| io(path, e))?.len();
         if len > MAX_COVERAGE_BYTES {
-            return Err(io(format!(
-                "{len} bytes; coverage files are read up to {MAX_COVERAGE_BYTES}"
-            )));
+            return Err(io(
+                path,
+                format!("{len} bytes; coverage files are read up to {MAX_COVERAGE_BYTES}"),
+            ));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
-        Coverage::parse(&text).map_err(|(line, what)| io(format!("line {line}: {what}")))
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        Coverage::parse(&text).map_err(|(line, what)| io(path, format!("line {line}: {what}")))
     }
 
     /// Parses the text of a coverage file; an error names the line.
@@ -872,10 +882,6 @@ pub fn write_report(
     points: &[CoverPoint],
     out: &Path,
 ) -> Result<Summary, CosimError> {
-    let io = |p: &Path, e: std::io::Error| CosimError::Io {
-        path: p.display().to_string(),
-        what: e.to_string(),
-    };
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let dat = out.join("coverage.dat");
     std::fs::write(&dat, cov.to_text()).map_err(|e| io(&dat, e))?;

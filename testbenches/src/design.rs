@@ -2,7 +2,7 @@
 //! found in them by module name (`<kind>_array`, `<kind>_pe`) with their ports read from the
 //! Verilog itself, so that a folder edited by hand is simulated as it is.
 
-use crate::CosimError;
+use crate::{io, CosimError};
 use shiftadd_sim::files;
 use shiftadd_sim::rtl::{ArrayKind, Port, PortDir, ARRAY_LATENCY, PE_LATENCY};
 use shiftadd_sim::spec::AccelConfig;
@@ -46,13 +46,6 @@ pub struct Dut {
     pub latency: u32,
     /// Whether this is a lone PE (output `term`) rather than an array (outputs `acc_<r>`).
     pub is_pe: bool,
-}
-
-fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
-    CosimError::Io {
-        path: path.display().to_string(),
-        what: e.to_string(),
-    }
 }
 
 /// System tasks that reach the host: run commands or C code, or read or write files.

@@ -111,14 +111,7 @@ impl EngineBus for Bus {
         wide: bool,
     ) -> Result<Vec<i64>, CosimError> {
         if self.streams && self.has_side_ports() {
-            let words = self.stream_outputs(lane, addr, n)?;
-            let cfg = self.cfg().clone();
-            if let Some(c) = &mut self.host_cover {
-                for &v in &words {
-                    c.output(&cfg, v);
-                }
-            }
-            return Ok(words);
+            return self.stream_outputs(lane, addr, n);
         }
         let ids = self.read_outputs(lane, addr, n, wide);
         let words = ids.into_iter().map(|r| self.output_value(r)).collect();

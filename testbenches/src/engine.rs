@@ -15,6 +15,7 @@ use rand::{Rng, SeedableRng};
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::{
     act_bank_words, post_reference, weight_words, Descriptor, LayerOp, OutputMode, MAX_POOL_WINDOW,
+    MAX_ROUND_SHIFT,
 };
 use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::{ConvKind, Weights};
@@ -88,9 +89,6 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
     }
 }
 
-/// Largest shift of the hand-off and round modes (`Descriptor::check`).
-const MAX_ROUND_SHIFT: u32 = 63;
-
 /// A base for `words` words in a buffer of `depth`: at the bottom, at the top, or at random
 /// (`place`), from `rng`.
 fn base_in(depth: u64, words: u64, place: u32, rng: &mut rand_chacha::ChaCha8Rng) -> u32 {
@@ -144,16 +142,13 @@ pub fn case_descriptor(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> De
     let out_words = u64::from(out_words);
     if pc.chain {
         let first = base_in(bank, in_words + out_words, place, &mut rng);
-        let (lower, upper) = if rng.gen_bool(0.5) {
-            (out_words, in_words)
-        } else {
-            (in_words, out_words)
-        };
+        let out_first = rng.gen_bool(0.5);
         // What is left above both blocks goes between them as the placement says.
         let left = bank.saturating_sub(in_words + out_words + u64::from(first));
         let gap = base_in(left, 0, place, &mut rng);
+        let lower = if out_first { out_words } else { in_words };
         let second = first + lower as u32 + gap;
-        (d.out_base, d.in_base) = if lower == out_words && upper == in_words {
+        (d.out_base, d.in_base) = if out_first {
             (first, second)
         } else {
             (second, first)
@@ -684,9 +679,10 @@ impl Drawn {
         k: usize,
     ) -> Result<(LayerResult, Option<String>), CosimError> {
         let (abandon, irq, streams) = in_sequence(k);
+        let desc = self.descriptor(cfg);
         let mut wrong = None;
         if abandon {
-            wrong = bus.abandon_layer(&self.descriptor(cfg), 3 + (k as u32 % 13))?;
+            wrong = bus.abandon_layer(&desc, 3 + (k as u32 % 13))?;
         }
         bus.write(Reg::IrqEnable, u32::from(irq));
         bus.streams = streams;
@@ -695,7 +691,7 @@ impl Drawn {
         let run = run?;
         wrong = wrong.or(bus.status_fault.take());
         if wrong.is_none() {
-            wrong = crate::driver::check_padding_rows(bus, &self.descriptor(cfg))?;
+            wrong = crate::driver::check_padding_rows(bus, &desc)?;
         }
         if irq && wrong.is_none() {
             wrong = bus.check_irq()?;
@@ -770,13 +766,6 @@ impl Drawn {
     }
 }
 
-fn io_err(path: &std::path::Path, e: std::io::Error) -> CosimError {
-    CosimError::Io {
-        path: path.display().to_string(),
-        what: e.to_string(),
-    }
-}
-
 /// Every how many cases one is a pooling (the others are convolutions).
 pub const POOL_EVERY: usize = 4;
 
@@ -815,9 +804,9 @@ pub fn cosim_engine(
     if let Some(parts) = &opts.coverage {
         // The engine under a wrapper holding its cover points, with the engine's ports.
         cover_text = crate::coverage::engine_cover_verilog(cfg, &ports)?;
-        std::fs::create_dir_all(parts).map_err(|e| io_err(parts, e))?;
+        std::fs::create_dir_all(parts).map_err(|e| crate::io(parts, e))?;
         let file = parts.join(crate::coverage::COVER_FILE);
-        std::fs::write(&file, &cover_text).map_err(|e| io_err(&file, e))?;
+        std::fs::write(&file, &cover_text).map_err(|e| crate::io(&file, e))?;
         sources.push(file);
         top = crate::coverage::COVER_TOP;
     }
@@ -827,7 +816,7 @@ pub fn cosim_engine(
         if let (Some(parts), Some(counts)) = (&opts.coverage, &bus.host_cover) {
             let file = parts.join(format!("host-{}.dat", std::process::id()));
             let text = counts.to_coverage(&points, &cover_text).to_text();
-            std::fs::write(&file, text).map_err(|e| io_err(&file, e))?;
+            std::fs::write(&file, text).map_err(|e| crate::io(&file, e))?;
         }
         Ok(())
     };
@@ -864,7 +853,7 @@ pub fn cosim_engine(
     seq.host_cover = opts
         .coverage
         .is_some()
-        .then(crate::coverage::HostCounts::default);
+        .then(|| crate::coverage::HostCounts::new(cfg));
     let mut drawn: Vec<Drawn> = Vec::new();
     // Every host register read back after writing ones and zeros, before the first case.
     let walk = seq.register_walk()?;

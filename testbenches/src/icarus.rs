@@ -4,17 +4,10 @@
 //! compiled `vvp` image is cached by content like the Verilator models.
 
 use crate::verilator::PortLayout;
-use crate::{locate_exe, CosimError};
+use crate::{io, locate_exe, CosimError};
 use shiftadd_sim::rtl::sha256_hex;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
-    CosimError::Io {
-        path: path.display().to_string(),
-        what: e.to_string(),
-    }
-}
 
 /// The testbench module for `top`.
 pub fn testbench(top: &str, layout: &PortLayout) -> String {

@@ -67,7 +67,15 @@ pub enum CosimError {
     },
 }
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The error of a file or folder that could not be read or written.
+pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
+    CosimError::Io {
+        path: path.display().to_string(),
+        what: e.to_string(),
+    }
+}
 
 /// An external tool the co-simulation needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

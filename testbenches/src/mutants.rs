@@ -5,7 +5,7 @@
 //! modules as black boxes); one not proven equivalent is an escape.
 
 use crate::design::Design;
-use crate::CosimError;
+use crate::{io, CosimError};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -187,10 +187,7 @@ pub fn file_sites(file: &str, text: &str) -> Vec<Site> {
 pub fn reached_files(design: &Design, top: &str) -> Result<Vec<PathBuf>, CosimError> {
     let mut texts: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
     for f in &design.files {
-        let text = std::fs::read_to_string(f).map_err(|e| CosimError::Io {
-            path: f.display().to_string(),
-            what: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(f).map_err(|e| io(f, e))?;
         for name in design.modules.keys() {
             if text.contains(&format!("module {name}(")) {
                 texts.insert(name.clone(), (f.clone(), text.clone()));
@@ -240,10 +237,6 @@ pub fn apply(text: &str, site: &Site) -> Option<String> {
 
 /// Writes a copy of `design`'s folder with `site` applied into `dest` (created).
 pub fn write_mutant(design: &Design, site: &Site, dest: &Path) -> Result<(), CosimError> {
-    let io = |p: &Path, e: std::io::Error| CosimError::Io {
-        path: p.display().to_string(),
-        what: e.to_string(),
-    };
     std::fs::create_dir_all(dest).map_err(|e| io(dest, e))?;
     for entry in std::fs::read_dir(&design.dir).map_err(|e| io(&design.dir, e))? {
         let p = entry.map_err(|e| io(&design.dir, e))?.path();
@@ -274,10 +267,6 @@ pub fn write_mutant(design: &Design, site: &Site, dest: &Path) -> Result<(), Cos
 /// folder as black boxes; `equiv_simple` and `equiv_induct` over 4 cycles). The script and its
 /// log stay in `work`.
 pub fn proven_equivalent(design: &Design, site: &Site, work: &Path) -> Result<bool, CosimError> {
-    let io = |p: &Path, e: std::io::Error| CosimError::Io {
-        path: p.display().to_string(),
-        what: e.to_string(),
-    };
     let original = design.dir.join(&site.file);
     let text = std::fs::read_to_string(&original).map_err(|e| io(&original, e))?;
     let mutated = apply(&text, site)
@@ -376,10 +365,7 @@ pub enum Fate {
 pub fn engine_sites(design: &Design) -> Result<Vec<Site>, CosimError> {
     let mut v = Vec::new();
     for f in reached_files(design, shiftadd_sim::rtl::ENGINE_MODULE)? {
-        let text = std::fs::read_to_string(&f).map_err(|e| CosimError::Io {
-            path: f.display().to_string(),
-            what: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(&f).map_err(|e| io(&f, e))?;
         let name = f
             .file_name()
             .and_then(|n| n.to_str())
@@ -400,10 +386,6 @@ pub fn run_mutant(
     cache: &Path,
     work: &Path,
 ) -> Result<Fate, CosimError> {
-    let io = |p: &Path, e: std::io::Error| CosimError::Io {
-        path: p.display().to_string(),
-        what: e.to_string(),
-    };
     let _ = std::fs::remove_dir_all(work);
     let folder = work.join("rtl");
     write_mutant(design, site, &folder)?;
@@ -444,7 +426,6 @@ pub fn run_mutant(
             Err(e) => return Err(e),
         },
     };
-    let _ = std::fs::remove_dir_all(&folder);
-    let _ = std::fs::remove_dir_all(&own);
+    let _ = std::fs::remove_dir_all(work);
     Ok(fate)
 }

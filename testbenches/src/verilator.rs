@@ -8,7 +8,7 @@
 //! at `10 i + 5`) and the outputs are read. Inputs are therefore settled before every rising
 //! edge, which rust-hdl's clock forwarding through combinational blocks needs.
 
-use crate::{locate_exe, CosimError};
+use crate::{io, locate_exe, CosimError};
 use shiftadd_sim::rtl::sha256_hex;
 use shiftadd_sim::rtl::{Port, PortDir};
 use std::collections::BTreeMap;
@@ -98,13 +98,6 @@ pub fn cache_dir() -> PathBuf {
 
 fn tool_err(what: impl Into<String>) -> CosimError {
     CosimError::Tool(what.into())
-}
-
-fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
-    CosimError::Io {
-        path: path.display().to_string(),
-        what: e.to_string(),
-    }
 }
 
 fn output_of(cmd: &mut Command) -> Result<String, CosimError> {

@@ -2,19 +2,12 @@
 //! timing as the RTL's: inputs at `10 i` ns, rising edge at `10 i + 5` ns), and the comparison
 //! of two VCDs that names the first port whose values differ.
 
-use crate::CosimError;
+use crate::{io, CosimError};
 use shiftadd_sim::rtl::Port;
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use vcd::{IdCode, ScopeItem, TimescaleUnit, Value};
-
-fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
-    CosimError::Io {
-        path: path.display().to_string(),
-        what: e.to_string(),
-    }
-}
 
 fn bits(v: i128, width: usize) -> Vec<Value> {
     (0..width)
