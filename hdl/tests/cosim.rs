@@ -23,6 +23,7 @@ fn opts(cases: u32, max_cycles: usize) -> Options {
         vcd: None,
         shrink_time: Duration::from_secs(30),
         coverage: None,
+        diagnose: true,
     }
 }
 

@@ -164,18 +164,30 @@ pub struct MutantsArgs {
     /// Any folder of Verilog with an engine and a config.json, instead of --preset.
     #[arg(long)]
     pub rtl: Option<PathBuf>,
-    /// Mutants to run, drawn from every site of the files the engine reaches.
+    /// The co-simulation that judges each mutant, as `cosim --level`: layer (the engine through
+    /// its register map; sites in every file the engine reaches), array or pe (each array or PE
+    /// alone; sites in the files those reach).
+    #[arg(long, value_enum, default_value = "layer")]
+    pub level: Level,
+    /// Mutants to run, drawn from every site of the files the level's modules reach.
     #[arg(long, default_value_t = 200)]
     pub count: usize,
     /// Seed of the draw of sites and of the co-simulation's cases.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Layer cases co-simulated per mutant.
-    #[arg(long, default_value_t = 60)]
+    /// Cases co-simulated per mutant (layers at --level layer); the default is `cosim`'s.
+    #[arg(long, default_value_t = 200)]
     pub cases: u32,
     /// Run only shard K of N (K from 1): the drawn mutants whose index is K-1 modulo N.
     #[arg(long)]
     pub shard: Option<String>,
+    /// Mutants co-simulated at once (default: the machine's cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Build every mutant's model on its own, instead of one model holding all of them behind a
+    /// run-time switch (the layer level's default).
+    #[arg(long)]
+    pub separate: bool,
     /// Print every site (file, line, edit) and run nothing.
     #[arg(long)]
     pub list: bool,
@@ -183,6 +195,11 @@ pub struct MutantsArgs {
     /// several edits runs each), instead of drawing --count.
     #[arg(long)]
     pub site: Vec<String>,
+    /// Add up the JSON files of several runs (for example the shards of one draw) instead of
+    /// running: each mutant counted once; the runs must be of one folder, level, seed and case
+    /// count.
+    #[arg(long, num_args = 1..)]
+    pub merge: Vec<PathBuf>,
     /// Also write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -199,18 +216,66 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
     Ok((k, n))
 }
 
+/// Runs `f` on every item of `items`, `jobs` at a time, results in the items' order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<Result<R>>>> =
+        std::sync::Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(items.len()).max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else {
+                    break;
+                };
+                let r = f(item);
+                let stop = r.is_err();
+                if let Ok(mut v) = results.lock() {
+                    v[i] = Some(r);
+                }
+                if stop {
+                    // No new mutant after an error of the tools.
+                    next.store(items.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let v = results
+        .into_inner()
+        .map_err(|_| anyhow!("a mutant's thread panicked"))?;
+    v.into_iter().flatten().collect()
+}
+
+/// The sites' key as `--site` takes it.
+fn site_key(s: &shiftadd_tb::mutants::Site) -> String {
+    format!("{}:{}:{}", s.file, s.line, s.col)
+}
+
 /// Runs `shiftadd mutants`; returns whether no mutant escaped.
 pub fn mutants(args: &MutantsArgs) -> Result<bool> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
-    use shiftadd_tb::mutants::{engine_sites, run_mutant, Fate};
-    if args.cases == 0 {
-        bail!("--cases 0 checks nothing; give 1 or more");
-    }
-    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    use shiftadd_tb::mutants::{engine_cosim, run_mutant, sites_of, Fate, Schemata};
     if let Some(j) = &args.json {
         crate::check_writable(j)?;
     }
+    if !args.merge.is_empty() {
+        return merge_mutants(args);
+    }
+    if args.cases == 0 {
+        bail!("--cases 0 checks nothing; give 1 or more");
+    }
+    if args.jobs == Some(0) {
+        bail!("--jobs 0 runs nothing; give 1 or more");
+    }
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let dir = match &args.rtl {
         Some(d) => d.clone(),
         None => crate::locate_default(&Path::new("rtl-out").join(&args.preset)),
@@ -218,23 +283,35 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
     let design = Design::load(&dir)?;
     design.check_host_tasks(false)?;
     design.check_config()?;
-    if !design.modules.contains_key(ENGINE_MODULE) {
-        bail!(
-            "{}: no `engine` module; mutants runs on an engine's layer-level co-simulation",
-            dir.display()
-        );
-    }
-    let sites = engine_sites(&design)?;
+    let duts = match args.level {
+        Level::Layer => {
+            if !design.modules.contains_key(ENGINE_MODULE) {
+                bail!(
+                    "{}: no `engine` module; --level layer mutates an engine and runs its layer-level co-simulation (--level array or pe for the arrays alone)",
+                    dir.display()
+                );
+            }
+            Vec::new()
+        }
+        Level::Array => design.arrays(),
+        Level::Pe => design.pes(),
+    };
+    let tops: Vec<String> = if args.level == Level::Layer {
+        vec![ENGINE_MODULE.into()]
+    } else if duts.is_empty() {
+        bail!("{}: no array or PE module to co-simulate", dir.display());
+    } else {
+        duts.iter().map(|d| d.top.clone()).collect()
+    };
+    let sites = sites_of(&design, &tops)?;
     if args.list {
         for s in &sites {
-            println!(
-                "{}:{}:{} {} `{}` -> `{}`",
-                s.file, s.line, s.col, s.op, s.from, s.to
-            );
+            println!("{} {} `{}` -> `{}`", site_key(s), s.op, s.from, s.to);
         }
         println!(
-            "mutants: {} sites in the files `engine` reaches in {}",
+            "mutants: {} sites in the files {} reaches in {}",
             sites.len(),
+            tops.join(", "),
             dir.display()
         );
         return Ok(true);
@@ -244,20 +321,14 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(args.seed));
         order.truncate(args.count);
     } else {
-        order.retain(|&i| {
-            let s = &sites[i];
-            args.site
-                .contains(&format!("{}:{}:{}", s.file, s.line, s.col))
-        });
+        order.retain(|&i| args.site.contains(&site_key(&sites[i])));
         for want in &args.site {
-            if !order.iter().any(|&i| {
-                let s = &sites[i];
-                *want == format!("{}:{}:{}", s.file, s.line, s.col)
-            }) {
+            if !order.iter().any(|&i| *want == site_key(&sites[i])) {
                 bail!("--site {want}: no such site (see --list)");
             }
         }
     }
+    // (index in the draw, index in `sites`)
     let chosen: Vec<(usize, usize)> = order
         .into_iter()
         .enumerate()
@@ -270,56 +341,114 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
         vcd: None,
         shrink_time: Duration::from_secs(0),
         coverage: None,
+        diagnose: false,
     };
     let cache = cache_dir();
-    let lines = |file: &str| -> Vec<String> {
-        std::fs::read_to_string(dir.join(file))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
-    let mut results = Vec::new();
-    let (mut killed, mut equivalent, mut escaped, mut invalid) = (0, 0, 0, 0);
-    let mut escapes = Vec::new();
+    let text: std::collections::BTreeMap<String, Vec<String>> = chosen
+        .iter()
+        .map(|&(_, s)| sites[s].file.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|f| {
+            let lines = std::fs::read_to_string(dir.join(&f))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            (f, lines)
+        })
+        .collect();
     eprintln!(
-        "mutants: {} of {} sites (seed {}), {} layer cases each, on the engine of {}",
+        "mutants: {} of {} sites (seed {}), {} {} cases each, on {} of {}, {jobs} at a time",
         chosen.len(),
         sites.len(),
         args.seed,
         args.cases,
+        format!("{:?}", args.level).to_lowercase(),
+        tops.join(", "),
         dir.display()
     );
-    for (n, &(i, s)) in chosen.iter().enumerate() {
+    let scratch = std::env::temp_dir().join(format!("shiftadd-mutants-{}", std::process::id()));
+    // The layer level puts every mutant behind one switch and builds one model.
+    let mut schemata = None;
+    if args.level == Level::Layer && !args.separate && !chosen.is_empty() {
+        let drawn: Vec<shiftadd_tb::mutants::Site> =
+            chosen.iter().map(|&(_, s)| sites[s].clone()).collect();
+        eprintln!(
+            "mutants: building one model holding the {} mutants behind +{}=K",
+            drawn.len(),
+            shiftadd_tb::mutants::SWITCH
+        );
+        match Schemata::build(&design, &drawn, &opts, &cache, &scratch.join("schemata")) {
+            Ok((sch, left)) => {
+                eprintln!(
+                    "mutants: built in {:.0} s; the original agrees with the switch at 0{}",
+                    sch.build_s,
+                    if left.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} built on their own (lines of another shape)",
+                            left.len()
+                        )
+                    }
+                );
+                schemata = Some(sch);
+            }
+            Err(
+                e @ (shiftadd_tb::CosimError::Build { .. }
+                | shiftadd_tb::CosimError::Verilog { .. }
+                | shiftadd_tb::CosimError::Stopped { .. }
+                | shiftadd_tb::CosimError::Design(_)),
+            ) => {
+                eprintln!(
+                    "mutants: the folder holding every mutant cannot be used, so each is built on its own: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let run_one = |&n: &usize| -> Result<(Fate, f64)> {
+        let (i, s) = chosen[n];
         let site = &sites[s];
-        let work = std::env::temp_dir().join(format!("shiftadd-mutant-{}-{i}", std::process::id()));
         let t = std::time::Instant::now();
-        let fate = run_mutant(&design, site, &opts, &cache, &work)?;
+        let work = scratch.join(format!("mutant-{i}"));
+        let in_schema = schemata
+            .as_ref()
+            .and_then(|sch: &Schemata| sch.sites.iter().position(|x| x == site).map(|k| (sch, k)));
+        let fate = match in_schema {
+            Some((sch, k)) => sch.run(k + 1, &design, &opts, &work)?,
+            None => run_mutant(&design, site, &cache, &work, |mutant, own| {
+                if args.level == Level::Layer {
+                    return engine_cosim(mutant, &opts, own);
+                }
+                for dut in &duts {
+                    let o = cosim(mutant, dut, SimKind::Verilator, &opts, own)?;
+                    if let Some(f) = &o.failure {
+                        return Ok(Some(format!(
+                            "{} case {}: cycle {}, {}",
+                            dut.top, f.case_index, f.mismatch.cycle, f.mismatch.port
+                        )));
+                    }
+                    if let Some(st) = &o.stopped {
+                        return Ok(Some(format!("{} stopped: {}", dut.top, st.what)));
+                    }
+                }
+                Ok(None)
+            })?,
+        };
         let secs = t.elapsed().as_secs_f64();
-        let text = lines(&site.file);
-        let line = text.get(site.line - 1).map_or("", String::as_str);
         let what = match &fate {
-            Fate::Killed { what } => {
-                killed += 1;
-                format!("killed ({})", what.lines().next().unwrap_or(""))
-            }
-            Fate::Equivalent => {
-                equivalent += 1;
-                "survived, proven equivalent".into()
-            }
-            Fate::Escaped => {
-                escaped += 1;
-                escapes.push(site.describe(line));
-                "ESCAPED".into()
-            }
-            Fate::Invalid { what } => {
-                invalid += 1;
-                format!("invalid ({})", what.lines().next().unwrap_or(""))
-            }
+            Fate::Killed { what } => format!("killed ({})", what.lines().next().unwrap_or("")),
+            Fate::Equivalent => "survived, proven equivalent".into(),
+            Fate::Escaped => "ESCAPED".into(),
+            Fate::Invalid { what } => format!("invalid ({})", what.lines().next().unwrap_or("")),
         };
         println!(
-            "[{}/{}] mutant {i}: {}:{} {} `{}` -> `{}`: {what} ({secs:.0} s)",
-            n + 1,
+            "[{}/{}] mutant {i}: {}:{} {} `{}` -> `{}`: {what} ({secs:.1} s)",
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
             chosen.len(),
             site.file,
             site.line,
@@ -327,12 +456,76 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
             site.from.trim(),
             site.to.trim()
         );
-        results.push(json!({
-            "index": i,
-            "site": site,
-            "fate": fate,
-            "seconds": secs,
-        }));
+        Ok((fate, secs))
+    };
+    let all: Vec<usize> = (0..chosen.len()).collect();
+    let outcome = in_parallel(&all, jobs, run_one);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let fates = outcome?;
+    let results: Vec<serde_json::Value> = chosen
+        .iter()
+        .zip(&fates)
+        .map(|(&(i, s), (fate, secs))| {
+            json!({"index": i, "site": sites[s], "fate": fate, "seconds": secs})
+        })
+        .collect();
+    let doc = json!({
+        "rtl": dir.display().to_string(),
+        "config": design.cfg.name,
+        "level": format!("{:?}", args.level).to_lowercase(),
+        "seed": args.seed,
+        "cases": args.cases,
+        "count": args.count,
+        "sites": sites.len(),
+        "shard": args.shard,
+        "mutants": results,
+    });
+    report_mutants(doc, args.json.as_deref(), &|f, l| {
+        text.get(f)
+            .and_then(|t| t.get(l.max(1) - 1))
+            .cloned()
+            .unwrap_or_default()
+    })
+}
+
+/// Prints the escapes and the score of a run's (or merged runs') JSON document, adds the counts
+/// to it and writes it to `json`; returns whether no mutant escaped.
+fn report_mutants(
+    mut doc: serde_json::Value,
+    json: Option<&Path>,
+    line_of: &dyn Fn(&str, usize) -> String,
+) -> Result<bool> {
+    let mutants = doc["mutants"].as_array().cloned().unwrap_or_default();
+    // Every survivor with its site and edit: the proven equivalent ones, then the escapes.
+    let describe = |m: &serde_json::Value| -> String {
+        let s = &m["site"];
+        let (file, line, col) = (
+            s["file"].as_str().unwrap_or_default(),
+            s["line"].as_u64().unwrap_or(1) as usize,
+            s["col"].as_u64().unwrap_or(0) as usize,
+        );
+        shiftadd_tb::mutants::describe_edit(
+            file,
+            line,
+            col,
+            s["op"].as_str().unwrap_or_default(),
+            s["from"].as_str().unwrap_or_default(),
+            s["to"].as_str().unwrap_or_default(),
+            &line_of(file, line),
+        )
+    };
+    let status = |m: &serde_json::Value| m["fate"]["status"].as_str().unwrap_or("").to_string();
+    let count = |what: &str| mutants.iter().filter(|m| status(m) == what).count();
+    let (killed, equivalent, invalid) = (count("killed"), count("equivalent"), count("invalid"));
+    let escaped = mutants.len() - killed - equivalent - invalid;
+    for m in mutants.iter().filter(|m| status(m) == "equivalent") {
+        println!("equivalent: {}", describe(m));
+    }
+    for m in mutants
+        .iter()
+        .filter(|m| !["killed", "equivalent", "invalid"].contains(&status(m).as_str()))
+    {
+        println!("escaped: {}", describe(m));
     }
     let counted = killed + escaped;
     let score = if counted == 0 {
@@ -340,34 +533,87 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
     } else {
         100.0 * killed as f64 / counted as f64
     };
-    for e in &escapes {
-        println!("escaped: {e}");
+    for (k, v) in [
+        ("killed", killed),
+        ("equivalent", equivalent),
+        ("escaped", escaped),
+        ("invalid", invalid),
+    ] {
+        doc[k] = json!(v);
     }
-    if let Some(path) = &args.json {
-        let doc = json!({
-            "rtl": dir.display().to_string(),
-            "config": design.cfg.name,
-            "seed": args.seed,
-            "cases": args.cases,
-            "count": args.count,
-            "sites": sites.len(),
-            "shard": args.shard,
-            "mutants": results,
-            "killed": killed,
-            "equivalent": equivalent,
-            "escaped": escaped,
-            "invalid": invalid,
-            "score": score,
-        });
+    doc["score"] = json!(score);
+    if let Some(path) = json {
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
     println!(
         "mutants: {} run on `{}`: {killed} killed, {equivalent} proven equivalent, {escaped} escaped, {invalid} invalid; score {score:.1}% ({killed} of {counted} not proven equivalent)",
-        chosen.len(),
-        design.cfg.name
+        mutants.len(),
+        doc["config"].as_str().unwrap_or("?"),
     );
     Ok(escaped == 0)
+}
+
+/// `shiftadd mutants --merge`: the JSON files of several runs as one.
+fn merge_mutants(args: &MutantsArgs) -> Result<bool> {
+    let mut merged: Option<serde_json::Value> = None;
+    let mut seen = std::collections::BTreeMap::new();
+    let mut all = Vec::new();
+    for f in &args.merge {
+        let text = shiftadd_sim::files::read_text(f).map_err(|e| anyhow!(e))?;
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("{}: not a mutants JSON file: {e}", f.display()))?;
+        let Some(list) = doc["mutants"].as_array() else {
+            bail!(
+                "{}: no `mutants` list (write it with `shiftadd mutants --json`)",
+                f.display()
+            );
+        };
+        if let Some(first) = &merged {
+            for key in ["rtl", "config", "level", "seed", "cases", "count", "sites"] {
+                if first[key] != doc[key] {
+                    bail!(
+                        "{}: `{key}` is {} where {} has {}; only runs of one draw add up",
+                        f.display(),
+                        doc[key],
+                        args.merge[0].display(),
+                        first[key]
+                    );
+                }
+            }
+        }
+        for m in list {
+            let index = m["index"]
+                .as_u64()
+                .ok_or_else(|| anyhow!("{}: a mutant without an `index`", f.display()))?;
+            if let Some(prev) = seen.insert(index, f.clone()) {
+                bail!(
+                    "{}: mutant {index} is also in {}; give each shard once",
+                    f.display(),
+                    prev.display()
+                );
+            }
+            all.push(m.clone());
+        }
+        merged.get_or_insert(doc);
+    }
+    let mut doc = merged.ok_or_else(|| anyhow!("--merge: give the JSON files of the runs"))?;
+    all.sort_by_key(|m| m["index"].as_u64());
+    doc["mutants"] = json!(all);
+    doc["shard"] = json!(null);
+    doc["merged"] = json!(args
+        .merge
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>());
+    let dir = PathBuf::from(doc["rtl"].as_str().unwrap_or_default());
+    let line_of = |file: &str, line: usize| -> String {
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|t| t.lines().nth(line.max(1) - 1).map(str::to_string))
+            .unwrap_or_default()
+    };
+    report_mutants(doc, args.json.as_deref(), &line_of)
 }
 
 /// `shiftadd coverage` subcommands.
@@ -586,6 +832,7 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
             vcd,
             shrink_time: Duration::from_secs(args.shrink_seconds),
             coverage: coverage_parts(args),
+            diagnose: true,
         };
         eprintln!(
             "building {} ({}x{}) for {} (cache {})",
@@ -716,6 +963,7 @@ fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
         vcd: args.vcd.clone(),
         shrink_time: Duration::from_secs(args.shrink_seconds),
         coverage: coverage_parts(args),
+        diagnose: true,
     };
     let cache = cache_dir();
     eprintln!(

@@ -1,13 +1,23 @@
 //! `shiftadd mutants` end to end: a mutant the co-simulation catches, one Yosys proves
-//! equivalent, one that escapes (dead code Yosys cannot prove dead), the JSON, refusals.
+//! equivalent, one that escapes (dead code Yosys cannot prove dead), the same fates with each
+//! mutant built on its own, shards merged, the PE level, the JSON, refusals.
 
 mod common;
 use common::{fails, ok, shiftadd, tmp};
 
-#[test]
-fn mutants_are_killed_proven_equivalent_or_escape() {
-    let json = tmp("mutants.json");
-    let o = shiftadd(&[
+/// The three sites below under `mutants` with `extra` arguments: the exit code, the output, the
+/// JSON document and each site's fate as `file:line` -> status.
+fn three_sites(
+    extra: &[&str],
+    json_name: &str,
+) -> (
+    Option<i32>,
+    String,
+    serde_json::Value,
+    Vec<(String, String)>,
+) {
+    let json = tmp(json_name);
+    let mut args = vec![
         "mutants",
         "--preset",
         "lean8",
@@ -25,9 +35,10 @@ fn mutants_are_killed_proven_equivalent_or_escape() {
         "engine.v:3594:37",
         "--json",
         json.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = shiftadd(&args);
     let out = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(o.status.code(), Some(1), "an escape fails the run: {out}");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let fates: Vec<(String, String)> = doc["mutants"]
@@ -45,6 +56,14 @@ fn mutants_are_killed_proven_equivalent_or_escape() {
             )
         })
         .collect();
+    (o.status.code(), out, doc, fates)
+}
+
+#[test]
+fn mutants_are_killed_proven_equivalent_or_escape() {
+    // One model holding the three behind a run-time switch (the default).
+    let (code, out, doc, fates) = three_sites(&[], "mutants.json");
+    assert_eq!(code, Some(1), "an escape fails the run: {out}");
     let fate = |site: &str| {
         fates
             .iter()
@@ -68,6 +87,117 @@ fn mutants_are_killed_proven_equivalent_or_escape() {
         out.contains("score 50.0% (1 of 2 not proven equivalent)"),
         "{out}"
     );
+    // Each mutant built on its own (an independent path: the edited folder itself) comes to the
+    // same fates.
+    let (code, out, _, separate) = three_sites(&["--separate", "--jobs", "1"], "separate.json");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(separate, fates, "{out}");
+}
+
+#[test]
+fn shards_merge_into_the_whole_draw() {
+    let run = |extra: &[&str], name: &str| -> (String, serde_json::Value) {
+        let json = tmp(name);
+        let mut args = vec![
+            "mutants", "--preset", "lean8", "--count", "6", "--seed", "3",
+        ];
+        if !extra.contains(&"--cases") {
+            args.extend_from_slice(&["--cases", "20"]);
+        }
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--json", json.to_str().unwrap()]);
+        let o = shiftadd(&args);
+        let out = String::from_utf8(o.stdout).unwrap();
+        let text = std::fs::read_to_string(&json).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}\n{out}\n{}",
+                json.display(),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        (out, serde_json::from_str(&text).unwrap())
+    };
+    let (_, whole) = run(&[], "whole.json");
+    let (_, a) = run(&["--shard", "1/2"], "shard1.json");
+    let (_, b) = run(&["--shard", "2/2"], "shard2.json");
+    assert_eq!(a["mutants"].as_array().unwrap().len(), 3);
+    assert_eq!(b["mutants"].as_array().unwrap().len(), 3);
+    let (a_path, b_path, merged) = (tmp("shard1.json"), tmp("shard2.json"), tmp("merged.json"));
+    let o = shiftadd(&[
+        "mutants",
+        "--merge",
+        a_path.to_str().unwrap(),
+        b_path.to_str().unwrap(),
+        "--json",
+        merged.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let fates = |d: &serde_json::Value| -> Vec<(u64, String)> {
+        d["mutants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["index"].as_u64().unwrap(),
+                    m["fate"]["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(fates(&merged), fates(&whole), "{out}");
+    for k in ["killed", "equivalent", "escaped", "invalid", "score"] {
+        assert_eq!(merged[k], whole[k], "{k}: {out}");
+    }
+    assert!(out.contains("mutants: 6 run on `lean8`"), "{out}");
+    // A shard given twice, or runs of different draws, do not add up.
+    let out = fails(&[
+        "mutants",
+        "--merge",
+        a_path.to_str().unwrap(),
+        a_path.to_str().unwrap(),
+    ]);
+    assert!(out.contains("give each shard once"), "{out}");
+    let (_, _) = run(&["--shard", "2/2", "--cases", "21"], "other.json");
+    let out = fails(&[
+        "mutants",
+        "--merge",
+        a_path.to_str().unwrap(),
+        tmp("other.json").to_str().unwrap(),
+    ]);
+    assert!(out.contains("`cases` is 21 where"), "{out}");
+}
+
+#[test]
+fn a_pe_mutant_is_judged_by_the_pe_level_co_simulation() {
+    // The dual PE's code sign test inverted: the PE-level co-simulation catches it.
+    let json = tmp("pe-mutants.json");
+    let o = shiftadd(&[
+        "mutants",
+        "--preset",
+        "lean8",
+        "--level",
+        "pe",
+        "--site",
+        "dual_pe.v:47:11",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["level"], "pe");
+    assert_eq!(doc["mutants"][0]["fate"]["status"], "killed", "{out}");
+    assert!(out.contains("killed (dual_pe case"), "{out}");
+    // Only the files the PEs reach hold sites at this level.
+    let out = ok(&["mutants", "--preset", "lean8", "--level", "pe", "--list"]);
+    assert!(
+        out.contains("dual_pe.v:47:11") && !out.contains("engine.v:"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -86,4 +216,53 @@ fn mutant_sites_and_refusals() {
     assert!(out.contains("--shard 0/2: give K/N"), "{out}");
     let out = fails(&["mutants", "--preset", "lean8", "--site", "engine.v:1:1"]);
     assert!(out.contains("--site engine.v:1:1: no such site"), "{out}");
+    let out = fails(&["mutants", "--preset", "lean8", "--jobs", "0"]);
+    assert!(out.contains("--jobs 0 runs nothing"), "{out}");
+}
+
+#[test]
+fn faults_only_the_phases_around_the_cases_see_are_killed() {
+    let json = tmp("around-mutants.json");
+    let o = shiftadd(&[
+        "mutants",
+        "--preset",
+        "lean8",
+        // IRQ_ENABLE out of reset at 1: every register read after the reset in the middle of a
+        // layer.
+        "--site",
+        "engine.v:4200:30",
+        // The input stream ready during a reset: the beat offered in the reset cycle.
+        "--site",
+        "engine.v:2837:27",
+        // Input bank 7 written by every buffer write: hidden when bank 7 is written last, seen
+        // when the writes come in a drawn order.
+        "--site",
+        "engine.v:3036:41",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let what = |line: u64| -> String {
+        doc["mutants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["site"]["line"] == line)
+            .map(|m| format!("{} {}", m["fate"]["status"], m["fate"]["what"]))
+            .unwrap_or_default()
+    };
+    assert!(
+        what(4200).contains("IRQ_ENABLE reads 0x00000001 after the reset"),
+        "{}",
+        what(4200)
+    );
+    assert!(
+        what(2837).contains("sin_ready is high during the reset"),
+        "{}",
+        what(2837)
+    );
+    assert!(what(3036).starts_with("\"killed\""), "{}", what(3036));
 }

@@ -569,7 +569,7 @@ pub fn register(cfg: &AccelConfig, reg: Reg) -> Register {
             )],
         ),
         Reg::BufDataLo => (
-            "write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR or BUF_LANE was written; then BUF_ADDR + 1, so consecutive reads stream consecutive words)".into(),
+            "write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR or BUF_LANE was written; then BUF_ADDR + 1, so consecutive reads stream consecutive words; a BUF_LANE past the last output bank, `rows` - 1, reads 0 in both halves)".into(),
             vec![field("data", 0, 32, "bits 0-31")],
         ),
         Reg::BufDataHi => (

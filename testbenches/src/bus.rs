@@ -19,7 +19,7 @@ const BUS_PORTS: [&str; 4] = ["reg_we", "reg_re", "reg_addr", "reg_wdata"];
 /// interrupt is exercised.
 const IDLE_PORTS: [&str; 4] = ["reset", "sin_data", "sin_valid", "sout_ready"];
 /// The engine's outputs besides `reg_rdata`, in the order of `Bus::side_out`.
-const SIDE_OUTPUTS: [&str; 4] = ["irq", "sout_valid", "sout_data", "sout_last"];
+const SIDE_OUTPUTS: [&str; 5] = ["irq", "sout_valid", "sout_data", "sout_last", "sin_ready"];
 const RESET: usize = 0;
 const SIN_DATA: usize = 1;
 const SIN_VALID: usize = 2;
@@ -28,6 +28,16 @@ const IRQ: usize = 0;
 const SOUT_VALID: usize = 1;
 const SOUT_DATA: usize = 2;
 const SOUT_LAST: usize = 3;
+const SIN_READY: usize = 4;
+
+/// Whether an access to `reg` does something besides reading or storing a value (so that the
+/// register walk leaves it alone).
+fn acts_on_access(reg: Reg) -> bool {
+    matches!(
+        reg,
+        Reg::Ctrl | Reg::BufDataLo | Reg::BufDataHi | Reg::StreamOut | Reg::IrqStatus
+    )
+}
 
 /// Where a read's value will be, once the queue has run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +66,7 @@ pub struct Bus {
     /// [`IDLE_PORTS`] as input words, when the engine has them.
     side_in: [Option<usize>; 4],
     /// [`SIDE_OUTPUTS`] as output words, when the engine has them.
-    side_out: [Option<usize>; 4],
+    side_out: [Option<usize>; 5],
     rdata_index: usize,
     queue: Vec<u64>,
     /// Output words of the last run, kept to reuse the allocation.
@@ -78,6 +88,11 @@ pub struct Bus {
     pub streams: bool,
     /// What the last run's `STATUS` polls read that they should not have, if anything.
     pub status_fault: Option<String>,
+    /// With a seed, the buffer writes a layer's driver makes ([`crate::driver::EngineBus`]) are
+    /// held back and made in an order drawn from it, just before START or a buffer read.
+    pub shuffle: Option<u64>,
+    /// The writes held back: buffer, lane, first word, words.
+    pending: Vec<(BufSel, u32, u32, Vec<i64>)>,
 }
 
 impl Bus {
@@ -91,7 +106,7 @@ impl Bus {
         let lay = &model.layout;
         let mut port_index = [usize::MAX; 4];
         let mut side_in = [None; 4];
-        let mut side_out = [None; 4];
+        let mut side_out = [None; 5];
         for (port, &o) in lay.outputs.iter().zip(&lay.output_offsets) {
             if let Some(k) = SIDE_OUTPUTS.iter().position(|n| *n == port.name) {
                 side_out[k] = (port.width <= 64).then_some(o);
@@ -147,6 +162,8 @@ impl Bus {
             host_cover: None,
             streams: false,
             status_fault: None,
+            shuffle: None,
+            pending: Vec::new(),
         })
     }
 
@@ -310,6 +327,40 @@ impl Bus {
         }
     }
 
+    /// Writes `values` as [`Bus::write_words`] does, or holds them back while [`Bus::shuffle`]
+    /// has a seed.
+    pub fn write_words_in_order(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]) {
+        if self.shuffle.is_some() {
+            self.pending.push((sel, lane, addr, values.to_vec()));
+        } else {
+            self.write_words(sel, lane, addr, values);
+        }
+    }
+
+    /// Makes the writes held back, in an order drawn from the seed of [`Bus::shuffle`] (in the
+    /// driver's order when two of them overlap, where the order decides the contents).
+    pub fn issue_pending(&mut self) {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let pending = std::mem::take(&mut self.pending);
+        let mut order: Vec<usize> = (0..pending.len()).collect();
+        let overlap = pending.iter().enumerate().any(|(i, a)| {
+            pending[i + 1..].iter().any(|b| {
+                a.0 == b.0
+                    && a.1 == b.1
+                    && a.2 < b.2 + b.3.len() as u32
+                    && b.2 < a.2 + a.3.len() as u32
+            })
+        });
+        if let (Some(seed), false) = (self.shuffle, overlap) {
+            order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        }
+        for i in order {
+            let (sel, lane, addr, values) = &pending[i];
+            self.write_words(*sel, *lane, *addr, values);
+        }
+    }
+
     /// Queues reads of `n` output words of lane `lane` from word `addr` on, streaming one per
     /// cycle (two when `wide`: the upper half first); returns the read ids (upper half, or
     /// `None`, then lower half) per word.
@@ -364,7 +415,8 @@ impl Bus {
         loop {
             let first = self.queue.len() / iw;
             let batch = n as usize - got.len() + 4;
-            let ready = |c: usize| u64::from((waited + c) % 4 != 3);
+            // Stalls of one, two and three cycles in every eleven.
+            let ready = |c: usize| u64::from(![2, 5, 6, 8, 9, 10].contains(&((waited + c) % 11)));
             for c in 0..batch {
                 self.push_side(&[(SOUT_READY, ready(c))]);
             }
@@ -379,6 +431,12 @@ impl Bus {
             let mut before = pending.unwrap_or_else(|| seen(self, first.saturating_sub(1)));
             for c in first..first + batch {
                 let (valid, data, last) = before;
+                if !valid && !got.is_empty() && got.len() < n as usize {
+                    return Err(CosimError::Design(format!(
+                        "the output stream dropped TVALID after word {} of {n} (a stream keeps it from its first word to its last)",
+                        got.len()
+                    )));
+                }
                 if valid && ready(c - first) == 1 {
                     got.push(data as i64);
                     if got.len() > n as usize {
@@ -413,47 +471,74 @@ impl Bus {
         }
     }
 
-    /// Writes every writable bit of the host registers to 1, reads them back, writes 0 and reads
-    /// again; reads the read-only ones at power-on values. Registers whose writes act (`CTRL`,
-    /// `BUF_DATA_LO`/`HI`, `STREAM_OUT`, `IRQ_STATUS`) are read only. Returns every difference
-    /// from the register map.
+    /// Reads every register whose read has no effect at its power-on value, writes every
+    /// writable bit of the host registers to 1, reads them back, writes 0 and reads again, and
+    /// reads the output buffer through lanes past its banks (0). Registers whose accesses act
+    /// (`CTRL`, `BUF_DATA_LO`/`HI`, `STREAM_OUT`, `IRQ_STATUS`) are not written. Returns every
+    /// difference from the register map.
     pub fn register_walk(&mut self) -> Result<Vec<String>, CosimError> {
         use shiftadd_sim::regmap::{register, Access};
-        let mut expected = Vec::new();
+        let mut expected = self.read_reset_values("at power-on");
         for reg in Reg::ALL {
             let r = register(&self.cfg, reg);
             let mask = r.fields.iter().fold(0, |m, f| m | f.mask());
-            let acts = matches!(
-                reg,
-                Reg::Ctrl | Reg::BufDataLo | Reg::BufDataHi | Reg::StreamOut | Reg::IrqStatus
-            );
             match r.access {
-                Access::Rw if !acts => {
+                Access::Rw if !acts_on_access(reg) => {
                     self.write(reg, u32::MAX);
                     expected.push((reg, "after writing all ones", mask, self.read(reg)));
                     self.write(reg, 0);
                     expected.push((reg, "after writing 0", 0, self.read(reg)));
                 }
                 Access::Wo => expected.push((reg, "(write-only)", 0, self.read(reg))),
-                _ if !acts || reg == Reg::IrqStatus => {
-                    expected.push((reg, "at power-on", r.reset, self.read(reg)))
-                }
                 _ => {}
             }
         }
+        // A lane past the output banks reads 0 in both halves.
+        let lane_bits = register(&self.cfg, Reg::BufLane).fields[0].bits;
+        self.write(Reg::BufSel, BufSel::Output as u32);
+        for lane in [self.cfg.rows, ((1u64 << lane_bits) - 1) as u32] {
+            self.write(Reg::BufLane, lane);
+            self.write(Reg::BufAddr, 0);
+            let when = "(BUF_LANE past the output banks)";
+            expected.push((Reg::BufDataHi, when, 0, self.read(Reg::BufDataHi)));
+            expected.push((Reg::BufDataLo, when, 0, self.read(Reg::BufDataLo)));
+        }
+        self.write(Reg::BufLane, 0);
+        self.write(Reg::BufSel, 0);
+        self.write(Reg::BufAddr, 0);
         self.stopped()?;
         (self.sel, self.lane, self.hi) = (None, None, None);
-        let mut bad = Vec::new();
-        for (reg, when, want, id) in expected {
-            let got = self.value(id);
-            if got != want {
-                bad.push(format!(
-                    "{} reads {got:#010x} {when}; the register map says {want:#010x}",
-                    reg.name()
-                ));
+        Ok(self.differences(expected))
+    }
+
+    /// Queues a read of every register whose read has no effect, expecting its value after
+    /// power-up and reset (`regmap`).
+    fn read_reset_values(&mut self, when: &'static str) -> Vec<(Reg, &'static str, u32, ReadId)> {
+        use shiftadd_sim::regmap::{register, Access};
+        let mut expected = Vec::new();
+        for reg in Reg::ALL {
+            let r = register(&self.cfg, reg);
+            if r.access != Access::Wo && (!acts_on_access(reg) || reg == Reg::IrqStatus) {
+                expected.push((reg, when, r.reset, self.read(reg)));
             }
         }
-        Ok(bad)
+        expected
+    }
+
+    /// The reads of `expected` that differ, as messages.
+    fn differences(&mut self, expected: Vec<(Reg, &'static str, u32, ReadId)>) -> Vec<String> {
+        expected
+            .into_iter()
+            .filter_map(|(reg, when, want, id)| {
+                let got = self.value(id);
+                (got != want).then(|| {
+                    format!(
+                        "{} reads {got:#010x} {when}; the register map says {want:#010x}",
+                        reg.name()
+                    )
+                })
+            })
+            .collect()
     }
 
     /// After a layer that ended with `IRQ_ENABLE` set: `IRQ_STATUS` reads 1 with `irq` high; a
@@ -483,7 +568,8 @@ impl Bus {
     }
 
     /// Starts layer `d` (registers and START only), lets it run `cycles` cycles, resets the
-    /// engine and checks that it is idle: `STATUS`, `CYCLES`, `SAT_COUNT` 0. Returns what differs.
+    /// engine with a beat offered on the input stream, and checks that `sin_ready` was low in the
+    /// reset cycle and that every register reads its reset value. Returns what differs.
     pub fn abandon_layer(
         &mut self,
         d: &Descriptor,
@@ -499,22 +585,23 @@ impl Bus {
         for _ in 0..cycles {
             self.push(false, false, 0, 0);
         }
-        self.reset();
-        let ids = [Reg::Status, Reg::Cycles, Reg::SatCount].map(|r| (r, self.read(r)));
+        // A beat offered during the reset must not be taken (buffers keep their contents).
+        let iw = self.model.layout.input_words;
+        if !self.push_side(&[(RESET, 1), (SIN_VALID, 1), (SIN_DATA, u64::MAX)]) {
+            self.push_side(&[(RESET, 1)]);
+        }
+        (self.sel, self.lane, self.hi) = (None, None, None);
+        let reset_cycle = self.queue.len() / iw - 1;
+        let expected = self.read_reset_values("after the reset");
+        self.flush();
+        let ready = self.side_out[SIN_READY].map(|_| self.side(SIN_READY, reset_cycle));
         self.stopped()?;
-        let bad: Vec<String> = ids
-            .into_iter()
-            .filter_map(|(r, id)| {
-                let v = self.value(id);
-                (v != 0).then(|| format!("{} {v}", r.name()))
-            })
-            .collect();
-        Ok((!bad.is_empty()).then(|| {
-            format!(
-                "a reset {cycles} cycles into a layer left {} (expected 0)",
-                bad.join(", ")
-            )
-        }))
+        let mut bad = self.differences(expected);
+        if ready == Some(1) {
+            bad.push("sin_ready is high during the reset".into());
+        }
+        Ok((!bad.is_empty())
+            .then(|| format!("a reset {cycles} cycles into a layer: {}", bad.join("; "))))
     }
 
     /// Writes the registers of layer `d` (`regmap::layer_writes`), starts it and polls `STATUS`

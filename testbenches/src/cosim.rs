@@ -107,6 +107,9 @@ pub struct Options {
     pub shrink_time: Duration,
     /// Measure coverage (Verilator only): every instance writes its counts into this folder.
     pub coverage: Option<PathBuf>,
+    /// Rerun a failing engine case from power-on, shrink it and trace it; without, the first
+    /// failure is returned as found, with no waveform (mutation analysis needs only the verdict).
+    pub diagnose: bool,
 }
 
 impl Default for Options {
@@ -118,6 +121,7 @@ impl Default for Options {
             vcd: None,
             shrink_time: Duration::from_secs(60),
             coverage: None,
+            diagnose: true,
         }
     }
 }

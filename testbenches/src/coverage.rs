@@ -17,7 +17,7 @@ use shiftadd_sim::regmap::{
 };
 use shiftadd_sim::rtl::{Port, PortDir, ENGINE_MODULE};
 use shiftadd_sim::spec::{AccelConfig, PeKinds};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The wrapper co-simulated instead of the engine when coverage is measured.
@@ -799,6 +799,56 @@ pub struct Hole {
     pub instance: String,
 }
 
+/// Signal bits (`name[i]`, or `name` for one bit) as runs: `name[hi:lo]` for consecutive bits,
+/// signals in their first appearance's order.
+fn bit_ranges(names: &[&str]) -> Vec<String> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut bits: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    let mut whole = BTreeSet::new();
+    for n in names {
+        let parsed = n
+            .strip_suffix(']')
+            .and_then(|t| t.rsplit_once('['))
+            .and_then(|(sig, i)| i.parse::<u64>().ok().map(|i| (sig, i)));
+        let sig = parsed.map_or(*n, |(sig, _)| sig);
+        if !order.contains(&sig) {
+            order.push(sig);
+        }
+        match parsed {
+            Some((_, i)) => bits.entry(sig).or_default().push(i),
+            None => {
+                whole.insert(sig);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for sig in order {
+        if whole.contains(sig) {
+            out.push(sig.to_string());
+        }
+        let Some(v) = bits.get_mut(sig) else {
+            continue;
+        };
+        v.sort_unstable();
+        v.dedup();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &i in v.iter() {
+            match runs.last_mut() {
+                Some((_, hi)) if *hi + 1 == i => *hi = i,
+                _ => runs.push((i, i)),
+            }
+        }
+        for (lo, hi) in runs.into_iter().rev() {
+            out.push(if lo == hi {
+                format!("{sig}[{lo}]")
+            } else {
+                format!("{sig}[{hi}:{lo}]")
+            });
+        }
+    }
+    out
+}
+
 /// The figures of a coverage file.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -811,9 +861,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The figures as a table, then the holes: every cover point and line, toggles by module
-    /// (up to `toggles_per_module` named each; the JSON has all).
-    pub fn text(&self, points: &[CoverPoint], toggles_per_module: usize) -> String {
+    /// The figures as a table, then the holes: every cover point and line, and every signal bit
+    /// never toggled, by module (runs of bits of a signal as `name[hi:lo]`).
+    pub fn text(&self, points: &[CoverPoint]) -> String {
         let mut s = format!(
             "{:<24} {:>22} {:>26} {:>18}\n",
             "module", "line", "toggle", "cover points"
@@ -856,19 +906,11 @@ impl Summary {
             toggles.values().map(Vec::len).sum::<usize>()
         ));
         for (m, hs) in toggles {
-            let mut names: Vec<&str> = hs.iter().map(|h| h.what.as_str()).collect();
-            names.dedup();
-            let shown: Vec<&str> = names.iter().take(toggles_per_module).copied().collect();
-            let more = names.len().saturating_sub(shown.len());
+            let names: Vec<&str> = hs.iter().map(|h| h.what.as_str()).collect();
             s.push_str(&format!(
-                "  {m} ({}): {}{}\n",
+                "  {m} ({}): {}\n",
                 hs.len(),
-                shown.join(", "),
-                if more > 0 {
-                    format!(", and {more} more")
-                } else {
-                    String::new()
-                }
+                bit_ranges(&names).join(", ")
             ));
         }
         s
@@ -887,7 +929,7 @@ pub fn write_report(
     std::fs::write(&dat, cov.to_text()).map_err(|e| io(&dat, e))?;
     let summary = cov.summary();
     let txt = out.join("summary.txt");
-    std::fs::write(&txt, summary.text(points, 12)).map_err(|e| io(&txt, e))?;
+    std::fs::write(&txt, summary.text(points)).map_err(|e| io(&txt, e))?;
     let json = out.join("summary.json");
     let doc = serde_json::json!({
         "modules": summary.modules,
@@ -947,6 +989,23 @@ mod tests {
     use super::*;
 
     const DAT: &str = "# SystemC::Coverage-3\nC '\u{1}f\u{2}/x/a.v\u{1}l\u{2}3\u{1}page\u{2}v_line/a\u{1}o\u{2}block\u{1}h\u{2}TOP.a' 4\nC '\u{1}f\u{2}/x/a.v\u{1}l\u{2}5\u{1}page\u{2}v_toggle/a\u{1}o\u{2}q[0]\u{1}h\u{2}TOP.a' 0\nC '\u{1}f\u{2}/x/c.sv\u{1}l\u{2}9\u{1}page\u{2}v_user/shiftadd_cover\u{1}o\u{2}op_conv\u{1}h\u{2}TOP.c' 0\nC '\u{1}f\u{2}/x/c.sv\u{1}l\u{2}2\u{1}page\u{2}v_line/shiftadd_cover\u{1}o\u{2}block\u{1}h\u{2}TOP.c' 0\n";
+
+    #[test]
+    fn untoggled_bits_as_runs() {
+        let names = [
+            "w_addr[10]",
+            "w_addr[12]",
+            "w_addr[11]",
+            "busy",
+            "w_addr[31]",
+            "d[0]",
+            "w_addr[13]",
+        ];
+        assert_eq!(
+            bit_ranges(&names),
+            ["w_addr[31]", "w_addr[13:10]", "busy", "d[0]"]
+        );
+    }
 
     #[test]
     fn figures_holes_and_merge() {

@@ -101,7 +101,7 @@ impl EngineBus for Bus {
         Bus::cfg(self)
     }
     fn write_words(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]) {
-        Bus::write_words(self, sel, lane, addr, values)
+        Bus::write_words_in_order(self, sel, lane, addr, values)
     }
     fn read_words(
         &mut self,
@@ -110,6 +110,7 @@ impl EngineBus for Bus {
         n: u32,
         wide: bool,
     ) -> Result<Vec<i64>, CosimError> {
+        self.issue_pending();
         if self.streams && self.has_side_ports() {
             return self.stream_outputs(lane, addr, n);
         }
@@ -119,6 +120,7 @@ impl EngineBus for Bus {
         Ok(words)
     }
     fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError> {
+        self.issue_pending();
         Bus::run(self, d, limit)
     }
     fn cycle(&self) -> u64 {

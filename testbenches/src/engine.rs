@@ -57,14 +57,19 @@ pub fn post_case(cfg: &AccelConfig, seed: u64, case: &LayerCase) -> PostCase {
     let g = case.g;
     let n_out = g.cout * g.out_h().unwrap() * g.out_w().unwrap();
     // A fifth each at 0 and at the largest the mode takes (post_s_max for post and logits, 63
-    // for hand-off and round), the rest between.
+    // for hand-off and round); for hand-off and round a fifth next to the post unit's sum width
+    // (one below, at or one above: where its shifts lose the last bit); the rest between.
     let s_max = match output {
         OutputMode::Post { .. } | OutputMode::Logits { .. } => cfg.post_s_max,
         _ => MAX_ROUND_SHIFT,
     };
+    let sum_bits = shiftadd_sim::rtl::engine_widths(cfg).map_or(s_max, |w| w.z as u32);
     let s = match rng.gen_range(0..5) {
         0 => 0,
         1 => s_max,
+        2 if matches!(output, OutputMode::Handoff | OutputMode::Round) => {
+            (sum_bits - 1 + rng.gen_range(0..3)).min(s_max)
+        }
         _ => rng.gen_range(0..=s_max),
     };
     let place = (rng.gen_range(0..3), rng.gen());
@@ -678,7 +683,12 @@ impl Drawn {
         bus: &mut Bus,
         k: usize,
     ) -> Result<(LayerResult, Option<String>), CosimError> {
-        let (abandon, irq, streams) = in_sequence(k);
+        let Around {
+            abandon,
+            irq,
+            streams,
+            shuffled,
+        } = in_sequence(k);
         let desc = self.descriptor(cfg);
         let mut wrong = None;
         if abandon {
@@ -686,8 +696,10 @@ impl Drawn {
         }
         bus.write(Reg::IrqEnable, u32::from(irq));
         bus.streams = streams;
+        bus.shuffle = shuffled.then_some(0x9e37_79b9_7f4a_7c15 ^ k as u64);
         let run = self.run_on(cfg, bus);
         bus.streams = false;
+        bus.shuffle = None;
         let run = run?;
         wrong = wrong.or(bus.status_fault.take());
         if wrong.is_none() {
@@ -769,11 +781,40 @@ impl Drawn {
 /// Every how many cases one is a pooling (the others are convolutions).
 pub const POOL_EVERY: usize = 4;
 
-/// What the bus does around case `k` of a sequence: (start a layer and abandon it with a reset a
-/// few cycles in, before the case: every eighth case; run with the interrupt enabled and check it
-/// after: every other case; move the buffers through the streams: every third case).
-pub fn in_sequence(k: usize) -> (bool, bool, bool) {
-    (k % 8 == 6, k % 2 == 1, k % 3 == 1)
+/// What the bus does around case `k` of a sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Around {
+    /// Start a layer and abandon it with a reset a few cycles in, before the case: every eighth
+    /// case from 6.
+    pub abandon: bool,
+    /// Run with the interrupt enabled and check it after: the odd cases.
+    pub irq: bool,
+    /// Move the buffers through the streams: every third case from 1.
+    pub streams: bool,
+    /// Write the buffers (lanes, weights, parameters, input, residual) in a drawn order instead
+    /// of the driver's: the even cases.
+    pub shuffled: bool,
+}
+
+/// What the bus does around case `k` of a sequence.
+pub fn in_sequence(k: usize) -> Around {
+    Around {
+        abandon: k % 8 == 6,
+        irq: k % 2 == 1,
+        streams: k % 3 == 1,
+        shuffled: k.is_multiple_of(2),
+    }
+}
+
+/// The ports of `design`'s module `engine`.
+pub fn engine_ports(
+    design: &crate::design::Design,
+) -> Result<Vec<shiftadd_sim::rtl::Port>, CosimError> {
+    design
+        .modules
+        .get(shiftadd_sim::rtl::ENGINE_MODULE)
+        .cloned()
+        .ok_or_else(|| CosimError::Design(format!("{}: no `engine` module", design.dir.display())))
 }
 
 /// Co-simulates the engine of `design` (module `engine`) on Verilator: `opts.cases` random
@@ -788,15 +829,8 @@ pub fn cosim_engine(
     opts: &crate::cosim::Options,
     cache: &std::path::Path,
 ) -> Result<EngineOutcome, CosimError> {
-    use proptest::strategy::{Strategy, ValueTree};
     let cfg = &design.cfg;
-    let ports = design
-        .modules
-        .get(shiftadd_sim::rtl::ENGINE_MODULE)
-        .cloned()
-        .ok_or_else(|| {
-            CosimError::Design(format!("{}: no `engine` module", design.dir.display()))
-        })?;
+    let ports = engine_ports(design)?;
     let t0 = std::time::Instant::now();
     let mut sources = design.sources();
     let mut top = shiftadd_sim::rtl::ENGINE_MODULE;
@@ -810,16 +844,6 @@ pub fn cosim_engine(
         sources.push(file);
         top = crate::coverage::COVER_TOP;
     }
-    let points = crate::coverage::engine_cover_points(cfg);
-    // The host's cover points, written after every case so that any return leaves them.
-    let save_host = |bus: &Bus| -> Result<(), CosimError> {
-        if let (Some(parts), Some(counts)) = (&opts.coverage, &bus.host_cover) {
-            let file = parts.join(format!("host-{}.dat", std::process::id()));
-            let text = counts.to_coverage(&points, &cover_text).to_text();
-            std::fs::write(&file, text).map_err(|e| crate::io(&file, e))?;
-        }
-        Ok(())
-    };
     let (m, _) = Model::build_with(
         &sources,
         design.waivers.as_deref(),
@@ -828,7 +852,32 @@ pub fn cosim_engine(
         cache,
         opts.coverage.as_deref(),
     )?;
-    let build_s = t0.elapsed().as_secs_f64();
+    run_engine(design, opts, &m, t0.elapsed().as_secs_f64(), &cover_text)
+}
+
+/// As [`cosim_engine`], on a model of the engine already built (with `opts.coverage`, one built
+/// for it, whose cover module is `cover_text`); `build_s` is reported as the build time.
+pub fn run_engine(
+    design: &crate::design::Design,
+    opts: &crate::cosim::Options,
+    m: &std::sync::Arc<Model>,
+    build_s: f64,
+    cover_text: &str,
+) -> Result<EngineOutcome, CosimError> {
+    use proptest::strategy::{Strategy, ValueTree};
+    let cfg = &design.cfg;
+    let ports = engine_ports(design)?;
+    let m = std::sync::Arc::clone(m);
+    let points = crate::coverage::engine_cover_points(cfg);
+    // The host's cover points, written after every case so that any return leaves them.
+    let save_host = |bus: &Bus| -> Result<(), CosimError> {
+        if let (Some(parts), Some(counts)) = (&opts.coverage, &bus.host_cover) {
+            let file = parts.join(format!("host-{}.dat", std::process::id()));
+            let text = counts.to_coverage(&points, cover_text).to_text();
+            std::fs::write(&file, text).map_err(|e| crate::io(&file, e))?;
+        }
+        Ok(())
+    };
     let dut = crate::design::Dut {
         kind: shiftadd_sim::rtl::engine_kind(cfg).map_err(|e| CosimError::Design(e.to_string()))?,
         top: shiftadd_sim::rtl::ENGINE_MODULE.into(),
@@ -858,8 +907,13 @@ pub fn cosim_engine(
     // Every host register read back after writing ones and zeros, before the first case.
     let walk = seq.register_walk()?;
     if !walk.is_empty() {
-        let vcd = fail_vcd();
-        Bus::new(cfg, &m, Some(&vcd))?.register_walk()?;
+        let vcd = if opts.diagnose {
+            let vcd = fail_vcd();
+            Bus::new(cfg, &m, Some(&vcd))?.register_walk()?;
+            vcd
+        } else {
+            std::path::PathBuf::new()
+        };
         return Ok(EngineOutcome {
             cases,
             failure: Some(EngineFailure {
@@ -904,6 +958,9 @@ pub fn cosim_engine(
             build_s,
             run_s: t1.elapsed().as_secs_f64(),
         };
+        if !opts.diagnose {
+            return Ok(fail(0, d.describe(), what, std::path::PathBuf::new()));
+        }
         let vcd = fail_vcd();
         if d.disagreement(cfg, &d.run_fresh(cfg, &m, None)?).is_none() {
             // It fails only after the cases before it: the whole sequence, traced.

@@ -507,9 +507,12 @@ uint64_t shiftadd_shim_words(uint32_t which) {{
     return which == 0 ? {iw} : {ow};
 }}
 
-void* shiftadd_shim_new(const char* vcd_path) {{
+// `plusarg` (if not null) is the simulation's one command-line argument, for `$value$plusargs`.
+void* shiftadd_shim_new_args(const char* vcd_path, const char* plusarg) {{
     Shim* s = new Shim;
     s->ctx = new VerilatedContext;
+    const char* argv[2] = {{"shiftadd", plusarg}};
+    s->ctx->commandArgs(plusarg ? 2 : 1, argv);
     s->ctx->traceEverOn(true);
     s->m = new {class}{{s->ctx}};
     s->vcd = nullptr;
@@ -530,6 +533,10 @@ void* shiftadd_shim_new(const char* vcd_path) {{
         s->error = e.what();
     }}
     return s;
+}}
+
+void* shiftadd_shim_new(const char* vcd_path) {{
+    return shiftadd_shim_new_args(vcd_path, nullptr);
 }}
 
 const char* shiftadd_shim_error(void* h) {{
@@ -614,6 +621,7 @@ int shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n)
 }
 
 type NewFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
+type NewArgsFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut c_void;
 type DeleteFn = unsafe extern "C" fn(*mut c_void);
 type CyclesFn = unsafe extern "C" fn(*mut c_void, *const u64, *mut u64, u64) -> i32;
 type ErrorFn = unsafe extern "C" fn(*mut c_void) -> *const c_char;
@@ -644,7 +652,11 @@ pub struct Model {
     error: ErrorFn,
     /// A coverage model's writer and the folder its instances write into.
     coverage: Option<(CoverageFn, PathBuf)>,
-    _lib: libloading::Library,
+    /// The shim's constructor taking a command-line argument (models built before it lack it).
+    new_args: Option<NewArgsFn>,
+    /// The argument every instance is given ([`Model::with_plusarg`]).
+    plusarg: Option<CString>,
+    lib: Arc<libloading::Library>,
 }
 
 /// What a model build did.
@@ -775,7 +787,7 @@ impl Model {
             // SAFETY: a coverage model's shim defines this function with this signature.
             let write = unsafe {
                 model
-                    ._lib
+                    .lib
                     .get::<*const c_void>(b"shiftadd_shim_coverage")
                     .map(|s| std::mem::transmute::<*const c_void, CoverageFn>(*s))
                     .map_err(|e| io(&dir, e))?
@@ -805,6 +817,12 @@ impl Model {
                 std::mem::transmute::<*const c_void, WordsFn>(sym(b"shiftadd_shim_words")?),
             )
         };
+        // SAFETY: the shim's `extern "C"` constructor with this signature, where it has one.
+        let new_args = unsafe {
+            lib.get::<*const c_void>(b"shiftadd_shim_new_args")
+                .ok()
+                .map(|s| std::mem::transmute::<*const c_void, NewArgsFn>(*s))
+        };
         // SAFETY: a pure function of its argument.
         let (iw, ow) = unsafe { (words_fn(0), words_fn(1)) };
         if iw as usize != layout.input_words || ow as usize != layout.output_words {
@@ -822,8 +840,36 @@ impl Model {
             cycles,
             error,
             coverage: None,
-            _lib: lib,
+            new_args,
+            plusarg: None,
+            lib: Arc::new(lib),
         })
+    }
+
+    /// The same model whose instances all run with the command-line argument `plusarg` (for
+    /// example `+shiftadd_mutant=3`, read by `$value$plusargs`).
+    pub fn with_plusarg(&self, plusarg: &str) -> Result<Arc<Model>, CosimError> {
+        if self.new_args.is_none() {
+            return Err(io(
+                &self.dir,
+                "this cached model takes no command-line argument; delete the cache folder",
+            ));
+        }
+        Ok(Arc::new(Model {
+            top: self.top.clone(),
+            layout: self.layout.clone(),
+            dir: self.dir.clone(),
+            new: self.new,
+            delete: self.delete,
+            cycles: self.cycles,
+            error: self.error,
+            coverage: self.coverage.clone(),
+            new_args: self.new_args,
+            plusarg: Some(
+                CString::new(plusarg).map_err(|_| io(&self.dir, "an argument with a NUL byte"))?,
+            ),
+            lib: Arc::clone(&self.lib),
+        }))
     }
 
     /// A fresh simulation (every register at its initial value), tracing to `vcd` if given.
@@ -840,8 +886,15 @@ impl Model {
         {
             std::fs::create_dir_all(p).map_err(|e| io(p, e))?;
         }
-        // SAFETY: `new` takes a NUL-terminated path or null and returns an owned handle.
-        let handle = unsafe { (self.new)(path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) };
+        let vcd_ptr = path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        // SAFETY: `new` and `new_args` take NUL-terminated strings or null and return an owned
+        // handle; `with_plusarg` sets `plusarg` only where `new_args` exists.
+        let handle = unsafe {
+            match (&self.plusarg, self.new_args) {
+                (Some(a), Some(f)) => f(vcd_ptr, a.as_ptr()),
+                _ => (self.new)(vcd_ptr),
+            }
+        };
         let instance = Instance {
             model: Arc::clone(self),
             handle,

@@ -70,7 +70,7 @@ foreach {reg offset access doc} {
     BUF_SEL 0x078 read-write {buffer of the access port}
     BUF_LANE 0x07c read-write {lane of the access port}
     BUF_ADDR 0x080 read-write {word of the access port; incremented after each write of BUF_DATA_LO, and after each read of BUF_DATA_LO when BUF_SEL = 1}
-    BUF_DATA_LO 0x084 read-write {write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR or BUF_LANE was written; then BUF_ADDR + 1, so consecutive reads stream consecutive words)}
+    BUF_DATA_LO 0x084 read-write {write: the value to store at BUF_SEL / BUF_LANE / BUF_ADDR (then BUF_ADDR + 1); read: bits 0-31 of the output word at BUF_LANE / BUF_ADDR (valid one cycle after BUF_ADDR or BUF_LANE was written; then BUF_ADDR + 1, so consecutive reads stream consecutive words; a BUF_LANE past the last output bank, `rows` - 1, reads 0 in both halves)}
     BUF_DATA_HI 0x088 read-write {write: bits 32-63 of the values written next through BUF_DATA_LO; read: bits 32-63 of the output word, sign-extended (read it before BUF_DATA_LO, which moves to the next word)}
     IRQ_ENABLE 0x08c read-write {interrupt enable: `irq` is high while a bit is set in both IRQ_ENABLE and IRQ_STATUS}
     IRQ_STATUS 0x090 read-write {interrupt status; write 1 to clear a bit}
