@@ -5,6 +5,24 @@
 mod common;
 use common::{fails, ok, shiftadd, tmp};
 
+/// `shiftadd` with `args` and `--json tmp(json_name)`: the exit code, the output and the JSON
+/// document written.
+fn with_json(args: &[&str], json_name: &str) -> (Option<i32>, String, serde_json::Value) {
+    let json = tmp(json_name);
+    let mut args = args.to_vec();
+    args.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    let o = shiftadd(&args);
+    let out = String::from_utf8(o.stdout).unwrap();
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n{out}\n{}",
+            json.display(),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    (o.status.code(), out, serde_json::from_str(&text).unwrap())
+}
+
 /// The three sites below under `mutants` with `extra` arguments: the exit code, the output, the
 /// JSON document and each site's fate as `file:line` -> status.
 fn three_sites(
@@ -16,7 +34,6 @@ fn three_sites(
     serde_json::Value,
     Vec<(String, String)>,
 ) {
-    let json = tmp(json_name);
     let mut args = vec![
         "mutants",
         "--preset",
@@ -33,14 +50,9 @@ fn three_sites(
         // and not provable without knowing which states are reachable.
         "--site",
         "engine.v:3594:37",
-        "--json",
-        json.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let o = shiftadd(&args);
-    let out = String::from_utf8(o.stdout).unwrap();
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (code, out, doc) = with_json(&args, json_name);
     let fates: Vec<(String, String)> = doc["mutants"]
         .as_array()
         .unwrap()
@@ -56,7 +68,7 @@ fn three_sites(
             )
         })
         .collect();
-    (o.status.code(), out, doc, fates)
+    (code, out, doc, fates)
 }
 
 #[test]
@@ -96,8 +108,7 @@ fn mutants_are_killed_proven_equivalent_or_escape() {
 
 #[test]
 fn shards_merge_into_the_whole_draw() {
-    let run = |extra: &[&str], name: &str| -> (String, serde_json::Value) {
-        let json = tmp(name);
+    let run = |extra: &[&str], name: &str| -> serde_json::Value {
         let mut args = vec![
             "mutants", "--preset", "lean8", "--count", "6", "--seed", "3",
         ];
@@ -105,35 +116,23 @@ fn shards_merge_into_the_whole_draw() {
             args.extend_from_slice(&["--cases", "20"]);
         }
         args.extend_from_slice(extra);
-        args.extend_from_slice(&["--json", json.to_str().unwrap()]);
-        let o = shiftadd(&args);
-        let out = String::from_utf8(o.stdout).unwrap();
-        let text = std::fs::read_to_string(&json).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}\n{out}\n{}",
-                json.display(),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        });
-        (out, serde_json::from_str(&text).unwrap())
+        with_json(&args, name).2
     };
-    let (_, whole) = run(&[], "whole.json");
-    let (_, a) = run(&["--shard", "1/2"], "shard1.json");
-    let (_, b) = run(&["--shard", "2/2"], "shard2.json");
+    let whole = run(&[], "whole.json");
+    let a = run(&["--shard", "1/2"], "shard1.json");
+    let b = run(&["--shard", "2/2"], "shard2.json");
     assert_eq!(a["mutants"].as_array().unwrap().len(), 3);
     assert_eq!(b["mutants"].as_array().unwrap().len(), 3);
-    let (a_path, b_path, merged) = (tmp("shard1.json"), tmp("shard2.json"), tmp("merged.json"));
-    let o = shiftadd(&[
-        "mutants",
-        "--merge",
-        a_path.to_str().unwrap(),
-        b_path.to_str().unwrap(),
-        "--json",
-        merged.to_str().unwrap(),
-    ]);
-    let out = String::from_utf8(o.stdout).unwrap();
-    let merged: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let (a_path, b_path) = (tmp("shard1.json"), tmp("shard2.json"));
+    let (_, out, merged) = with_json(
+        &[
+            "mutants",
+            "--merge",
+            a_path.to_str().unwrap(),
+            b_path.to_str().unwrap(),
+        ],
+        "merged.json",
+    );
     let fates = |d: &serde_json::Value| -> Vec<(u64, String)> {
         d["mutants"]
             .as_array()
@@ -160,7 +159,7 @@ fn shards_merge_into_the_whole_draw() {
         a_path.to_str().unwrap(),
     ]);
     assert!(out.contains("give each shard once"), "{out}");
-    let (_, _) = run(&["--shard", "2/2", "--cases", "21"], "other.json");
+    run(&["--shard", "2/2", "--cases", "21"], "other.json");
     let out = fails(&[
         "mutants",
         "--merge",
@@ -173,22 +172,19 @@ fn shards_merge_into_the_whole_draw() {
 #[test]
 fn a_pe_mutant_is_judged_by_the_pe_level_co_simulation() {
     // The dual PE's code sign test inverted: the PE-level co-simulation catches it.
-    let json = tmp("pe-mutants.json");
-    let o = shiftadd(&[
-        "mutants",
-        "--preset",
-        "lean8",
-        "--level",
-        "pe",
-        "--site",
-        "dual_pe.v:47:11",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let out = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (code, out, doc) = with_json(
+        &[
+            "mutants",
+            "--preset",
+            "lean8",
+            "--level",
+            "pe",
+            "--site",
+            "dual_pe.v:47:11",
+        ],
+        "pe-mutants.json",
+    );
+    assert_eq!(code, Some(0), "{out}");
     assert_eq!(doc["level"], "pe");
     assert_eq!(doc["mutants"][0]["fate"]["status"], "killed", "{out}");
     assert!(out.contains("killed (dual_pe case"), "{out}");
@@ -222,47 +218,71 @@ fn mutant_sites_and_refusals() {
 
 #[test]
 fn faults_only_the_phases_around_the_cases_see_are_killed() {
-    let json = tmp("around-mutants.json");
-    let o = shiftadd(&[
-        "mutants",
-        "--preset",
-        "lean8",
-        // IRQ_ENABLE out of reset at 1: every register read after the reset in the middle of a
-        // layer.
-        "--site",
-        "engine.v:4200:30",
-        // The input stream ready during a reset: the beat offered in the reset cycle.
-        "--site",
-        "engine.v:2837:27",
-        // Input bank 7 written by every buffer write: hidden when bank 7 is written last, seen
-        // when the writes come in a drawn order.
-        "--site",
-        "engine.v:3036:41",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let out = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let what = |line: u64| -> String {
+    let (code, out, doc) = with_json(
+        &[
+            "mutants",
+            "--preset",
+            "lean8",
+            // IRQ_ENABLE out of reset at 1: every register read after the reset in the middle of
+            // a layer.
+            "--site",
+            "engine.v:4200:30",
+            // The input stream ready during a reset: the beat offered in the reset cycle.
+            "--site",
+            "engine.v:2837:27",
+            // Input bank 7 written by every buffer write: hidden when bank 7 is written last,
+            // seen when the writes come in a drawn order.
+            "--site",
+            "engine.v:3036:41",
+            // A lane past the output banks reading 1: the register walk's reads through them.
+            "--site",
+            "engine.v:3558:24",
+            // The output stream's fill count ignoring its second entry: seen under stalls of
+            // two and three cycles.
+            "--site",
+            "engine.v:4054:69",
+            // The output stream reading one word late: TVALID drops within the stream.
+            "--site",
+            "engine.v:4055:59",
+            // Hand-off past the word tested with `>` for `>=`: `S` drawn at the sum width.
+            "--site",
+            "engine_post.v:222:52",
+        ],
+        "around-mutants.json",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let what = |site: &str| -> String {
         doc["mutants"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["site"]["line"] == line)
+            .find(|m| {
+                format!(
+                    "{}:{}",
+                    m["site"]["file"].as_str().unwrap(),
+                    m["site"]["line"]
+                ) == site
+            })
             .map(|m| format!("{} {}", m["fate"]["status"], m["fate"]["what"]))
             .unwrap_or_default()
     };
-    assert!(
-        what(4200).contains("IRQ_ENABLE reads 0x00000001 after the reset"),
-        "{}",
-        what(4200)
-    );
-    assert!(
-        what(2837).contains("sin_ready is high during the reset"),
-        "{}",
-        what(2837)
-    );
-    assert!(what(3036).starts_with("\"killed\""), "{}", what(3036));
+    // Each killed, by what its comment says.
+    for (site, by) in [
+        (
+            "engine.v:4200",
+            "IRQ_ENABLE reads 0x00000001 after the reset",
+        ),
+        ("engine.v:2837", "sin_ready is high during the reset"),
+        ("engine.v:3036", ""),
+        (
+            "engine.v:3558",
+            "BUF_DATA_LO reads 0x00000001 (BUF_LANE past the output banks)",
+        ),
+        ("engine.v:4054", "the output stream's TLAST came with word"),
+        ("engine.v:4055", "the output stream dropped TVALID"),
+        ("engine_post.v:222", ""),
+    ] {
+        let w = what(site);
+        assert!(w.starts_with("\"killed\"") && w.contains(by), "{site}: {w}");
+    }
 }

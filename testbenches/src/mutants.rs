@@ -255,8 +255,14 @@ pub fn apply(text: &str, site: &Site) -> Option<String> {
     found.then_some(out)
 }
 
-/// Writes a copy of `design`'s folder with `site` applied into `dest` (created).
-pub fn write_mutant(design: &Design, site: &Site, dest: &Path) -> Result<(), CosimError> {
+/// Copies `design`'s folder into `dest` (created), the files `edited` names written as `edit`
+/// returns them (given the name and the text).
+fn copy_folder(
+    design: &Design,
+    dest: &Path,
+    edited: impl Fn(&str) -> bool,
+    mut edit: impl FnMut(&str, &str) -> Result<String, CosimError>,
+) -> Result<(), CosimError> {
     std::fs::create_dir_all(dest).map_err(|e| io(dest, e))?;
     for entry in std::fs::read_dir(&design.dir).map_err(|e| io(&design.dir, e))? {
         let p = entry.map_err(|e| io(&design.dir, e))?.path();
@@ -267,20 +273,31 @@ pub fn write_mutant(design: &Design, site: &Site, dest: &Path) -> Result<(), Cos
             continue;
         }
         let to = dest.join(name);
-        if name == site.file {
+        if edited(name) {
             let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-            let mutated = apply(&text, site).ok_or_else(|| {
-                CosimError::Design(format!(
-                    "{}:{}: the site's text is not there",
-                    site.file, site.line
-                ))
-            })?;
-            std::fs::write(&to, mutated).map_err(|e| io(&to, e))?;
+            std::fs::write(&to, edit(name, &text)?).map_err(|e| io(&to, e))?;
         } else {
             std::fs::copy(&p, &to).map_err(|e| io(&to, e))?;
         }
     }
     Ok(())
+}
+
+/// Writes a copy of `design`'s folder with `site` applied into `dest` (created).
+pub fn write_mutant(design: &Design, site: &Site, dest: &Path) -> Result<(), CosimError> {
+    copy_folder(
+        design,
+        dest,
+        |name| name == site.file,
+        |_, text| {
+            apply(text, site).ok_or_else(|| {
+                CosimError::Design(format!(
+                    "{}:{}: the site's text is not there",
+                    site.file, site.line
+                ))
+            })
+        },
+    )
 }
 
 /// The run-time switch of a folder written by [`write_schemata`]: a simulation given
@@ -403,28 +420,19 @@ pub fn write_schemata<'a>(
     sites: &[&'a Site],
     dest: &Path,
 ) -> Result<Vec<&'a Site>, CosimError> {
-    std::fs::create_dir_all(dest).map_err(|e| io(dest, e))?;
     let numbered: Vec<(usize, &Site)> =
         sites.iter().enumerate().map(|(i, s)| (i + 1, *s)).collect();
     let mut left_out = Vec::new();
-    for entry in std::fs::read_dir(&design.dir).map_err(|e| io(&design.dir, e))? {
-        let p = entry.map_err(|e| io(&design.dir, e))?.path();
-        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if !p.is_file() {
-            continue;
-        }
-        let to = dest.join(name);
-        if sites.iter().any(|s| s.file == name) {
-            let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-            let (schema, out) = schema_text(name, &text, &numbered);
+    copy_folder(
+        design,
+        dest,
+        |name| sites.iter().any(|s| s.file == name),
+        |name, text| {
+            let (schema, out) = schema_text(name, text, &numbered);
             left_out.extend(out);
-            std::fs::write(&to, schema).map_err(|e| io(&to, e))?;
-        } else {
-            std::fs::copy(&p, &to).map_err(|e| io(&to, e))?;
-        }
-    }
+            Ok(schema)
+        },
+    )?;
     Ok(left_out)
 }
 
@@ -606,7 +614,7 @@ fn own_cache(work: &Path, cache: &Path) -> Result<PathBuf, CosimError> {
 
 /// The fate of the mutant at `site` of `design` from its co-simulation's result (what the
 /// first failure reported, if any); a survivor is checked for equivalence in `equiv`.
-pub fn judge(
+fn judge(
     result: Result<Option<String>, CosimError>,
     design: &Design,
     site: &Site,

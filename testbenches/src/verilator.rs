@@ -639,6 +639,7 @@ pub fn coverage_write_failures() -> u64 {
 }
 
 /// A compiled and loaded model; [`Model::instance`] makes independent simulations of it.
+#[derive(Clone)]
 pub struct Model {
     /// Top module.
     pub top: String,
@@ -855,20 +856,11 @@ impl Model {
                 "this cached model takes no command-line argument; delete the cache folder",
             ));
         }
+        let plusarg =
+            CString::new(plusarg).map_err(|_| io(&self.dir, "an argument with a NUL byte"))?;
         Ok(Arc::new(Model {
-            top: self.top.clone(),
-            layout: self.layout.clone(),
-            dir: self.dir.clone(),
-            new: self.new,
-            delete: self.delete,
-            cycles: self.cycles,
-            error: self.error,
-            coverage: self.coverage.clone(),
-            new_args: self.new_args,
-            plusarg: Some(
-                CString::new(plusarg).map_err(|_| io(&self.dir, "an argument with a NUL byte"))?,
-            ),
-            lib: Arc::clone(&self.lib),
+            plusarg: Some(plusarg),
+            ..self.clone()
         }))
     }
 
