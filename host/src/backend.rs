@@ -8,7 +8,9 @@ use shiftadd_sim::engine::{act_location, issue_schedule};
 use shiftadd_sim::layers::{argmax, Tensor};
 use shiftadd_sim::net::{LayerStats, Runner, Value};
 use shiftadd_sim::program::{EngineLayer, Program, Residency, Work};
-use shiftadd_tb::driver::{load_params, run_layer, stage_input, EngineBus, OpenBus, OutputFault};
+use shiftadd_tb::driver::{
+    load_params, run_layer, stage_input, EngineBus, HostBus, OpenBus, OutputFault,
+};
 use shiftadd_tb::verilator::Model as VlModel;
 use std::path::Path;
 use std::sync::Arc;
@@ -177,9 +179,11 @@ pub trait HwBackend: Backend {
 
 /// The engine's RTL under Verilator, reached through bus `B`: the register bus of `engine`
 /// (backend `rtl`) or the AXI ports of `shiftadd_axi` (backend `axi`).
-pub struct RtlBackend<B: OpenBus> {
+pub struct RtlBackend<B: HostBus> {
     program: Arc<Program>,
-    model: Arc<VlModel>,
+    /// The model the bus runs on and how to open another instance of it (for a layer's
+    /// waveform); `None` on a board.
+    model: Option<(Arc<VlModel>, OpenFn<B>)>,
     bus: B,
     weights: Residency,
     post: Residency,
@@ -192,11 +196,30 @@ pub struct RtlBackend<B: OpenBus> {
     check_read_cycles: u64,
 }
 
+/// Opens a bus on a new instance of a model.
+type OpenFn<B> = fn(
+    &shiftadd_sim::spec::AccelConfig,
+    &Arc<VlModel>,
+    Option<&Path>,
+) -> Result<B, shiftadd_tb::CosimError>;
+
 impl<B: OpenBus> RtlBackend<B> {
     /// A backend on a new instance of the model `model` of `B`'s top.
     pub fn new(program: Arc<Program>, model: Arc<VlModel>, fault: Option<Fault>) -> Result<Self> {
+        let bus = B::open(&program.cfg, &model, None)?;
+        RtlBackend::on_bus(program, bus, Some((model, B::open)), fault)
+    }
+}
+
+impl<B: HostBus> RtlBackend<B> {
+    /// A backend on `bus` (on `model`, if simulated).
+    pub fn on_bus(
+        program: Arc<Program>,
+        mut bus: B,
+        model: Option<(Arc<VlModel>, OpenFn<B>)>,
+        fault: Option<Fault>,
+    ) -> Result<Self> {
         let cfg = &program.cfg;
-        let mut bus = B::open(cfg, &model, None)?;
         bus.identify()?;
         Ok(RtlBackend {
             weights: Residency::new(cfg.weight_depth() as usize),
@@ -212,7 +235,7 @@ impl<B: OpenBus> RtlBackend<B> {
     }
 }
 
-impl<B: OpenBus> HwBackend for RtlBackend<B> {
+impl<B: HostBus> HwBackend for RtlBackend<B> {
     fn bus_cycles(&self) -> u64 {
         self.bus.cycle()
     }
@@ -236,7 +259,10 @@ impl<B: OpenBus> HwBackend for RtlBackend<B> {
         let Work::Engine(el) = &self.program.layers[idx].work else {
             bail!("layer {idx} does not run on the engine");
         };
-        let mut bus = B::open(&self.program.cfg, &self.model, Some(vcd))?;
+        let Some((model, open)) = &self.model else {
+            bail!("a layer's waveform needs a simulated engine");
+        };
+        let mut bus = open(&self.program.cfg, model, Some(vcd))?;
         load_params(&mut bus, el);
         run_engine_layer(
             &self.program,
@@ -307,19 +333,19 @@ fn run_engine_layer(
         sat: run.sat,
         cycles_model: Some(layer_cycles(&program.cfg, &el.desc)),
         cycles_rtl: Some(run.cycles),
-        done_at: Some(run.done_at),
+        done_at: bus.times_done().then_some(run.done_at),
         start_cycle: Some(run.start_cycle),
         stats: None,
     };
     Ok((out, run.read_cycles))
 }
 
-impl<B: OpenBus> Backend for RtlBackend<B> {
+impl<B: HostBus> Backend for RtlBackend<B> {
     fn name(&self) -> &'static str {
-        if B::TOP == shiftadd_sim::rtl::AXI_MODULE {
-            "axi"
-        } else {
-            "rtl"
+        match B::TOP {
+            shiftadd_sim::rtl::AXI_MODULE => "axi",
+            shiftadd_sim::rtl::UART_MODULE => "uart",
+            _ => "rtl",
         }
     }
 

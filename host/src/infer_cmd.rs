@@ -17,6 +17,7 @@ use shiftadd_sim::program::{compile, Program, Work};
 use shiftadd_sim::spec::AccelConfig;
 use shiftadd_tb::axi::AxiBus;
 use shiftadd_tb::bus::Bus;
+use shiftadd_tb::uart::{SimLine, TtyLine, UartBus};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -41,7 +42,14 @@ pub struct RunOptions<'a> {
     pub fault: Option<String>,
     /// Simulate an `rtl` folder whose Verilog calls system tasks that reach the host.
     pub allow_system_tasks: bool,
+    /// `uart`: a serial port, or `sim` for the simulated line.
+    pub port: Option<String>,
+    /// `uart` on a serial port: the baud rate.
+    pub baud: u32,
 }
+
+/// `--port`'s value for the simulated serial line.
+pub const SIM_PORT: &str = "sim";
 
 /// The first difference found.
 #[derive(Clone, Debug)]
@@ -177,7 +185,7 @@ fn compare_layer(
         ));
     }
     if let (Some(m), Some(r)) = (got.cycles_model, got.cycles_rtl) {
-        if r != m || got.done_at != Some(m) {
+        if r != m || got.done_at.is_some_and(|d| d != m) {
             return Some((
                 format!(
                     "cycles: CYCLES {r}, DONE after {:?} edges, sim::cycles {m}",
@@ -217,6 +225,22 @@ fn worker(
                 Arc::clone(vl),
                 fault.cloned(),
             )?)),
+            (Some(vl), "uart") => Some(Box::new(RtlBackend::<UartBus<SimLine>>::new(
+                Arc::clone(program),
+                Arc::clone(vl),
+                fault.cloned(),
+            )?)),
+            (None, "uart") => {
+                let port = run.port.as_deref().unwrap_or_default();
+                let hz = u64::from(program.cfg.clock_mhz) * 1_000_000;
+                let line = TtyLine::open(port, run.baud, hz)?;
+                Some(Box::new(RtlBackend::on_bus(
+                    Arc::clone(program),
+                    UartBus::new(&program.cfg, line),
+                    None,
+                    fault.cloned(),
+                )?))
+            }
             (Some(vl), _) => Some(Box::new(RtlBackend::<Bus>::new(
                 Arc::clone(program),
                 Arc::clone(vl),
@@ -361,7 +385,8 @@ pub fn infer_engine(
         .as_deref()
         .map(|s| parse_fault(s, &program, ds.count))
         .transpose()?;
-    let hw = run.backend == "rtl" || run.backend == "axi";
+    let board = run.backend == "uart" && run.port.as_deref() != Some(SIM_PORT);
+    let hw = matches!(run.backend, "rtl" | "axi" | "uart") && !board;
     let (vl, rtl_dir, build_s) = if hw {
         let dir = match &run.rtl {
             Some(d) => d.clone(),
@@ -383,10 +408,10 @@ pub fn infer_engine(
                 cfg.name
             );
         }
-        let top = if run.backend == "axi" {
-            shiftadd_sim::rtl::AXI_MODULE
-        } else {
-            shiftadd_sim::rtl::ENGINE_MODULE
+        let top = match run.backend {
+            "axi" => shiftadd_sim::rtl::AXI_MODULE,
+            "uart" => shiftadd_sim::rtl::UART_MODULE,
+            _ => shiftadd_sim::rtl::ENGINE_MODULE,
         };
         let (vl, s) = engine_model(&dir, top)?;
         (Some(vl), Some(dir), s)
@@ -409,6 +434,11 @@ pub fn infer_engine(
                 d.display(),
                 run.threads
             ),
+            None if board => format!(
+                ", engine on the serial port {} at {} baud",
+                run.port.as_deref().unwrap_or_default(),
+                run.baud
+            ),
             None => String::new(),
         }
     );
@@ -429,8 +459,10 @@ pub fn infer_engine(
     let tty = std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
     let mut next_pct = 10;
+    // One board, one line.
+    let threads = if board { 1 } else { run.threads.max(1) };
     std::thread::scope(|s| -> Result<()> {
-        for _ in 0..run.threads.max(1) {
+        for _ in 0..threads {
             let tx = tx.clone();
             let (program, vl, fault, next, traced) =
                 (&program, vl.as_ref(), fault.as_ref(), &next, &traced);

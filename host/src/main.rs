@@ -58,8 +58,9 @@ enum Cmd {
         #[arg(long)]
         allow_no_engine: bool,
     },
-    /// Synthesise a config's arrays and PEs with Yosys (7-series and iCE40) and place the iCE40
-    /// ones that fit with nextpnr: LUT, carry, FF, DSP, BRAM, Fmax.
+    /// Synthesise a config's arrays and PEs with Yosys (7-series and iCE40, or ECP5) and place
+    /// the iCE40 ones that fit with nextpnr: LUT, carry, FF, DSP, BRAM, Fmax. With `--target ecp5
+    /// --engine`, the engine on the ULX3S is placed, routed and packed to a bitstream.
     Synth {
         #[command(flatten)]
         cfg: rtl_cmd::ConfigArgs,
@@ -72,8 +73,9 @@ enum Cmd {
         /// Also synthesise the whole engine and `shiftadd_axi` (minutes for a 16x16 preset).
         #[arg(long)]
         engine: bool,
-        /// Synthesise for one target family only: xc7 (with xc7-nodsp for multipliers) or ice40.
-        #[arg(long, value_parser = ["xc7", "ice40"])]
+        /// Synthesise for one target family only: xc7 (with xc7-nodsp for multipliers), ice40, or
+        /// ecp5 (never by default; with --engine, the ULX3S board flow to a bitstream).
+        #[arg(long, value_parser = ["xc7", "ice40", "ecp5"])]
         target: Option<String>,
     },
     /// Write a config's board constraints (XDC or PCF) and implementation scripts (Vivado Tcl or
@@ -413,10 +415,20 @@ struct InferOpts {
     #[arg(long)]
     arch: Option<String>,
     /// `rtl` (the engine's Verilog on Verilator, through its register bus), `axi` (the same
-    /// through the AXI4-Lite and AXI4-Stream ports of `shiftadd_axi`), `cycle` (reference values,
-    /// sim::cycles) or `ref` (the reference model alone).
+    /// through the AXI4-Lite and AXI4-Stream ports of `shiftadd_axi`), `uart` (the engine on a
+    /// board through the serial bridge of `shiftadd_uart`, or its Verilog on Verilator with
+    /// `--port sim`), `cycle` (reference values, sim::cycles) or `ref` (the reference model
+    /// alone).
     #[arg(long, default_value = "rtl")]
     backend: String,
+    /// `uart`: the board's serial port (for example /dev/ttyUSB0), or `sim` for the simulated
+    /// line (the bridge and engine on Verilator, 4 cycles per bit).
+    #[arg(long)]
+    port: Option<String>,
+    /// `uart` on a serial port: the baud rate (115200 to 3000000; the bridge's `bit_cycles` is
+    /// the preset's clock over it).
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
     /// Accelerator preset (default: the preset with the model's formats whose PEs run it; for
     /// --arch, the first preset whose PEs run it, else `seed`). With `ref`, only the capability
     /// check.
@@ -495,11 +507,17 @@ fn infer(
     opts: &InferOpts,
     json_out: Option<&Path>,
 ) -> Result<bool> {
-    if !["ref", "cycle", "rtl", "axi"].contains(&opts.backend.as_str()) {
+    if !["ref", "cycle", "rtl", "axi", "uart"].contains(&opts.backend.as_str()) {
         bail!(
-            "--backend `{}`: expected ref, cycle, rtl or axi",
+            "--backend `{}`: expected ref, cycle, rtl, axi or uart",
             opts.backend
         );
+    }
+    match (opts.backend.as_str(), &opts.port) {
+        ("uart", None) => bail!("--backend uart needs --port (a serial port, or `sim`)"),
+        ("uart", _) => {}
+        (_, Some(_)) => bail!("--port needs --backend uart"),
+        _ => {}
     }
     if opts.batch == 0 {
         bail!("--batch 0: a batch holds at least 1 image");
@@ -507,10 +525,13 @@ fn infer(
     if opts.threads == Some(0) {
         bail!("--threads 0: give 1 or more");
     }
-    if (opts.inject_fault.is_some() || opts.rtl.is_some())
-        && !matches!(opts.backend.as_str(), "rtl" | "axi")
-    {
-        bail!("--inject-fault and --rtl need --backend rtl or axi");
+    let simulated = match opts.backend.as_str() {
+        "rtl" | "axi" => true,
+        "uart" => opts.port.as_deref() == Some(infer_cmd::SIM_PORT),
+        _ => false,
+    };
+    if (opts.inject_fault.is_some() || opts.rtl.is_some()) && !simulated {
+        bail!("--inject-fault and --rtl need --backend rtl, axi, or uart with --port sim");
     }
     if let Some(j) = json_out {
         check_writable(j)?;
@@ -615,6 +636,8 @@ fn infer(
             vcd: opts.vcd.clone(),
             fault: opts.inject_fault.clone(),
             allow_system_tasks: opts.allow_system_tasks,
+            port: opts.port.clone(),
+            baud: opts.baud,
         };
         if lut_sat > 0 {
             println!("input table entries saturated: {lut_sat}");

@@ -108,7 +108,7 @@ pub fn gen(args: &ConfigArgs, out: &Path, allow_no_engine: bool) -> Result<()> {
 pub struct SynthRow {
     /// Module synthesised.
     pub module: String,
-    /// `array`, `pe`, `engine` or `axi`.
+    /// `array`, `pe`, `engine`, `axi` or `board` (the engine on a board, placed and routed).
     pub scope: &'static str,
     /// Array kind.
     pub kind: String,
@@ -117,7 +117,7 @@ pub struct SynthRow {
     /// Cell counts.
     #[serde(flatten)]
     pub res: Resources,
-    /// nextpnr-ice40 Fmax on an HX8K, when it fits.
+    /// nextpnr Fmax: an iCE40 array on an HX8K when it fits, the ECP5 board top.
     pub fmax_mhz: Option<f64>,
     /// Why there is no Fmax.
     pub fmax_note: Option<String>,
@@ -141,11 +141,15 @@ pub fn synth_rows(
     engine: bool,
     only: Option<&str>,
 ) -> Result<Vec<SynthRow>> {
+    // Without --target: 7-series and iCE40 (ECP5 only when asked: its engine row runs the
+    // whole board flow).
     let wanted = |t: Target| {
-        only.is_none_or(|f| match t {
-            Target::Xc7 | Target::Xc7NoDsp => f == "xc7",
-            Target::Ice40 => f == "ice40",
-        })
+        matches!(
+            (t, only),
+            (Target::Xc7 | Target::Xc7NoDsp, None | Some("xc7"))
+                | (Target::Ice40, None | Some("ice40"))
+                | (Target::Ecp5, Some("ecp5"))
+        )
     };
     let rtl_dir = work.join("rtl");
     write_rtl(rtl, &rtl_dir)?;
@@ -154,7 +158,7 @@ pub fn synth_rows(
         let kind = ArrayKind::from_name(&a.kind)
             .ok_or_else(|| anyhow!("manifest: unknown array kind `{}`", a.kind))?;
         for (module, scope) in [(a.pe_module.clone(), "pe"), (a.module.clone(), "array")] {
-            let mut targets = vec![Target::Xc7, Target::Ice40];
+            let mut targets = vec![Target::Xc7, Target::Ice40, Target::Ecp5];
             if kind == ArrayKind::Mac {
                 targets.push(Target::Xc7NoDsp);
             }
@@ -192,7 +196,9 @@ pub fn synth_rows(
             }
         }
     }
-    if engine {
+    if engine && wanted(Target::Ecp5) {
+        rows.push(ecp5_board_row(cfg, rtl, &rtl_dir, work)?);
+    } else if engine {
         let e = rtl.manifest.engine.as_ref().ok_or_else(|| {
             anyhow!(
                 "{}",
@@ -232,6 +238,55 @@ pub fn synth_rows(
     Ok(rows)
 }
 
+/// The engine on the ULX3S: `cfg`'s board files for it written under `work/ulx3s`, the flow run
+/// to a bitstream (`work/ulx3s-build`), with nextpnr's Fmax.
+fn ecp5_board_row(
+    cfg: &AccelConfig,
+    rtl: &GeneratedRtl,
+    rtl_dir: &Path,
+    work: &Path,
+) -> Result<SynthRow> {
+    let board = AccelConfig {
+        board: "ulx3s".into(),
+        ..cfg.clone()
+    };
+    let files = shiftadd_tb::constraints::constraint_files(&board, &rtl.manifest)
+        .map_err(|e| anyhow!(e))?;
+    for (rel, text) in &files {
+        let path = work.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a folder"))?;
+        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    let flow = work.join("ulx3s").join(&cfg.name).join("flow.sh");
+    eprintln!("ULX3S flow: {}", flow.display());
+    let run = shiftadd_tb::synth::run_board_flow(&flow, &work.join("ulx3s-build"), Some(rtl_dir))
+        .map_err(|e| anyhow!(e))?;
+    let used: Vec<String> = run
+        .utilisation
+        .iter()
+        .map(|(k, u, a)| format!("{k} {u}/{a}"))
+        .collect();
+    Ok(SynthRow {
+        module: shiftadd_tb::constraints::ULX3S_TOP.into(),
+        scope: "board",
+        kind: rtl
+            .manifest
+            .engine
+            .as_ref()
+            .map_or(String::new(), |e| e.array.clone()),
+        target: Target::Ecp5,
+        res: run.res,
+        fmax_mhz: Some(run.fmax_mhz),
+        fmax_note: Some(format!(
+            "target {} MHz; {}; {:.0} s; {}",
+            run.target_mhz,
+            used.join(", "),
+            run.seconds,
+            run.bitstream.display()
+        )),
+    })
+}
+
 /// `shiftadd synth`.
 pub fn synth(
     args: &ConfigArgs,
@@ -260,12 +315,13 @@ pub fn synth(
         yosys_version()
     );
     println!(
-        "{:<14} {:<6} {:<9} {:>7} {:>6} {:>7} {:>4} {:>5}  Fmax (nextpnr, HX8K)",
+        "{:<14} {:<6} {:<9} {:>7} {:>6} {:>7} {:>4} {:>5}  Fmax (nextpnr: iCE40 HX8K, ECP5 ULX3S)",
         "module", "scope", "target", "LUT", "carry", "FF", "DSP", "BRAM"
     );
     for r in &rows {
         let fmax = match (&r.fmax_mhz, &r.fmax_note) {
-            (Some(f), _) => format!("{f:.1} MHz"),
+            (Some(f), Some(n)) => format!("{f:.1} MHz ({n})"),
+            (Some(f), None) => format!("{f:.1} MHz"),
             (None, Some(n)) => n.clone(),
             (None, None) => String::new(),
         };

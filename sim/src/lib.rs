@@ -10,6 +10,7 @@
 //! - `files`: reading user files with a size bound, and JSON without duplicate keys; `idx`: IDX
 //!   image and label files;
 //! - `energy`: operation, buffer-access and off-chip counts of a program, priced by a table;
+//! - `uart`: the serial bridge's frames, replies and CRC;
 //! - `rtl`: the contract of a folder of generated RTL (array kinds and widths, module names,
 //!   latencies, ports, the manifest), written by `shiftadd-hdl` and read by `shiftadd-tb`.
 //!
@@ -33,4 +34,5 @@ pub mod random;
 pub mod regmap;
 pub mod rtl;
 pub mod spec;
+pub mod uart;
 pub mod vectors;

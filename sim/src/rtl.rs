@@ -89,6 +89,12 @@ pub const ENGINE_MODULE: &str = "engine";
 /// Top module of the engine behind AXI ports.
 pub const AXI_MODULE: &str = "shiftadd_axi";
 
+/// Top module of the engine behind the serial bridge (`shiftadd_sim::uart`).
+pub const UART_MODULE: &str = "shiftadd_uart";
+
+/// Module of the serial bridge.
+pub const BRIDGE_MODULE: &str = "uart_bridge";
+
 /// Widths of one array kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ArrayWidths {
@@ -469,6 +475,9 @@ pub struct Manifest {
     /// The engine behind AXI4-Lite and AXI4-Stream ports (`shiftadd_axi`), with the engine.
     #[serde(default)]
     pub axi: Option<TopInfo>,
+    /// The engine behind the serial bridge (`shiftadd_uart`), with the engine.
+    #[serde(default)]
+    pub uart: Option<TopInfo>,
     /// Every other file of the folder.
     pub files: Vec<FileEntry>,
 }

@@ -420,7 +420,8 @@ pub mod presets {
     }
 
     /// Hardware-lean 8-bit datapath for small FPGAs: Q4.4 activations, 3-bit shift weights
-    /// (pmax 2), 8-bit adder codes on a 2^-4 grid, an 8x8 array for the iCE40.
+    /// (pmax 2), 8-bit adder codes on a 2^-4 grid, an 8x8 array; its engine on the ULX3S
+    /// (ECP5-85F) at 25 MHz (31.8 MHz after place and route).
     pub fn lean8() -> AccelConfig {
         AccelConfig {
             name: "lean8".into(),
@@ -439,11 +440,11 @@ pub mod presets {
             post_m_bits: 16,
             post_b_bits: 24,
             post_s_max: 24,
-            act_buf_words: 8192,
-            weight_buf_words: 16384,
+            act_buf_words: 16384,
+            weight_buf_words: 65536,
             post_buf_words: 128,
-            clock_mhz: 48,
-            board: "ice40-hx8k".into(),
+            clock_mhz: 25,
+            board: "ulx3s".into(),
             ..seed()
         }
     }

@@ -11,6 +11,10 @@
 //!   chained when there are several; the top's ports are placed and every array port is listed
 //!   as internal (`# internal: module.port`), so that a test can check that nothing is left
 //!   unplaced.
+//! - ULX3S (LFE5U-85F, CABGA381): the engine on a board. `top.v` (the PLL from the 25 MHz
+//!   oscillator to `clock_mhz`, a reset until it locks, `shiftadd_uart` on the FTDI serial line at
+//!   `shiftadd_sim::uart::BOARD_BAUD`), `<config>.lpf` (every port placed), `flow.sh` (Yosys
+//!   `synth_ecp5`, nextpnr-ecp5, ecppack: a bitstream).
 
 use crate::synth::pin_harness;
 use shiftadd_sim::regmap::{registers, Access, AXI_ADDR_BITS, ENGINE_ID};
@@ -24,7 +28,81 @@ pub const ZC706_PART: &str = "xc7z045ffg900-2";
 pub const ZC706_BOARD: &str = "xilinx.com:zc706:part0:1.4";
 
 /// Boards with constraints.
-pub const BOARDS: [&str; 2] = ["zc706", "ice40-hx8k"];
+pub const BOARDS: [&str; 3] = ["zc706", "ice40-hx8k", "ulx3s"];
+
+/// The ULX3S's oscillator.
+pub const ULX3S_OSC_MHZ: u32 = 25;
+
+/// An ECP5 PLL (`EHXPLLL`) setting: CLKI divided by `clki_div` is the phase detector's input,
+/// CLKOP (fed back) is it times `clkfb_div`, the VCO runs at CLKOP times `clkop_div`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ecp5Pll {
+    /// Input frequency in MHz.
+    pub in_mhz: f64,
+    /// Input divider.
+    pub clki_div: u32,
+    /// Feedback divider.
+    pub clkfb_div: u32,
+    /// Output divider.
+    pub clkop_div: u32,
+    /// Output frequency in MHz.
+    pub out_mhz: f64,
+    /// VCO frequency in MHz.
+    pub vco_mhz: f64,
+}
+
+impl Ecp5Pll {
+    /// `CLKOP_CPHASE`: half a period of CLKOP in VCO cycles (`clkop_div / 2`), computed as the
+    /// reference PLL calculator (Project Trellis's `ecppll`) computes it, with the output and VCO
+    /// frequencies in single precision, which truncates to one less for some dividers.
+    pub fn cphase(&self) -> u32 {
+        let fpfd = self.in_mhz as f32 / self.clki_div as f32;
+        let fout = fpfd * self.clkfb_div as f32;
+        let fvco = fout * self.clkop_div as f32;
+        let half_period = (1.0 / (f64::from(fout) * 1e6) * 0.5) as f32;
+        (f64::from(half_period) * (f64::from(fvco) * 1e6)) as u32
+    }
+}
+
+/// The PLL setting nearest `want_mhz` from `in_mhz`, within the ECP5's limits (phase detector
+/// 3.125..400 MHz, VCO 400..800 MHz, dividers 1..128, feedback 1..80); among equals the VCO
+/// nearest 600 MHz. The search is `ecppll`'s, in single precision as it computes, so that both
+/// pick the same setting where two are equally near.
+pub fn ecp5_pll(in_mhz: f64, want_mhz: f64) -> Option<Ecp5Pll> {
+    let (input, want) = (in_mhz as f32, want_mhz as f32);
+    let mut best: Option<(Ecp5Pll, f32, f32)> = None;
+    for clki_div in 1..=128u32 {
+        let pfd = input / clki_div as f32;
+        if !(3.125..=400.0).contains(&pfd) {
+            continue;
+        }
+        for clkfb_div in 1..=80u32 {
+            let out = pfd * clkfb_div as f32;
+            for clkop_div in 1..=128u32 {
+                let vco = out * clkop_div as f32;
+                if !(400.0..=800.0).contains(&vco) {
+                    continue;
+                }
+                let (error, off) = ((out - want).abs(), (vco - 600.0).abs());
+                let better = best.is_none_or(|(_, be, bo)| error < be || (error == be && off < bo));
+                if better {
+                    let pll = Ecp5Pll {
+                        in_mhz,
+                        clki_div,
+                        clkfb_div,
+                        clkop_div,
+                        out_mhz: in_mhz / f64::from(clki_div) * f64::from(clkfb_div),
+                        vco_mhz: in_mhz / f64::from(clki_div)
+                            * f64::from(clkfb_div)
+                            * f64::from(clkop_div),
+                    };
+                    best = Some((pll, error, off));
+                }
+            }
+        }
+    }
+    best.map(|b| b.0)
+}
 
 fn header(cfg: &AccelConfig, comment: &str) -> String {
     format!(
@@ -255,10 +333,10 @@ fn ice40(cfg: &AccelConfig, manifest: &Manifest) -> BTreeMap<String, String> {
     let mut sh = String::from("#!/usr/bin/env bash\n");
     sh += &header(cfg, "#");
     sh += &format!(
-        "# Yosys synthesis, nextpnr place and route at {mhz} MHz, icepack: bash flow.sh [OUT_DIR]\n\
+        "# Yosys synthesis, nextpnr place and route at {mhz} MHz, icepack: bash flow.sh [OUT_DIR [RTL_DIR]]\n\
          set -euo pipefail\n\
          here=\"$(cd \"$(dirname \"$0\")\" && pwd)\"\n\
-         rtl=\"$here/../../../rtl-out/{name}\"\n\
+         rtl=\"${{2:-$here/../../../rtl-out/{name}}}\"\n\
          out=\"${{1:-$here/build}}\"\n\
          mkdir -p \"$out\"\n\
          yosys -q -l \"$out/yosys.log\" -p \"synth_ice40 -top {name}_top -json $out/{name}.json\" \"$rtl\"/*.v \"$here/top.v\"\n\
@@ -273,6 +351,171 @@ fn ice40(cfg: &AccelConfig, manifest: &Manifest) -> BTreeMap<String, String> {
     ])
 }
 
+/// The ULX3S's pins: the 25 MHz oscillator, the FTDI serial lines (named from the FTDI's side as
+/// the board's documents do: the FPGA receives on `ftdi_txd`), the FIRE 2 button as reset, the
+/// eight LEDs, and the ESP32's GPIO0 (held high so that the ESP32 does not reset the board).
+const ULX3S_PINS: [(&str, &str, &str); 13] = [
+    ("clk_25mhz", "G2", "PULLMODE=NONE IO_TYPE=LVCMOS33"),
+    ("ftdi_txd", "M1", "PULLMODE=UP IO_TYPE=LVCMOS33"),
+    ("ftdi_rxd", "L4", "PULLMODE=UP IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("btn_reset", "T1", "PULLMODE=DOWN IO_TYPE=LVCMOS33"),
+    ("led[0]", "B2", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("led[1]", "C2", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("led[2]", "C1", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("led[3]", "D2", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("led[4]", "D1", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("led[5]", "E2", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("led[6]", "E1", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("led[7]", "H3", "IO_TYPE=LVCMOS33 DRIVE=4"),
+    ("wifi_gpio0", "L2", "IO_TYPE=LVCMOS33 DRIVE=4"),
+];
+
+/// The ULX3S top module.
+pub const ULX3S_TOP: &str = "shiftadd_ulx3s";
+
+/// The PLL of `cfg`'s clock on the ULX3S, which must reach `clock_mhz` exactly.
+pub fn ulx3s_pll(cfg: &AccelConfig) -> Result<Ecp5Pll, String> {
+    let want = f64::from(cfg.clock_mhz);
+    let pll = ecp5_pll(f64::from(ULX3S_OSC_MHZ), want)
+        .ok_or_else(|| format!("config `{}`: no ECP5 PLL setting", cfg.name))?;
+    if pll.out_mhz != want {
+        return Err(format!(
+            "config `{}`: field `clock_mhz` {}: the ULX3S's PLL reaches {:.3} MHz at best from {ULX3S_OSC_MHZ} MHz; choose a clock it reaches exactly (for example 25, 40, 50, 75 or 100)",
+            cfg.name, cfg.clock_mhz, pll.out_mhz
+        ));
+    }
+    Ok(pll)
+}
+
+fn ulx3s(cfg: &AccelConfig, manifest: &Manifest) -> Result<BTreeMap<String, String>, String> {
+    use shiftadd_sim::uart::{bit_cycles, BOARD_BAUD};
+    let name = &cfg.name;
+    let dir = format!("ulx3s/{name}");
+    let mhz = cfg.clock_mhz;
+    let uart = manifest.uart.as_ref().ok_or_else(|| {
+        format!("config `{name}`: the ULX3S flow needs an engine (`shiftadd_uart`)")
+    })?;
+    let pll = ulx3s_pll(cfg)?;
+    let bits = bit_cycles(u64::from(mhz) * 1_000_000, BOARD_BAUD)
+        .map_err(|e| format!("config `{name}`: field `clock_mhz`: {e}"))?;
+    let um = &uart.module;
+    let mut v = header(cfg, "//");
+    v += &format!(
+        "// The engine on the ULX3S (LFE5U-85F): the PLL from the {ULX3S_OSC_MHZ} MHz oscillator to {mhz} MHz,
+// a reset held until the PLL locks and 255 cycles after (or while FIRE 2 is pressed), and
+// `{um}` with its serial line on the FTDI chip at {BOARD_BAUD} baud ({bits} cycles per
+// bit). LED 0: the PLL is locked; LED 1: the engine's interrupt line (DONE, when enabled).
+module {ULX3S_TOP}(
+    input wire clk_25mhz,
+    input wire ftdi_txd,
+    output wire ftdi_rxd,
+    input wire btn_reset,
+    output wire [7:0] led,
+    output wire wifi_gpio0
+);
+    wire clock;
+    wire locked;
+    (* FREQUENCY_PIN_CLKI=\"{ULX3S_OSC_MHZ}\" *)
+    (* FREQUENCY_PIN_CLKOP=\"{mhz}\" *)
+    (* ICP_CURRENT=\"12\" *) (* LPF_RESISTOR=\"8\" *) (* MFG_ENABLE_FILTEROPAMP=\"1\" *) (* MFG_GMCREF_SEL=\"2\" *)
+    EHXPLLL #(
+        .PLLRST_ENA(\"DISABLED\"),
+        .INTFB_WAKE(\"DISABLED\"),
+        .STDBY_ENABLE(\"DISABLED\"),
+        .DPHASE_SOURCE(\"DISABLED\"),
+        .OUTDIVIDER_MUXA(\"DIVA\"),
+        .OUTDIVIDER_MUXB(\"DIVB\"),
+        .OUTDIVIDER_MUXC(\"DIVC\"),
+        .OUTDIVIDER_MUXD(\"DIVD\"),
+        .CLKI_DIV({clki}),
+        .CLKOP_ENABLE(\"ENABLED\"),
+        .CLKOP_DIV({clkop}),
+        .CLKOP_CPHASE({cphase}),
+        .CLKOP_FPHASE(0),
+        .FEEDBK_PATH(\"CLKOP\"),
+        .CLKFB_DIV({clkfb})
+    ) pll (
+        .RST(1'b0), .STDBY(1'b0), .CLKI(clk_25mhz), .CLKOP(clock), .CLKFB(clock),
+        .PHASESEL0(1'b0), .PHASESEL1(1'b0), .PHASEDIR(1'b1), .PHASESTEP(1'b1),
+        .PHASELOADREG(1'b1), .PLLWAKESYNC(1'b0), .ENCLKOP(1'b0), .LOCK(locked)
+    );
+    // The button and the lock come from other clock domains: two flip-flops each.
+    reg [1:0] locked_s = 2'b00;
+    reg [1:0] button_s = 2'b00;
+    reg [7:0] hold = 8'd0;
+    always @(posedge clock) begin
+        locked_s <= {{locked_s[0], locked}};
+        button_s <= {{button_s[0], btn_reset}};
+        if (!locked_s[1] || button_s[1]) hold <= 8'd0;
+        else if (hold != 8'hff) hold <= hold + 8'd1;
+    end
+    wire reset = hold != 8'hff;
+    wire irq;
+    {um} engine_on_uart(
+        .clock(clock),
+        .reset(reset),
+        .bit_cycles(16'd{bits}),
+        .rx(ftdi_txd),
+        .tx(ftdi_rxd),
+        .irq(irq)
+    );
+    assign led = {{6'b0, irq, locked_s[1]}};
+    assign wifi_gpio0 = 1'b1;
+endmodule
+",
+        clki = pll.clki_div,
+        clkop = pll.clkop_div,
+        cphase = pll.cphase(),
+        clkfb = pll.clkfb_div,
+    );
+    let mut lpf = header(cfg, "#");
+    lpf += &format!(
+        "# ULX3S (LFE5U-85F-6BG381C), top module {ULX3S_TOP}: every port placed.
+FREQUENCY PORT \"clk_25mhz\" {ULX3S_OSC_MHZ} MHZ;
+"
+    );
+    for (port, site, io) in ULX3S_PINS {
+        lpf += &format!("LOCATE COMP \"{port}\" SITE \"{site}\";\nIOBUF PORT \"{port}\" {io};\n");
+    }
+    let mut sh = String::from("#!/usr/bin/env bash\n");
+    sh += &header(cfg, "#");
+    sh += &format!(
+        "# Verilog to a ULX3S 85F bitstream: Yosys synth_ecp5, nextpnr-ecp5 at {mhz} MHz, ecppack.
+# bash flow.sh [OUT_DIR [RTL_DIR]]; each tool from PATH, else the YoWASP package in
+# $SHIFTADD_VENV (default: .venv of the repository). Writes OUT_DIR/{name}.bit, stat.json
+# (Yosys's cell counts), report.json (nextpnr's utilisation and Fmax) and the logs.
+# Programming the board is the one step that needs it:
+#   openFPGALoader --board ulx3s OUT_DIR/{name}.bit
+set -euo pipefail
+here=\"$(cd \"$(dirname \"$0\")\" && pwd)\"
+out=\"${{1:-$here/build}}\"
+rtl=\"${{2:-$here/../../../rtl-out/{name}}}\"
+venv=\"${{SHIFTADD_VENV:-$here/../../../.venv}}\"
+tool() {{
+  if command -v \"$1\" >/dev/null; then echo \"$1\"
+  elif [ -x \"$venv/bin/yowasp-$1\" ]; then echo \"$venv/bin/yowasp-$1\"
+  else echo \"flow.sh: $1 not found (pip install yowasp-$1 into $venv)\" >&2; exit 1; fi
+}}
+yosys=$(tool yosys); nextpnr=$(tool nextpnr-ecp5); ecppack=$(tool ecppack)
+# The YoWASP tools see only the folder they run in: the sources are copied into OUT_DIR.
+mkdir -p \"$out/src\"
+cp \"$rtl\"/*.v \"$here/top.v\" \"$out/src/\"
+cp \"$here/{name}.lpf\" \"$out/\"
+cd \"$out\"
+\"$yosys\" -q -l yosys.log -p \"read_verilog src/*.v; synth_ecp5 -top {ULX3S_TOP} -json {name}.json; tee -q -o stat.json stat -json\"
+\"$nextpnr\" --85k --package CABGA381 --speed 6 --seed 1 --json {name}.json --lpf {name}.lpf \\
+  --textcfg {name}.config --freq {mhz} --report report.json --log nextpnr.log -q
+\"$ecppack\" --compress {name}.config {name}.bit
+echo \"$out/{name}.bit\"
+"
+    );
+    Ok(BTreeMap::from([
+        (format!("{dir}/top.v"), v),
+        (format!("{dir}/{name}.lpf"), lpf),
+        (format!("{dir}/flow.sh"), sh),
+    ]))
+}
+
 /// The constraint files of `cfg` (paths relative to `constraints/`), or why there are none.
 pub fn constraint_files(
     cfg: &AccelConfig,
@@ -281,6 +524,7 @@ pub fn constraint_files(
     match cfg.board.as_str() {
         "zc706" => zc706(cfg, manifest),
         "ice40-hx8k" => Ok(ice40(cfg, manifest)),
+        "ulx3s" => ulx3s(cfg, manifest),
         b => Err(format!(
             "config `{}`: no constraints for board `{b}`; boards: {}",
             cfg.name,

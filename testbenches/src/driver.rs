@@ -37,29 +37,37 @@ pub trait EngineBus {
     /// Writes the registers of layer `d`, starts it and waits for DONE (at most `limit` cycles);
     /// reads `CYCLES` and `SAT_COUNT`.
     fn run(&mut self, d: &Descriptor, limit: u64) -> Result<LayerRun, CosimError>;
+    /// Whether [`LayerRun::done_at`] of [`EngineBus::run`] is timed to the cycle (else it is
+    /// the `CYCLES` register).
+    fn times_done(&self) -> bool {
+        true
+    }
     /// Bus cycles since power-on.
     fn cycle(&self) -> u64;
 }
 
-/// A bus that opens on a new instance of a model: the engine's register bus (top `engine`) or the
-/// AXI ports of `shiftadd_axi`.
-pub trait OpenBus: EngineBus + Sized {
+/// A bus a host backend runs a program on: the engine's register bus (top `engine`), the AXI
+/// ports of `shiftadd_axi`, or the serial bridge of `shiftadd_uart`.
+pub trait HostBus: EngineBus {
     /// The top module the bus drives.
     const TOP: &'static str;
-    /// A bus on a new instance of `model` (of `cfg`'s top), tracing to `vcd` if given.
-    fn open(
-        cfg: &AccelConfig,
-        model: &std::sync::Arc<crate::verilator::Model>,
-        vcd: Option<&std::path::Path>,
-    ) -> Result<Self, CosimError>;
     /// Reads `ID` and `GEOMETRY` and checks the engine is the one the config describes.
     fn identify(&mut self) -> Result<(), CosimError>;
     /// Runs whatever is queued and forgets the values of the reads done so far.
     fn finish(&mut self) -> Result<(), CosimError>;
 }
 
+/// A bus that opens on a new instance of a model.
+pub trait OpenBus: HostBus + Sized {
+    /// A bus on a new instance of `model` (of `cfg`'s top), tracing to `vcd` if given.
+    fn open(
+        cfg: &AccelConfig,
+        model: &std::sync::Arc<crate::verilator::Model>,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<Self, CosimError>;
+}
+
 impl OpenBus for Bus {
-    const TOP: &'static str = shiftadd_sim::rtl::ENGINE_MODULE;
     fn open(
         cfg: &AccelConfig,
         model: &std::sync::Arc<crate::verilator::Model>,
@@ -67,6 +75,10 @@ impl OpenBus for Bus {
     ) -> Result<Self, CosimError> {
         Bus::new(cfg, model, vcd)
     }
+}
+
+impl HostBus for Bus {
+    const TOP: &'static str = shiftadd_sim::rtl::ENGINE_MODULE;
     fn identify(&mut self) -> Result<(), CosimError> {
         Bus::identify(self)
     }
@@ -77,7 +89,6 @@ impl OpenBus for Bus {
 }
 
 impl OpenBus for crate::axi::AxiBus {
-    const TOP: &'static str = shiftadd_sim::rtl::AXI_MODULE;
     fn open(
         cfg: &AccelConfig,
         model: &std::sync::Arc<crate::verilator::Model>,
@@ -85,6 +96,10 @@ impl OpenBus for crate::axi::AxiBus {
     ) -> Result<Self, CosimError> {
         crate::axi::AxiBus::new(cfg, model, vcd)
     }
+}
+
+impl HostBus for crate::axi::AxiBus {
+    const TOP: &'static str = shiftadd_sim::rtl::AXI_MODULE;
     fn identify(&mut self) -> Result<(), CosimError> {
         crate::axi::AxiBus::identify(self)
     }

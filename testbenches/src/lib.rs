@@ -16,6 +16,7 @@ pub mod mutants;
 pub mod script;
 pub mod stimulus;
 pub mod synth;
+pub mod uart;
 pub mod verilator;
 pub mod wave;
 
@@ -138,12 +139,17 @@ pub fn locate(tool: &Tool) -> Result<PathBuf, String> {
         })
 }
 
+/// The project's virtual environment: `$SHIFTADD_VENV`, default `.venv` at the repository root.
+pub fn venv_dir() -> PathBuf {
+    std::env::var_os("SHIFTADD_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv")))
+}
+
 /// The Python of the project's virtual environment, which `scripts/setup.sh` fills with the
 /// Python tools (`$SHIFTADD_VENV`, default `.venv` at the repository root), or what to run.
 pub fn venv_python() -> Result<PathBuf, String> {
-    let venv = std::env::var_os("SHIFTADD_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv")));
+    let venv = venv_dir();
     let py = venv.join("bin").join("python");
     if py.is_file() {
         Ok(py)

@@ -20,6 +20,8 @@ pub enum Target {
     Xc7NoDsp,
     /// Lattice iCE40 (`synth_ice40`).
     Ice40,
+    /// Lattice ECP5 (`synth_ecp5`): the ULX3S's LFE5U-85F.
+    Ecp5,
 }
 
 impl Target {
@@ -29,6 +31,7 @@ impl Target {
             Target::Xc7 => "xc7",
             Target::Xc7NoDsp => "xc7-nodsp",
             Target::Ice40 => "ice40",
+            Target::Ecp5 => "ecp5",
         }
     }
 }
@@ -41,13 +44,13 @@ pub const HX8K_LCS: u64 = 7680;
 pub struct Resources {
     /// LUTs (LUT1..LUT6 on 7-series, SB_LUT4 on iCE40).
     pub lut: u64,
-    /// Carry cells (CARRY4, SB_CARRY).
+    /// Carry cells (CARRY4, SB_CARRY, CCU2C).
     pub carry: u64,
     /// Flip-flops.
     pub ff: u64,
-    /// DSP blocks (DSP48E1, SB_MAC16).
+    /// DSP blocks (DSP48E1, SB_MAC16, MULT18X18D).
     pub dsp: u64,
-    /// Block RAMs (RAMB18E1 = 1, RAMB36E1 = 2; SB_RAM40_4K).
+    /// Block RAMs (RAMB18E1 = 1, RAMB36E1 = 2; SB_RAM40_4K; DP16KD).
     pub bram: u64,
     /// Every cell type with its count.
     pub cells: BTreeMap<String, u64>,
@@ -66,9 +69,10 @@ pub fn parse_stat(json: &str) -> Result<Resources, String> {
         r.cells.insert(name.clone(), n);
         match name.as_str() {
             "LUT1" | "LUT2" | "LUT3" | "LUT4" | "LUT5" | "LUT6" | "SB_LUT4" => r.lut += n,
-            "CARRY4" | "SB_CARRY" => r.carry += n,
-            "DSP48E1" | "SB_MAC16" => r.dsp += n,
-            "RAMB18E1" | "SB_RAM40_4K" => r.bram += n,
+            "CARRY4" | "SB_CARRY" | "CCU2C" => r.carry += n,
+            "DSP48E1" | "SB_MAC16" | "MULT18X18D" => r.dsp += n,
+            "RAMB18E1" | "SB_RAM40_4K" | "DP16KD" => r.bram += n,
+            "TRELLIS_FF" => r.ff += n,
             "RAMB36E1" => r.bram += 2 * n,
             s if s.starts_with("FD") || s.starts_with("SB_DFF") => r.ff += n,
             _ => {}
@@ -137,6 +141,7 @@ fn synth_to(
         Target::Xc7 => format!("synth_xilinx -family xc7 -top {top} -flatten"),
         Target::Xc7NoDsp => format!("synth_xilinx -family xc7 -top {top} -flatten -nodsp"),
         Target::Ice40 => format!("synth_ice40 -top {top} -json {}", json.display()),
+        Target::Ecp5 => format!("synth_ecp5 -top {top} -json {}", json.display()),
     };
     let write = netlist.map_or(String::new(), |n| {
         format!("; write_verilog -noattr {}", n.display())
@@ -168,6 +173,7 @@ pub fn cell_models(target: Target) -> Result<PathBuf, String> {
     let family = match target {
         Target::Xc7 | Target::Xc7NoDsp => "xilinx",
         Target::Ice40 => "ice40",
+        Target::Ecp5 => "ecp5",
     };
     let path = exe
         .parent()
@@ -344,4 +350,90 @@ pub fn nextpnr_fmax(
             mhz.parse::<f64>().ok()
         })
         .ok_or_else(|| format!("nextpnr-ice40 ({top}): no Fmax in its log"))
+}
+
+/// What a board flow (`constraints/<board>/<config>/flow.sh`) produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct BoardRun {
+    /// Yosys's cell counts of the whole top.
+    pub res: Resources,
+    /// nextpnr's post-route Fmax of the engine's clock, and its target, in MHz.
+    pub fmax_mhz: f64,
+    pub target_mhz: f64,
+    /// nextpnr's utilisation.
+    pub utilisation: Utilisation,
+    /// The bitstream.
+    pub bitstream: PathBuf,
+    /// Wall time of the flow.
+    pub seconds: f64,
+}
+
+/// Cell type, used, available.
+pub type Utilisation = Vec<(String, u64, u64)>;
+
+/// Reads nextpnr's `--report` JSON: the slowest clock's achieved and constrained MHz, and the
+/// utilisation of every cell type used.
+pub fn parse_nextpnr_report(json: &str) -> Result<(f64, f64, Utilisation), String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("nextpnr report: {e}"))?;
+    let fmax = v["fmax"]
+        .as_object()
+        .ok_or("nextpnr report: no `fmax`")?
+        .values()
+        .filter_map(|c| Some((c["achieved"].as_f64()?, c["constraint"].as_f64()?)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .ok_or("nextpnr report: no clock in `fmax`")?;
+    let util = v["utilization"]
+        .as_object()
+        .ok_or("nextpnr report: no `utilization`")?
+        .iter()
+        .filter_map(|(k, u)| Some((k.clone(), u["used"].as_u64()?, u["available"].as_u64()?)))
+        .filter(|u| u.1 > 0)
+        .collect();
+    Ok((fmax.0, fmax.1, util))
+}
+
+/// Runs the board flow `flow` (a `flow.sh`) into `out`, on the Verilog of `rtl` when given, and
+/// reads its figures. Fails when a tool fails, or the engine's clock misses its target.
+pub fn run_board_flow(flow: &Path, out: &Path, rtl: Option<&Path>) -> Result<BoardRun, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let t = std::time::Instant::now();
+    let mut cmd = Command::new("bash");
+    cmd.arg(flow)
+        .arg(out)
+        .env("SHIFTADD_VENV", crate::venv_dir());
+    if let Some(r) = rtl {
+        cmd.arg(r);
+    }
+    run(
+        &mut cmd,
+        &format!("{}", flow.display()),
+        &out.join("flow.log"),
+    )?;
+    let seconds = t.elapsed().as_secs_f64();
+    let read = |f: &str| {
+        let p = out.join(f);
+        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let res = parse_stat(&read("stat.json")?)?;
+    let (fmax_mhz, target_mhz, utilisation) = parse_nextpnr_report(&read("report.json")?)?;
+    let bitstream = std::fs::read_dir(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "bit"))
+        .ok_or_else(|| format!("{}: no bitstream", out.display()))?;
+    if fmax_mhz < target_mhz {
+        return Err(format!(
+            "{}: the engine's clock reaches {fmax_mhz:.1} MHz, below its target of {target_mhz} MHz",
+            flow.display()
+        ));
+    }
+    Ok(BoardRun {
+        res,
+        fmax_mhz,
+        target_mhz,
+        utilisation,
+        bitstream,
+        seconds,
+    })
 }

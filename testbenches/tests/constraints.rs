@@ -97,11 +97,31 @@ fn committed_constraints_are_fresh() {
     }
 }
 
+/// The iCE40 board's files for `lean8`'s arrays (no preset targets the iCE40: its engine does
+/// not fit one), written under `target/`; the folder and the config.
+fn ice40_files() -> (PathBuf, AccelConfig, Manifest) {
+    let (cfg, m) = committed("lean8");
+    let cfg = AccelConfig {
+        board: "ice40-hx8k".into(),
+        ..cfg
+    };
+    let base = root()
+        .join("target")
+        .join("constraints-tests")
+        .join("ice40");
+    let _ = std::fs::remove_dir_all(&base);
+    for (rel, text) in constraint_files(&cfg, &m).unwrap() {
+        let path = base.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    (base.join("ice40-hx8k").join(&cfg.name), cfg, m)
+}
+
 #[test]
 fn every_top_level_port_is_placed_or_internal() {
-    for p in presets::all().into_iter().filter(|p| p.board != "zc706") {
-        let (cfg, m) = committed(&p.name);
-        let dir = board_dir(&cfg);
+    {
+        let (dir, cfg, m) = ice40_files();
         let pins = format!("{}.pcf", cfg.name);
         let (placed, internal) = placed_and_internal(&read(&dir.join(&pins)));
         let (top, ports) = top_ports(&read(&dir.join("top.v")));
@@ -312,11 +332,8 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
 
 #[test]
 fn ice40_flow_runs_with_stubbed_tools() {
-    for p in presets::all()
-        .into_iter()
-        .filter(|p| p.board == "ice40-hx8k")
     {
-        let dir = board_dir(&p);
+        let (dir, p, _) = ice40_files();
         let work = root()
             .join("target")
             .join("constraints-tests")
@@ -339,6 +356,7 @@ fn ice40_flow_runs_with_stubbed_tools() {
         let o = Command::new("bash")
             .arg(dir.join("flow.sh"))
             .arg(work.join("out"))
+            .arg(root().join("rtl-out").join(&p.name))
             .env("PATH", path)
             .output()
             .unwrap();
@@ -356,4 +374,149 @@ fn ice40_flow_runs_with_stubbed_tools() {
         assert!(lines[1].contains(&format!("--freq {}", p.clock_mhz)) && lines[1].contains(".pcf"));
         assert!(lines[2].starts_with("icepack "));
     }
+}
+
+/// The ports of `module` in a Verilog text: one `input`/`output` declaration per header line.
+fn header_ports(v: &str, module: &str) -> BTreeSet<String> {
+    let start = v
+        .find(&format!("module {module}("))
+        .unwrap_or_else(|| panic!("no module {module}"));
+    let header = &v[start..start + v[start..].find(");").unwrap()];
+    let mut ports = BTreeSet::new();
+    for l in header.lines().skip(1) {
+        let l = l.trim().trim_end_matches(',');
+        let name = l.split_whitespace().last().unwrap().to_string();
+        match l.split_once('[') {
+            Some((_, range)) => {
+                let (hi, lo) = range.split_once(']').unwrap().0.split_once(':').unwrap();
+                let (hi, lo): (u32, u32) = (hi.parse().unwrap(), lo.parse().unwrap());
+                ports.extend((lo..=hi).map(|k| format!("{name}[{k}]")));
+            }
+            None => {
+                ports.insert(name);
+            }
+        }
+    }
+    ports
+}
+
+#[test]
+fn every_ulx3s_port_is_placed_and_the_engine_top_is_wired_by_its_manifest() {
+    let boards: Vec<AccelConfig> = presets::all()
+        .into_iter()
+        .filter(|p| p.board == "ulx3s")
+        .collect();
+    assert!(!boards.is_empty(), "a preset targets the ULX3S");
+    for p in boards {
+        let (cfg, m) = committed(&p.name);
+        let dir = board_dir(&cfg);
+        let top = read(&dir.join("top.v"));
+        let lpf = read(&dir.join(format!("{}.lpf", cfg.name)));
+        let ports = header_ports(&top, shiftadd_tb::constraints::ULX3S_TOP);
+        let mut located = BTreeSet::new();
+        let mut buffered = BTreeSet::new();
+        for l in lpf.lines() {
+            let quoted = || l.split('"').nth(1).unwrap().to_string();
+            if l.starts_with("LOCATE COMP ") {
+                assert!(located.insert(quoted()), "{l}: placed twice");
+            } else if l.starts_with("IOBUF PORT ") {
+                buffered.insert(quoted());
+            }
+        }
+        assert_eq!(located, ports, "{}: placed and top ports differ", cfg.name);
+        assert_eq!(buffered, ports, "{}: IO standards", cfg.name);
+        // The oscillator pin and its frequency: the ULX3S's G2, 25 MHz.
+        assert!(
+            lpf.contains("LOCATE COMP \"clk_25mhz\" SITE \"G2\";"),
+            "{lpf}"
+        );
+        assert!(
+            lpf.contains("FREQUENCY PORT \"clk_25mhz\" 25 MHZ;"),
+            "{lpf}"
+        );
+        // The engine's serial top, every port connected.
+        let uart = m.uart.as_ref().expect("a serial top");
+        let inst = &top[top
+            .find(&format!("{} engine_on_uart(", uart.module))
+            .unwrap()..];
+        let inst = &inst[..inst.find(");").unwrap()];
+        for port in &uart.ports {
+            assert!(
+                inst.contains(&format!(".{}(", port.name)),
+                "{}: `{}` not connected",
+                cfg.name,
+                port.name
+            );
+        }
+        // bit_cycles is the clock over the board's baud rate.
+        let bits = shiftadd_sim::uart::bit_cycles(
+            u64::from(cfg.clock_mhz) * 1_000_000,
+            shiftadd_sim::uart::BOARD_BAUD,
+        )
+        .unwrap();
+        assert!(inst.contains(&format!(".bit_cycles(16'd{bits})")), "{inst}");
+    }
+}
+
+/// `yowasp-ecppll`: on PATH, or in the repository's virtual environment.
+fn ecppll() -> PathBuf {
+    let p = shiftadd_tb::venv_dir().join("bin").join("yowasp-ecppll");
+    assert!(
+        p.exists(),
+        "{}: missing; bash scripts/setup.sh installs it",
+        p.display()
+    );
+    p
+}
+
+/// The value of parameter `.NAME(` in a Verilog text.
+fn param(v: &str, name: &str) -> u32 {
+    let rest = v
+        .split(&format!(".{name}("))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} in {v}"));
+    rest[..rest.find(')').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn the_ecp5_pll_setting_is_the_one_ecppll_computes() {
+    use shiftadd_tb::constraints::ecp5_pll;
+    let work = root()
+        .join("target")
+        .join("constraints-tests")
+        .join("ecppll");
+    std::fs::create_dir_all(&work).unwrap();
+    for want in [25.0, 40.0, 48.0, 50.0, 65.0, 75.0, 100.0, 133.0] {
+        // ecppll writes only inside the folder it runs in.
+        let o = Command::new(ecppll())
+            .current_dir(&work)
+            .args(["-i", "25", "-o", &want.to_string(), "-f", "pll.v"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v = read(&work.join("pll.v"));
+        let ours = ecp5_pll(25.0, want).unwrap();
+        let theirs = (
+            param(&v, "CLKI_DIV"),
+            param(&v, "CLKFB_DIV"),
+            param(&v, "CLKOP_DIV"),
+            param(&v, "CLKOP_CPHASE"),
+        );
+        assert_eq!(
+            (ours.clki_div, ours.clkfb_div, ours.clkop_div, ours.cphase()),
+            theirs,
+            "{want} MHz: ours {ours:?}"
+        );
+    }
+}
+
+#[test]
+fn a_clock_the_pll_cannot_reach_is_refused_by_name() {
+    let (cfg, m) = committed("lean8");
+    let cfg = AccelConfig {
+        clock_mhz: 48,
+        ..cfg
+    };
+    let e = constraint_files(&cfg, &m).unwrap_err();
+    assert!(e.contains("`clock_mhz` 48") && e.contains("46.875"), "{e}");
 }
