@@ -93,6 +93,7 @@ fn tops(dir: &Path) -> Vec<String> {
         .collect();
     v.extend(m.engine.map(|e| e.module));
     v.extend(m.axi.map(|a| a.module));
+    v.extend(m.uart.map(|u| u.module));
     v
 }
 
@@ -243,7 +244,7 @@ fn a_latch_is_refused() {
 
 #[test]
 fn engine_buffers_map_onto_block_ram() {
-    // lean8's engine: its 8 input, 8 output and 8 residual banks (1024 words each) are block
+    // lean8's engine: its 8 input, 8 output and 8 residual banks (2048 words each) are block
     // RAMs on both targets; the small weight and parameter lanes may go to distributed RAM. No
     // latches (yosys_synth refuses them).
     let dir = committed("lean8");

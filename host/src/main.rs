@@ -426,8 +426,8 @@ struct InferOpts {
     #[arg(long)]
     port: Option<String>,
     /// `uart` on a serial port: the baud rate (115200 to 3000000; the bridge's `bit_cycles` is
-    /// the preset's clock over it).
-    #[arg(long, default_value_t = 115_200)]
+    /// the preset's clock over it; the board flow builds it for the default).
+    #[arg(long, default_value_t = shiftadd_sim::uart::BOARD_BAUD)]
     baud: u32,
     /// Accelerator preset (default: the preset with the model's formats whose PEs run it; for
     /// --arch, the first preset whose PEs run it, else `seed`). With `ref`, only the capability
@@ -531,7 +531,7 @@ fn infer(
         _ => false,
     };
     if (opts.inject_fault.is_some() || opts.rtl.is_some()) && !simulated {
-        bail!("--inject-fault and --rtl need --backend rtl, axi, or uart with --port sim");
+        bail!("--inject-fault and --rtl need --backend rtl or axi, or uart with --port sim");
     }
     if let Some(j) = json_out {
         check_writable(j)?;

@@ -548,7 +548,15 @@ fn train_refuses_bad_input_naming_it() {
 /// The committed trained models load, pass the parameter check and classify the committed subset.
 #[test]
 fn committed_trained_models_classify_the_subset() {
-    for fam in ["shiftadd", "mult", "shift", "adder"] {
+    // The ShiftAddNet trained at `lean8`'s formats (3-bit shift weights, for the board) learns
+    // less; `infer` picks `lean8` for it by its formats.
+    for (fam, least) in [
+        ("shiftadd", 0.85),
+        ("mult", 0.85),
+        ("shift", 0.85),
+        ("adder", 0.85),
+        ("shiftadd-lean8", 0.65),
+    ] {
         let dir = format!("models/fmnist-{fam}");
         assert!(
             root().join(&dir).join("CARD.md").is_file(),
@@ -567,7 +575,10 @@ fn committed_trained_models_classify_the_subset() {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(v["images"], 1000);
         let acc = v["accuracy"].as_f64().unwrap();
-        assert!(acc >= 0.85, "{dir}: accuracy {acc} on the committed subset");
+        assert!(
+            acc >= least,
+            "{dir}: accuracy {acc} on the committed subset"
+        );
     }
     // The default model of `infer` is the trained ShiftAddNet.
     let o = ok(&["infer", "--limit", "10"]);

@@ -1,5 +1,6 @@
 //! The open-source path to a board: `infer --backend uart` over the simulated serial line (the
-//! code path a board runs, with the bridge and engine on Verilator), the serial port options
+//! code path a board runs, with the bridge and the board's `lean8` engine on Verilator, and the
+//! model trained for it), the serial port options
 //! refused by name, and the ULX3S flow from the committed `lean8` RTL to a bitstream. The two
 //! long tests sit in one binary so that they share the machine's cores.
 
@@ -20,12 +21,14 @@ fn inference_over_the_simulated_serial_line_agrees() {
         "uart",
         "--port",
         "sim",
+        "--model",
+        "models/fmnist-shiftadd-lean8",
         "--limit",
         "1",
         "--json",
         out.to_str().unwrap(),
     ]);
-    assert!(text.contains("backend uart, config seed"), "{text}");
+    assert!(text.contains("backend uart, config lean8"), "{text}");
     assert!(text.contains("in every layer run: yes"), "{text}");
     let doc = json(&out);
     assert_eq!(doc["backend"], "uart");

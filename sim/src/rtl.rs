@@ -549,6 +549,6 @@ mod tests {
         odd = presets::lean8();
         odd.act_buf_words *= 2;
         let e = checked_engine(&odd).unwrap_err().to_string();
-        assert!(e.contains("engine") && e.contains("bank address 11"), "{e}");
+        assert!(e.contains("engine") && e.contains("bank address 12"), "{e}");
     }
 }
