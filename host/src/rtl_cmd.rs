@@ -252,11 +252,7 @@ fn ecp5_board_row(
     };
     let files = shiftadd_tb::constraints::constraint_files(&board, &rtl.manifest)
         .map_err(|e| anyhow!(e))?;
-    for (rel, text) in &files {
-        let path = work.join(rel);
-        std::fs::create_dir_all(path.parent().expect("a folder"))?;
-        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))?;
-    }
+    crate::constraints_cmd::write_files(&files, work)?;
     let flow = work.join("ulx3s").join(&cfg.name).join("flow.sh");
     eprintln!("ULX3S flow: {}", flow.display());
     let run = shiftadd_tb::synth::run_board_flow(&flow, &work.join("ulx3s-build"), Some(rtl_dir))

@@ -38,6 +38,9 @@ module uart_bridge(clock,reset,rx,tx,bit_cycles,engine_reset,reg_we,reg_re,reg_a
     localparam op_send = 8'h3;
     localparam op_recv = 8'h4;
     localparam op_reset = 8'h5;
+    localparam len_read = 4'h1;
+    localparam len_write = 4'h5;
+    localparam len_stream = 4'h2;
     localparam ok = 8'ha0;
     localparam bad_crc = 8'ha1;
     localparam bad_op = 8'ha2;
@@ -334,13 +337,13 @@ module uart_bridge(clock,reset,rx,tx,bit_cycles,engine_reset,reg_we,reg_re,reg_a
                     state_d = s_header;
                     header_len_d = 32'h0;
                     if (rx_unit_data == op_read) begin
-                        header_len_d = 32'h1;
+                        header_len_d = len_read;
                     end
                     if (rx_unit_data == op_write) begin
-                        header_len_d = 32'h5;
+                        header_len_d = len_write;
                     end
                     if ((rx_unit_data == op_send) | (rx_unit_data == op_recv)) begin
-                        header_len_d = 32'h2;
+                        header_len_d = len_stream;
                     end
                     if (rx_unit_data == op_reset) begin
                         state_d = s_check;

@@ -11,8 +11,7 @@ use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::Descriptor;
-use shiftadd_sim::regmap::{geometry, layer_writes, BufSel, Reg, CTRL_START, ENGINE_ID, IRQ_DONE};
-use shiftadd_sim::rtl::Port;
+use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, CTRL_START, IRQ_DONE};
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
@@ -104,15 +103,6 @@ pub struct AxiBus {
     during_next_run: std::collections::VecDeque<(BufSel, u32, u32, Vec<i64>)>,
 }
 
-fn find(ports: &[Port], offsets: &[usize], name: &str) -> Result<usize, CosimError> {
-    ports
-        .iter()
-        .zip(offsets)
-        .find(|(p, _)| p.name == name)
-        .map(|(_, &o)| o)
-        .ok_or_else(|| CosimError::Design(format!("`shiftadd_axi` has no port `{name}`")))
-}
-
 impl AxiBus {
     /// A host on a new instance of the `shiftadd_axi` model `model` of `cfg`, tracing to `vcd`
     /// if given; reset is held for two cycles, then the interrupt is enabled.
@@ -122,8 +112,8 @@ impl AxiBus {
         vcd: Option<&std::path::Path>,
     ) -> Result<AxiBus, CosimError> {
         let l = &model.layout;
-        let i = |n| find(&l.inputs, &l.input_offsets, n);
-        let o = |n| find(&l.outputs, &l.output_offsets, n);
+        let i = |n| l.input(&model.top, n);
+        let o = |n| l.output(&model.top, n);
         let p = Ports {
             aresetn: i("aresetn")?,
             awaddr: i("s_axi_awaddr")?,
@@ -486,16 +476,8 @@ impl AxiBus {
 
     /// Reads `ID` and `GEOMETRY` and checks that the engine is the one `cfg` describes.
     pub fn identify(&mut self) -> Result<(), CosimError> {
-        let found = (self.read(Reg::Id)?, self.read(Reg::Geometry)?);
-        let expected = (ENGINE_ID, geometry(&self.cfg));
-        if found == expected {
-            Ok(())
-        } else {
-            Err(CosimError::Design(format!(
-                "the engine reads ID {:#010x}, GEOMETRY {:#07x}; config `{}` expects ID {:#010x}, GEOMETRY {:#07x}",
-                found.0, found.1, self.cfg.name, expected.0, expected.1
-            )))
-        }
+        let (id, geometry) = (self.read(Reg::Id)?, self.read(Reg::Geometry)?);
+        crate::driver::check_identity(&self.cfg, id, geometry)
     }
 }
 

@@ -6,10 +6,7 @@ use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::Descriptor;
-use shiftadd_sim::regmap::{
-    geometry as engine_geometry, layer_writes, BufSel, Reg, CTRL_START, ENGINE_ID, STATUS_BUSY,
-    STATUS_DONE,
-};
+use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, CTRL_START, STATUS_BUSY, STATUS_DONE};
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
@@ -676,16 +673,8 @@ impl Bus {
     pub fn identify(&mut self) -> Result<(), CosimError> {
         let (id, geometry) = (self.read(Reg::Id), self.read(Reg::Geometry));
         self.stopped()?;
-        let found = (self.value(id), self.value(geometry));
-        let expected = (ENGINE_ID, engine_geometry(&self.cfg));
+        let (id, geometry) = (self.value(id), self.value(geometry));
         self.clear_reads();
-        if found == expected {
-            Ok(())
-        } else {
-            Err(CosimError::Design(format!(
-                "the engine reads ID {:#010x}, GEOMETRY {:#07x}; config `{}` expects ID {:#010x}, GEOMETRY {:#07x}",
-                found.0, found.1, self.cfg.name, expected.0, expected.1
-            )))
-        }
+        crate::driver::check_identity(&self.cfg, id, geometry)
     }
 }

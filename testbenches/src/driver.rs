@@ -46,6 +46,23 @@ pub trait EngineBus {
     fn cycle(&self) -> u64;
 }
 
+/// Checks the `ID` and `GEOMETRY` an engine read against the ones `cfg` describes.
+pub fn check_identity(cfg: &AccelConfig, id: u32, geometry: u32) -> Result<(), CosimError> {
+    let found = (id, geometry);
+    let expected = (
+        shiftadd_sim::regmap::ENGINE_ID,
+        shiftadd_sim::regmap::geometry(cfg),
+    );
+    if found == expected {
+        Ok(())
+    } else {
+        Err(CosimError::Design(format!(
+            "the engine reads ID {:#010x}, GEOMETRY {:#07x}; config `{}` expects ID {:#010x}, GEOMETRY {:#07x}",
+            found.0, found.1, cfg.name, expected.0, expected.1
+        )))
+    }
+}
+
 /// A bus a host backend runs a program on: the engine's register bus (top `engine`), the AXI
 /// ports of `shiftadd_axi`, or the serial bridge of `shiftadd_uart`.
 pub trait HostBus: EngineBus {

@@ -13,9 +13,7 @@ use crate::driver::{EngineBus, HostBus, OpenBus};
 use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::engine::Descriptor;
-use shiftadd_sim::regmap::{
-    geometry, layer_writes, BufSel, Reg, CTRL_START, ENGINE_ID, STATUS_DONE,
-};
+use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, CTRL_START, STATUS_DONE};
 use shiftadd_sim::spec::AccelConfig;
 use shiftadd_sim::uart::{self as proto, crc8, framed, status_name};
 use std::collections::VecDeque;
@@ -75,21 +73,13 @@ impl SimLine {
         bit_cycles: u32,
     ) -> Result<SimLine, CosimError> {
         let l = &model.layout;
-        let find = |ports: &[shiftadd_sim::rtl::Port], offs: &[usize], name: &str| {
-            ports
-                .iter()
-                .zip(offs)
-                .find(|(p, _)| p.name == name)
-                .map(|(_, &o)| o)
-                .ok_or_else(|| err(format!("`{}` has no port `{name}`", model.top)))
-        };
         let mut line = SimLine {
             instance: model.instance(vcd)?,
             bit_cycles,
-            reset: find(&l.inputs, &l.input_offsets, "reset")?,
-            bits: find(&l.inputs, &l.input_offsets, "bit_cycles")?,
-            rx: find(&l.inputs, &l.input_offsets, "rx")?,
-            tx: find(&l.outputs, &l.output_offsets, "tx")?,
+            reset: l.input(&model.top, "reset")?,
+            bits: l.input(&model.top, "bit_cycles")?,
+            rx: l.input(&model.top, "rx")?,
+            tx: l.output(&model.top, "tx")?,
             input_words: l.input_words,
             output_words: l.output_words,
             cycle: 0,
@@ -100,25 +90,21 @@ impl SimLine {
             // the gap each.
             reply_timeout: 2 * proto::gap_cycles(bit_cycles) + 1000,
         };
-        line.run_levels(&[(true, 2)])?;
+        line.run_levels(&[(true, 2)], true)?;
         Ok(line)
     }
 
-    /// Drives `rx` with `levels` (each a level and its cycle count; `true` in the first entry
-    /// of a reset run holds `reset`), decoding `tx`.
-    fn run_levels(&mut self, levels: &[(bool, u64)]) -> Result<(), CosimError> {
+    /// Drives `rx` with `levels` (each a level and its cycle count), `reset` held throughout if
+    /// asked, decoding `tx`.
+    fn run_levels(&mut self, levels: &[(bool, u64)], reset: bool) -> Result<(), CosimError> {
         let mut inputs = Vec::new();
-        let first_reset = self.cycle == 0;
-        for (k, &(level, n)) in levels.iter().enumerate() {
+        for &(level, n) in levels {
             for _ in 0..n {
                 let start = inputs.len();
                 inputs.resize(start + self.input_words, 0);
                 inputs[start + self.bits] = u64::from(self.bit_cycles);
                 inputs[start + self.rx] = u64::from(level);
-                if first_reset && k == 0 {
-                    inputs[start + self.reset] = 1;
-                    inputs[start + self.rx] = 1;
-                }
+                inputs[start + self.reset] = u64::from(reset);
             }
         }
         let out = self.instance.cycles(&inputs)?;
@@ -164,17 +150,12 @@ impl SimLine {
     pub fn send_bits(&mut self, bits: &[bool]) -> Result<(), CosimError> {
         let bc = u64::from(self.bit_cycles);
         let levels: Vec<(bool, u64)> = bits.iter().map(|&b| (b, bc)).collect();
-        self.run_levels(&levels)
+        self.run_levels(&levels, false)
     }
 
     /// Holds the line idle for `n` cycles.
     pub fn idle(&mut self, n: u64) -> Result<(), CosimError> {
-        self.run_levels(&[(true, n)])
-    }
-
-    /// Bytes received and not yet taken.
-    pub fn pending(&self) -> usize {
-        self.received.len()
+        self.run_levels(&[(true, n)], false)
     }
 }
 
@@ -242,7 +223,6 @@ pub struct TtyLine {
     file: std::fs::File,
     path: String,
     bit_cycles: u32,
-    baud: u32,
     /// How long `recv` waits for the next byte.
     timeout: std::time::Duration,
 }
@@ -324,14 +304,8 @@ impl TtyLine {
             file,
             path: path.into(),
             bit_cycles,
-            baud,
             timeout: 2 * gap + std::time::Duration::from_millis(200),
         })
-    }
-
-    /// The baud rate.
-    pub fn baud(&self) -> u32 {
-        self.baud
     }
 }
 
@@ -430,10 +404,8 @@ pub struct UartBus<L: Line> {
     lane: Option<u32>,
     /// The first error of a write (`EngineBus::write_words` cannot return one).
     deferred: Option<CosimError>,
-    /// Frames sent and bytes each way.
-    pub frames: u64,
-    pub bytes_out: u64,
-    pub bytes_in: u64,
+    /// Frames sent, to name them in errors.
+    frames: u64,
 }
 
 impl<L: Line> UartBus<L> {
@@ -446,8 +418,6 @@ impl<L: Line> UartBus<L> {
             lane: None,
             deferred: None,
             frames: 0,
-            bytes_out: 0,
-            bytes_in: 0,
         }
     }
 
@@ -463,7 +433,6 @@ impl<L: Line> UartBus<L> {
         let op = bytes.first().copied().unwrap_or(0);
         self.line.send(bytes)?;
         self.frames += 1;
-        self.bytes_out += bytes.len() as u64;
         let what = || format!("{} frame {}", op_name(op), self.frames);
         let status = self
             .line
@@ -482,7 +451,6 @@ impl<L: Line> UartBus<L> {
             }
         }
         let crc = self.line.recv(1)?[0];
-        self.bytes_in += reply.len() as u64 + 1;
         if crc8(0, &reply) != crc {
             return Err(err(format!(
                 "{}: reply CRC {crc:#04x}, expected {:#04x} (status {status:#04x})",
@@ -505,6 +473,10 @@ impl<L: Line> UartBus<L> {
         payload: &[u8],
         reply_len: usize,
     ) -> Result<Vec<u8>, CosimError> {
+        debug_assert_eq!(
+            header.len(),
+            usize::from(proto::HEADER_BYTES[usize::from(op)])
+        );
         let mut bytes = vec![op];
         bytes.extend_from_slice(header);
         bytes.extend_from_slice(payload);
@@ -595,16 +567,8 @@ impl<L: Line> UartBus<L> {
 
     /// Reads `ID` and `GEOMETRY` and checks that the engine is the one `cfg` describes.
     pub fn identify(&mut self) -> Result<(), CosimError> {
-        let found = (self.read_reg(Reg::Id)?, self.read_reg(Reg::Geometry)?);
-        let expected = (ENGINE_ID, geometry(&self.cfg));
-        if found == expected {
-            Ok(())
-        } else {
-            Err(err(format!(
-                "the engine reads ID {:#010x}, GEOMETRY {:#07x}; config `{}` expects ID {:#010x}, GEOMETRY {:#07x}",
-                found.0, found.1, self.cfg.name, expected.0, expected.1
-            )))
-        }
+        let (id, geometry) = (self.read_reg(Reg::Id)?, self.read_reg(Reg::Geometry)?);
+        crate::driver::check_identity(&self.cfg, id, geometry)
     }
 }
 

@@ -356,6 +356,25 @@ pub fn words(width: usize) -> usize {
 }
 
 impl PortLayout {
+    /// The first word of input `name` of `top`.
+    pub fn input(&self, top: &str, name: &str) -> Result<usize, CosimError> {
+        Self::word(&self.inputs, &self.input_offsets, top, name)
+    }
+
+    /// The first word of output `name` of `top`.
+    pub fn output(&self, top: &str, name: &str) -> Result<usize, CosimError> {
+        Self::word(&self.outputs, &self.output_offsets, top, name)
+    }
+
+    fn word(ports: &[Port], offsets: &[usize], top: &str, name: &str) -> Result<usize, CosimError> {
+        ports
+            .iter()
+            .zip(offsets)
+            .find(|(p, _)| p.name == name)
+            .map(|(_, &o)| o)
+            .ok_or_else(|| CosimError::Design(format!("`{top}` has no port `{name}`")))
+    }
+
     /// The layout of `ports`; there must be a one-bit input `clock` (or `aclk`).
     pub fn new(top: &str, ports: &[Port]) -> Result<PortLayout, CosimError> {
         let bad = |what: String| CosimError::Design(format!("module `{top}`: {what}"));

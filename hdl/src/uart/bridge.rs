@@ -11,7 +11,7 @@ use super::{Crc8, UartRx, UartTx};
 use rust_hdl_core::prelude::*;
 use rust_hdl_widgets::prelude::*;
 use shiftadd_sim::regmap::{REG_ADDR_BITS, REG_DATA_BITS};
-use shiftadd_sim::uart::{self as proto, BIT_CYCLES_BITS, GAP_SHIFT};
+use shiftadd_sim::uart::{self as proto, BIT_CYCLES_BITS, GAP_SHIFT, HEADER_BYTES};
 
 const RA: usize = REG_ADDR_BITS;
 const RD: usize = REG_DATA_BITS;
@@ -40,6 +40,11 @@ fn c8(v: u8) -> Constant<Bits<8>> {
 
 fn st(v: u64) -> Constant<Bits<4>> {
     Constant::new(bits(v))
+}
+
+/// The header length of `op`.
+fn header_bytes(op: u8) -> Constant<Bits<4>> {
+    st(u64::from(HEADER_BYTES[usize::from(op)]))
 }
 
 /// The bridge.
@@ -112,6 +117,10 @@ pub struct UartBridge {
     op_send: Constant<Bits<8>>,
     op_recv: Constant<Bits<8>>,
     op_reset: Constant<Bits<8>>,
+    /// Header bytes of READ, WRITE, SEND and RECV.
+    len_read: Constant<Bits<4>>,
+    len_write: Constant<Bits<4>>,
+    len_stream: Constant<Bits<4>>,
     ok: Constant<Bits<8>>,
     bad_crc: Constant<Bits<8>>,
     bad_op: Constant<Bits<8>>,
@@ -132,6 +141,12 @@ pub struct UartBridge {
     s_tx_crc: Constant<Bits<4>>,
     s_discard: Constant<Bits<4>>,
 }
+
+// SEND and RECV share a header (a word count), and RESET has none (it goes straight to CHECK).
+const _: () = assert!(
+    HEADER_BYTES[proto::OP_SEND as usize] == HEADER_BYTES[proto::OP_RECV as usize]
+        && HEADER_BYTES[proto::OP_RESET as usize] == 0
+);
 
 impl Default for UartBridge {
     fn default() -> Self {
@@ -186,6 +201,9 @@ impl Default for UartBridge {
             op_send: c8(proto::OP_SEND),
             op_recv: c8(proto::OP_RECV),
             op_reset: c8(proto::OP_RESET),
+            len_read: header_bytes(proto::OP_READ),
+            len_write: header_bytes(proto::OP_WRITE),
+            len_stream: header_bytes(proto::OP_SEND),
             ok: c8(proto::OK),
             bad_crc: c8(proto::BAD_CRC),
             bad_op: c8(proto::BAD_OP),
@@ -303,15 +321,15 @@ impl Logic for UartBridge {
                     self.state.d.next = self.s_header.val();
                     self.header_len.d.next = 0.into();
                     if self.rx_unit.data.val() == self.op_read.val() {
-                        self.header_len.d.next = 1.into();
+                        self.header_len.d.next = self.len_read.val();
                     }
                     if self.rx_unit.data.val() == self.op_write.val() {
-                        self.header_len.d.next = 5.into();
+                        self.header_len.d.next = self.len_write.val();
                     }
                     if (self.rx_unit.data.val() == self.op_send.val())
                         | (self.rx_unit.data.val() == self.op_recv.val())
                     {
-                        self.header_len.d.next = 2.into();
+                        self.header_len.d.next = self.len_stream.val();
                     }
                     if self.rx_unit.data.val() == self.op_reset.val() {
                         self.state.d.next = self.s_check.val();
