@@ -4,7 +4,7 @@
 # Python tools (into the virtual environment $SHIFTADD_VENV, default .venv in the repository).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(g++ verilator yosys iverilog nextpnr-ice40 fpga-icestorm tcl dataset-fashion-mnist python3-venv)
+packages=(g++ verilator yosys iverilog nextpnr-ice40 fpga-icestorm tcl dataset-fashion-mnist python3-venv parallel slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

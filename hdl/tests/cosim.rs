@@ -24,6 +24,7 @@ fn opts(cases: u32, max_cycles: usize) -> Options {
         shrink_time: Duration::from_secs(30),
         coverage: None,
         diagnose: true,
+        shard: None,
     }
 }
 

@@ -194,6 +194,8 @@ pub struct RtlBackend<B: HostBus> {
     host_reads: Vec<bool>,
     /// See [`HwBackend::check_read_cycles`].
     check_read_cycles: u64,
+    /// Buffers reached through the simulation's backdoor ([`HostBus::use_backdoor`]).
+    backdoor: bool,
 }
 
 /// Opens a bus on a new instance of a model.
@@ -204,10 +206,21 @@ type OpenFn<B> = fn(
 ) -> Result<B, shiftadd_tb::CosimError>;
 
 impl<B: OpenBus> RtlBackend<B> {
-    /// A backend on a new instance of the model `model` of `B`'s top.
-    pub fn new(program: Arc<Program>, model: Arc<VlModel>, fault: Option<Fault>) -> Result<Self> {
-        let bus = B::open(&program.cfg, &model, None)?;
-        RtlBackend::on_bus(program, bus, Some((model, B::open)), fault)
+    /// A backend on a new instance of the model `model` of `B`'s top; its buffers reached
+    /// through the simulation's backdoor when `backdoor`.
+    pub fn new(
+        program: Arc<Program>,
+        model: Arc<VlModel>,
+        fault: Option<Fault>,
+        backdoor: bool,
+    ) -> Result<Self> {
+        let mut bus = B::open(&program.cfg, &model, None)?;
+        if backdoor {
+            bus.use_backdoor()?;
+        }
+        let mut b = RtlBackend::on_bus(program, bus, Some((model, B::open)), fault)?;
+        b.backdoor = backdoor;
+        Ok(b)
     }
 }
 
@@ -231,6 +244,7 @@ impl<B: HostBus> RtlBackend<B> {
             fault,
             param_words: 0,
             check_read_cycles: 0,
+            backdoor: false,
         })
     }
 }
@@ -263,6 +277,9 @@ impl<B: HostBus> HwBackend for RtlBackend<B> {
             bail!("a layer's waveform needs a simulated engine");
         };
         let mut bus = open(&self.program.cfg, model, Some(vcd))?;
+        if self.backdoor {
+            bus.use_backdoor()?;
+        }
         load_params(&mut bus, el);
         run_engine_layer(
             &self.program,

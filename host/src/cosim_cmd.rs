@@ -1,7 +1,7 @@
 //! `shiftadd cosim` (emitted RTL against the reference model, on Verilator or Icarus) and
 //! `shiftadd bench-cosim` (simulated cycles per second of one array on each simulator).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use shiftadd_sim::rtl::ENGINE_MODULE;
@@ -111,6 +111,11 @@ pub struct CosimArgs {
     /// coverage.dat, summary.txt, summary.json and annotated/ into this folder.
     #[arg(long)]
     pub coverage: Option<PathBuf>,
+    /// Run only shard K of N (K from 1) of the engine's layer cases (--level layer on a folder
+    /// with an engine): the cases whose index is K-1 modulo N, each drawn as in an unsharded
+    /// run; `shiftadd merge` joins the shards' --json files.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }
 
 /// Where the instances of a run write their coverage counts: a folder of `out` the run
@@ -205,17 +210,6 @@ pub struct MutantsArgs {
     pub json: Option<PathBuf>,
 }
 
-/// `K/N` of `--shard`.
-fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let bad = || anyhow!("--shard {s}: give K/N with 1 <= K <= N, for example 2/4");
-    let (k, n) = s.split_once('/').ok_or_else(bad)?;
-    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-    if n == 0 || k == 0 || k > n {
-        return Err(bad());
-    }
-    Ok((k, n))
-}
-
 /// Runs `f` on every item of `items`, `jobs` at a time, results in the items' order.
 fn in_parallel<T: Sync, R: Send>(
     items: &[T],
@@ -275,7 +269,12 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(crate::shard::Shard::parse)
+        .transpose()?
+        .map(|s| (s.index, s.count));
     let dir = match &args.rtl {
         Some(d) => d.clone(),
         None => crate::locate_default(&Path::new("rtl-out").join(&args.preset)),
@@ -342,6 +341,7 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
         shrink_time: Duration::from_secs(0),
         coverage: None,
         diagnose: false,
+        shard: None,
     };
     let cache = cache_dir();
     let text: std::collections::BTreeMap<String, Vec<String>> = chosen
@@ -787,6 +787,9 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     design.check_host_tasks(args.allow_system_tasks)?;
     design.check_config()?;
     let engine = args.level == Level::Layer && design.modules.contains_key(ENGINE_MODULE);
+    if args.shard.is_some() && !engine {
+        bail!("--shard splits the engine's layer-level cases (--level layer on a folder with an engine); the pe and array levels run all their cases in one simulation of seconds");
+    }
     if engine && args.sim != SimArg::Verilator {
         // Checked before any netlist is synthesised.
         bail!(
@@ -833,6 +836,7 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
             shrink_time: Duration::from_secs(args.shrink_seconds),
             coverage: coverage_parts(args),
             diagnose: true,
+            shard: None,
         };
         eprintln!(
             "building {} ({}x{}) for {} (cache {})",
@@ -956,6 +960,11 @@ fn describe_stop(s: &shiftadd_tb::cosim::Stopped) -> String {
 
 /// `--level layer` on a folder with an engine: whole layers through its register map.
 fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
+    let shard = args
+        .shard
+        .as_deref()
+        .map(crate::shard::Shard::parse)
+        .transpose()?;
     let opts = Options {
         cases: args.cases,
         seed: args.seed,
@@ -964,6 +973,7 @@ fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
         shrink_time: Duration::from_secs(args.shrink_seconds),
         coverage: coverage_parts(args),
         diagnose: true,
+        shard: shard.map(|s| (s.index, s.count)),
     };
     let cache = cache_dir();
     eprintln!(
@@ -1002,13 +1012,25 @@ fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
     }
     if let Some(path) = &args.json {
         let doc = json!({
+            "kind": "cosim",
+            "generator": crate::shard::generator(),
             "rtl": dir.display().to_string(),
+            "rtl_sha256": crate::infer_cmd::sources_sha256(&design.sources())?,
             "config": design.cfg.name,
             "seed": args.seed,
             "level": "layer",
             "module": "engine",
+            "shard": shard,
+            "total_cases": args.cases,
             "cases": o.cases,
             "agree": o.failure.is_none(),
+            "failure": o.failure.as_ref().map(|f| json!({
+                "case_index": f.case_index,
+                "case": f.case,
+                "what": f.what,
+                "vcd": f.vcd.display().to_string(),
+            })),
+            "run": {"seconds": o.run_s},
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -1041,6 +1063,100 @@ pub struct BenchArgs {
     /// Seed of the stimulus.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Instead of the array: images per second of whole-network inference through the `seed`
+    /// engine, each layer checked against the reference model (`shiftadd infer`): LeNet (the
+    /// committed model) on --images images of the committed subset, and ResNet-20 at CIFAR
+    /// shape (random weights) on one image, the buffers reached through the bus and through
+    /// the backdoor.
+    #[arg(long)]
+    pub network: bool,
+    /// LeNet's images with --network.
+    #[arg(long, default_value_t = 256)]
+    pub images: usize,
+}
+
+/// One `shiftadd infer` run of [`bench_network`]: its label, arguments, and the images, seconds
+/// and bus cycles its report gives.
+fn bench_infer(label: &str, args: &[&str]) -> Result<(String, usize, f64, u64)> {
+    let out = std::env::temp_dir().join(format!("shiftadd-bench-{}.json", std::process::id()));
+    let exe = std::env::current_exe().context("the path of this program")?;
+    let o = std::process::Command::new(exe)
+        .arg("infer")
+        .args(args)
+        .arg("--json")
+        .arg(&out)
+        .output()
+        .context("run shiftadd infer")?;
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    if !o.status.success() {
+        bail!(
+            "`shiftadd infer {}` failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let r: crate::shard::InferReport = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("`shiftadd infer {}`: its report: {e}", args.join(" ")))?;
+    if !r.bit_exact {
+        bail!("`shiftadd infer {}` was not bit-exact", args.join(" "));
+    }
+    Ok((
+        label.to_string(),
+        r.images,
+        r.run.seconds,
+        r.run.bus_cycles.unwrap_or(0),
+    ))
+}
+
+/// `bench-cosim --network`.
+fn bench_network(args: &BenchArgs) -> Result<()> {
+    if args.images == 0 {
+        bail!("--images 0: give 1 or more");
+    }
+    let n = args.images.to_string();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    println!(
+        "whole-network inference through the `seed` engine on Verilator, every layer checked against the reference model, {cores} instances (one per core)"
+    );
+    let mut rows = Vec::new();
+    // Batches of at most 128 images, at least one per core.
+    let batch = args.images.div_ceil(cores).min(128).to_string();
+    for buffers in ["bus", "backdoor"] {
+        rows.push(bench_infer(
+            &format!("LeNet, committed subset, buffers {buffers}"),
+            &["--limit", &n, "--batch", &batch, "--buffers", buffers],
+        )?);
+    }
+    for buffers in ["bus", "backdoor"] {
+        rows.push(bench_infer(
+            &format!("ResNet-20, CIFAR shape, buffers {buffers}"),
+            &[
+                "--arch",
+                "resnet20-shiftadd",
+                "--data",
+                "random",
+                "--limit",
+                "1",
+                "--buffers",
+                buffers,
+            ],
+        )?);
+    }
+    println!(
+        "{:<44} {:>8} {:>10} {:>12} {:>12} {:>14}",
+        "network", "images", "seconds", "images/s", "s/image", "cycles/s"
+    );
+    for (label, images, secs, cycles) in rows {
+        println!(
+            "{label:<44} {images:>8} {secs:>10.2} {:>12.2} {:>12.3} {:>14.0}",
+            images as f64 / secs,
+            secs / images.max(1) as f64,
+            cycles as f64 / secs
+        );
+    }
+    Ok(())
 }
 
 /// Random stimulus of `n` cycles for `dut`, drawn like co-simulation cases.
@@ -1063,6 +1179,9 @@ fn rate(cycles: usize, s: f64) -> f64 {
 /// Runs `shiftadd bench-cosim`.
 pub fn bench(args: &BenchArgs) -> Result<()> {
     use shiftadd_hdl::rhdl_sim::{run_array, ArrayInputs};
+    if args.network {
+        return bench_network(args);
+    }
     use shiftadd_tb::cosim::{first_mismatch, Sim};
     use shiftadd_tb::stimulus::{expected, Driver, Weight};
     use std::time::Instant;

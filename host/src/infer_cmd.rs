@@ -7,8 +7,11 @@ use crate::backend::{
     RtlBackend,
 };
 use crate::data::Dataset;
+use crate::shard::{
+    file_sha256, generator, write_json, InferReport, LayerRow, MismatchJson, Provenance, RunInfo,
+    Shard, ShardInfo,
+};
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::json;
 use shiftadd_sim::cycles::{layer_utilisation, tap_ops, utilisation};
 use shiftadd_sim::energy::{self, EnergyTable, Units};
 use shiftadd_sim::layers::Tensor;
@@ -46,6 +49,10 @@ pub struct RunOptions<'a> {
     pub port: Option<String>,
     /// `uart` on a serial port: the baud rate.
     pub baud: u32,
+    /// Buffers written and read through the simulation's backdoor, not the bus.
+    pub backdoor: bool,
+    /// Run only this shard of the images.
+    pub shard: Option<Shard>,
 }
 
 /// `--port`'s value for the simulated serial line.
@@ -109,6 +116,9 @@ struct BatchReport {
     correct_ref: usize,
     layers: Vec<Tally>,
     mismatched_images: usize,
+    /// Per image: data-set index, the backend's class, the reference's class, and whether a
+    /// layer differed.
+    per_image: Vec<(usize, usize, usize, bool)>,
     first: Option<Mismatch>,
     bus_cycles: u64,
     param_words: u64,
@@ -210,6 +220,7 @@ fn worker(
     program: &Arc<Program>,
     vl: Option<&Arc<shiftadd_tb::verilator::Model>>,
     ds: &Dataset,
+    images: std::ops::Range<usize>,
     run: &RunOptions,
     fault: Option<&Fault>,
     next: &AtomicUsize,
@@ -224,11 +235,13 @@ fn worker(
                 Arc::clone(program),
                 Arc::clone(vl),
                 fault.cloned(),
+                run.backdoor,
             )?)),
             (Some(vl), "uart") => Some(Box::new(RtlBackend::<UartBus<SimLine>>::new(
                 Arc::clone(program),
                 Arc::clone(vl),
                 fault.cloned(),
+                run.backdoor,
             )?)),
             (None, "uart") => {
                 let port = run.port.as_deref().unwrap_or_default();
@@ -245,17 +258,18 @@ fn worker(
                 Arc::clone(program),
                 Arc::clone(vl),
                 fault.cloned(),
+                run.backdoor,
             )?)),
             (None, _) => None,
         };
         let mut cycle = CycleBackend::new(m.runner()?, Arc::clone(program));
         loop {
             let b = next.fetch_add(1, Ordering::Relaxed);
-            let first = b * run.batch;
-            if first >= ds.count {
+            let first = images.start + b * run.batch;
+            if first >= images.end {
                 return Ok(());
             }
-            let end = (first + run.batch).min(ds.count);
+            let end = (first + run.batch).min(images.end);
             let inputs: Vec<Tensor<i32>> = (first..end)
                 .map(|k| runner.input_codes(ds.image(k)))
                 .collect();
@@ -276,6 +290,7 @@ fn worker(
                 correct_ref: 0,
                 layers: vec![Tally::default(); program.layers.len()],
                 mismatched_images: 0,
+                per_image: Vec::new(),
                 first: None,
                 bus_cycles: rtl.as_ref().map_or(0, |r| r.bus_cycles()) - bus0,
                 param_words: rtl.as_ref().map_or(0, |r| r.param_words()) - words0,
@@ -325,6 +340,8 @@ fn worker(
                     }
                 }
                 rep.mismatched_images += usize::from(bad);
+                rep.per_image
+                    .push((first + k, g.prediction, w.prediction, bad));
             }
             if tx.send(Ok(rep)).is_err() {
                 return Ok(());
@@ -387,6 +404,10 @@ pub fn infer_engine(
         .transpose()?;
     let board = run.backend == "uart" && run.port.as_deref() != Some(SIM_PORT);
     let hw = matches!(run.backend, "rtl" | "axi" | "uart") && !board;
+    let range = run
+        .shard
+        .map_or(0..ds.count, |s| s.images(ds.count, run.batch));
+    let mut rtl_sha256 = None;
     let (vl, rtl_dir, build_s) = if hw {
         let dir = match &run.rtl {
             Some(d) => d.clone(),
@@ -413,17 +434,22 @@ pub fn infer_engine(
             "uart" => shiftadd_sim::rtl::UART_MODULE,
             _ => shiftadd_sim::rtl::ENGINE_MODULE,
         };
+        rtl_sha256 = Some(sources_sha256(&design.sources())?);
         let (vl, s) = engine_model(&dir, top)?;
         (Some(vl), Some(dir), s)
     } else {
         (None, None, 0.0)
     };
     println!(
-        "model {} ({}), data {} ({} images), backend {}, config {} ({}x{}){}",
+        "model {} ({}), data {} ({} images{}), backend {}, config {} ({}x{}){}",
         model_path.display(),
         m.graph.arch,
         ds.images_path.display(),
         ds.count,
+        run.shard.map_or(String::new(), |s| format!(
+            "; shard {}/{}: images {}..{}",
+            s.index, s.count, range.start, range.end
+        )),
         run.backend,
         cfg.name,
         cfg.rows,
@@ -456,6 +482,7 @@ pub fn infer_engine(
     let (mut images, mut correct, mut correct_ref, mut mismatched) = (0usize, 0, 0, 0);
     let (mut bus_cycles, mut param_words, mut check_read_cycles) = (0u64, 0u64, 0u64);
     let mut first: Option<Mismatch> = None;
+    let mut per_image = Vec::with_capacity(range.len());
     let tty = std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
     let mut next_pct = 10;
@@ -464,9 +491,15 @@ pub fn infer_engine(
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (program, vl, fault, next, traced) =
-                (&program, vl.as_ref(), fault.as_ref(), &next, &traced);
-            s.spawn(move || worker(m, program, vl, ds, run, fault, next, traced, tx));
+            let (program, vl, fault, next, traced, range) = (
+                &program,
+                vl.as_ref(),
+                fault.as_ref(),
+                &next,
+                &traced,
+                range.clone(),
+            );
+            s.spawn(move || worker(m, program, vl, ds, range, run, fault, next, traced, tx));
         }
         drop(tx);
         for rep in rx {
@@ -475,6 +508,7 @@ pub fn infer_engine(
             correct += rep.correct;
             correct_ref += rep.correct_ref;
             mismatched += rep.mismatched_images;
+            per_image.extend(rep.per_image);
             bus_cycles += rep.bus_cycles;
             param_words += rep.param_words;
             check_read_cycles += rep.check_read_cycles;
@@ -489,14 +523,14 @@ pub fn infer_engine(
             let rate = images as f64 / start.elapsed().as_secs_f64();
             let line = format!(
                 "images {images}/{}  {rate:.1} images/s  mismatches {mismatched}",
-                ds.count
+                range.len()
             );
             if tty && last_print.elapsed().as_secs_f64() > 0.5 {
                 eprint!("\r{line}   ");
                 last_print = Instant::now();
-            } else if !tty && images * 100 >= next_pct * ds.count {
+            } else if !tty && images * 100 >= next_pct * range.len() {
                 eprintln!("{line}");
-                next_pct = images * 100 / ds.count.max(1) / 10 * 10 + 10;
+                next_pct = images * 100 / range.len().max(1) / 10 * 10 + 10;
             }
         }
         Ok(())
@@ -537,24 +571,19 @@ pub fn infer_engine(
             util.map_or("-".into(), |u| format!("{:.1}%", 100.0 * u)),
             format!("{}/{images}", t.agree),
         );
-        let mut row = serde_json::to_value(&t.reference)?;
-        row.as_object_mut().expect("an object").extend(
-            json!({
-                "name": l.name,
-                "kind": l.kind,
-                "out_shape": l.out_shape,
-                "cycles_model": cm,
-            "cycles_rtl": if hw { t.cycles_rtl } else { None },
-            "cycles_rtl_differing_runs": t.cycles_rtl_differ,
-            "utilisation": util,
-                "agree": t.agree,
-                "saturated": t.sat,
-            })
-            .as_object()
-            .expect("an object")
-            .clone(),
-        );
-        rows_json.push(row);
+        let mut stats = t.reference.clone();
+        stats.name.clone_from(&l.name);
+        stats.kind.clone_from(&l.kind);
+        stats.out_shape = l.out_shape;
+        rows_json.push(LayerRow {
+            stats,
+            cycles_model: cm,
+            cycles_rtl: if hw { t.cycles_rtl } else { None },
+            cycles_rtl_differing_runs: t.cycles_rtl_differ,
+            utilisation: util,
+            agree: t.agree,
+            saturated: t.sat,
+        });
     }
     let util_net = utilisation(cfg, total_taps, total_model);
     let units = Units::new(&EnergyTable::default_table(), cfg, cfg.formats.act_bits);
@@ -616,38 +645,98 @@ pub fn infer_engine(
     }
     let _ = std::io::stdout().flush();
     if let Some(out) = json_out {
-        let doc = json!({
-            "model": model_path.display().to_string(),
-            "arch": m.graph.arch,
-            "data": ds.images_path.display().to_string(),
-            "backend": run.backend,
-            "config": cfg.name,
-            "images": images,
-            "correct": correct,
-            "accuracy": acc,
-            "correct_reference": correct_ref,
-            "input_saturations": m.runner()?.lut_saturations().iter().sum::<u64>(),
-            "agree_images": images - mismatched,
-            "bit_exact": agree_all,
-            "cycles_per_image_model": total_model,
-            "bus_cycles_per_image": if hw { Some(bus_cycles as f64 / n) } else { None },
-            "check_read_cycles_per_image": if hw { Some(check_read_cycles as f64 / n) } else { None },
-            "energy_uj_per_image": energy_uj,
-            "seconds": secs,
-            "first_mismatch": first.as_ref().map(|mm| json!({
-                "image": mm.image,
-                "layer": mm.layer,
-                "what": mm.what,
-                "cycle": mm.cycle,
-                "vcd": mm.vcd.as_ref().map(|v| v.display().to_string()),
-            })),
-            "schedule": segments,
-            "layers": rows_json,
-        });
-        std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("{}: cannot write", out.display()))?;
+        per_image.sort_unstable();
+        let model_sha256 = if model_path.is_file() {
+            file_sha256(model_path)?
+        } else {
+            shiftadd_sim::rtl::sha256_hex(model_path.display().to_string().as_bytes())
+        };
+        let report = InferReport {
+            kind: "infer".into(),
+            model: model_path.display().to_string(),
+            arch: m.graph.arch.clone(),
+            data: ds.images_path.display().to_string(),
+            backend: run.backend.to_string(),
+            config: cfg.name.clone(),
+            provenance: Provenance {
+                generator: generator(),
+                model_sha256,
+                data_sha256: data_sha256(ds),
+                config_sha256: shiftadd_sim::rtl::sha256_hex(
+                    serde_json::to_string(cfg)?.as_bytes(),
+                ),
+                rtl_sha256,
+            },
+            shard: run.shard.map(|s| ShardInfo {
+                index: s.index,
+                count: s.count,
+                first: range.start,
+                end: range.end,
+                dataset_images: ds.count,
+            }),
+            images,
+            correct,
+            accuracy: acc,
+            correct_reference: correct_ref,
+            input_saturations: m.runner()?.lut_saturations().iter().sum::<u64>(),
+            agree_images: images - mismatched,
+            bit_exact: agree_all,
+            cycles_per_image_model: total_model,
+            energy_uj_per_image: energy_uj,
+            first_mismatch: first.as_ref().map(|mm| MismatchJson {
+                image: mm.image,
+                layer: mm.layer.clone(),
+                what: mm.what.clone(),
+                cycle: mm.cycle,
+                vcd: mm.vcd.as_ref().map(|v| v.display().to_string()),
+            }),
+            schedule: segments,
+            layers: rows_json,
+            predictions: per_image.iter().map(|p| p.1).collect(),
+            reference_predictions: per_image.iter().map(|p| p.2).collect(),
+            mismatched_images: per_image.iter().filter(|p| p.3).map(|p| p.0).collect(),
+            run: RunInfo {
+                seconds: secs,
+                instances: threads,
+                buffers: hw.then(|| if run.backdoor { "backdoor" } else { "bus" }.to_string()),
+                bus_cycles: hw.then_some(bus_cycles),
+                bus_cycles_per_image: hw.then_some(bus_cycles as f64 / n),
+                param_words: hw.then_some(param_words),
+                check_read_cycles: hw.then_some(check_read_cycles),
+                check_read_cycles_per_image: hw.then_some(check_read_cycles as f64 / n),
+                shards: Vec::new(),
+            },
+        };
+        write_json(out, &report)?;
     }
     Ok(agree_all)
+}
+
+/// SHA-256 of the images a run reads: their shape, pixels and labels.
+fn data_sha256(ds: &Dataset) -> String {
+    let mut bytes = Vec::with_capacity(ds.pixels.len() + ds.labels.len() + 32);
+    for d in ds.shape {
+        bytes.extend_from_slice(&(d as u64).to_le_bytes());
+    }
+    bytes.extend_from_slice(&(ds.count as u64).to_le_bytes());
+    bytes.extend_from_slice(&ds.pixels);
+    bytes.extend_from_slice(&ds.labels);
+    shiftadd_sim::rtl::sha256_hex(&bytes)
+}
+
+/// SHA-256 of Verilog files: each one's name and contents, in the order given.
+pub fn sources_sha256(files: &[PathBuf]) -> Result<String> {
+    let mut text = String::new();
+    for f in files {
+        text.push_str(
+            &f.file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        );
+        text.push('\n');
+        text.push_str(&file_sha256(f)?);
+        text.push('\n');
+    }
+    Ok(shiftadd_sim::rtl::sha256_hex(text.as_bytes()))
 }
 
 /// Per-node reference statistics as the ref backend prints them.

@@ -9,6 +9,7 @@ mod import_cmd;
 mod infer_cmd;
 mod report_cmd;
 mod rtl_cmd;
+mod shard;
 mod train_cmd;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -105,8 +106,39 @@ enum Cmd {
         cmd: cosim_cmd::CoverageCmd,
     },
     /// Simulated cycles per second of a preset's array: Verilator with bulk stepping (alone and
-    /// with the reference comparison), rust-hdl's simulator and Icarus on the same stimulus.
+    /// with the reference comparison), rust-hdl's simulator and Icarus on the same stimulus;
+    /// with --network, images per second of whole-network inference through the engine
+    /// (buffers through the bus and through the backdoor).
     BenchCosim(cosim_cmd::BenchArgs),
+    /// Merge the JSON files of the shards of one `infer` or `cosim` run (`--shard K/N`) into one
+    /// report, equal to the unsharded run's but for its `run` section. Refuses shards of
+    /// different runs (model, preset, data, Verilog or generator version), overlapping shards
+    /// and missing ones. Exit status 0 only when the merged run agreed everywhere.
+    Merge {
+        /// The shards' JSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The merged report.
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// Write the job list of a sharded run: DIR/jobs.txt, one command line per shard (each with
+    /// its --shard K/N and --json DIR/shard-K.json), and DIR/merge.txt, the merge into
+    /// DIR/merged.json; for GNU parallel or scripts/cluster/submit-slurm.sh.
+    Jobs {
+        /// Shards.
+        #[arg(long)]
+        shards: usize,
+        /// Folder of the job list and the shards' results.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The `shiftadd` the jobs run (default: this one).
+        #[arg(long)]
+        exe: Option<PathBuf>,
+        /// The command to shard and its arguments, after `--` (`infer ...` or `cosim ...`).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Evaluate one layer test vector (shared/spec/vectors.md) through the reference model.
     EvalLayer {
         /// The vector file (JSON).
@@ -392,6 +424,17 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::BenchCosim(a) => cosim_cmd::bench(&a)?,
+        Cmd::Merge { files, json } => {
+            if !shard::merge(&files, &json)? {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Jobs {
+            shards,
+            dir,
+            exe,
+            command,
+        } => shard::jobs(shards, &dir, exe.as_deref(), &command)?,
         Cmd::Coverage { cmd } => cosim_cmd::coverage(&cmd)?,
         Cmd::Mutants(a) => {
             if !cosim_cmd::mutants(&a)? {
@@ -448,6 +491,16 @@ struct InferOpts {
     /// Images per batch: each layer's parameters are loaded at most once per batch.
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// How the host reaches the engine's buffers (`rtl` backend): `bus` (the access port, word
+    /// by word, as a driver on the board does) or `backdoor` (the simulation writes and reads
+    /// the buffer memories directly between cycles: no bus cycles for buffer words; registers,
+    /// START and STATUS stay on the bus). The results are the same; only the bus cycles differ.
+    #[arg(long, value_enum, default_value = "bus")]
+    buffers: Buffers,
+    /// Run only shard K of N (K from 1) of the images: whole batches (--batch), the batches
+    /// split into N contiguous runs; `shiftadd merge` joins the shards' --json files.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
     /// Waveform of the first mismatching layer.
     #[arg(long, default_value = "target/infer/mismatch.vcd")]
     vcd: PathBuf,
@@ -459,6 +512,15 @@ struct InferOpts {
     /// larger one is refused before it runs, naming its count.
     #[arg(long, default_value_t = MAX_TAPS_PER_IMAGE)]
     max_taps: u64,
+}
+
+/// How `infer` reaches the engine's buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Buffers {
+    /// The access port (or the streams), word by word.
+    Bus,
+    /// The simulated memories, directly.
+    Backdoor,
 }
 
 /// `infer --max-taps`'s default: 2^34 tap operations per image, about 200 ResNet-20s at CIFAR
@@ -521,6 +583,16 @@ fn infer(
     }
     if opts.batch == 0 {
         bail!("--batch 0: a batch holds at least 1 image");
+    }
+    let shard = opts.shard.as_deref().map(shard::Shard::parse).transpose()?;
+    if shard.is_some() && opts.backend == "ref" {
+        bail!("--shard runs on the engine backends (cycle, rtl, axi, uart); the reference model alone runs about 70 images/s and needs no shards");
+    }
+    if opts.buffers == Buffers::Backdoor && opts.backend != "rtl" {
+        bail!(
+            "--buffers backdoor needs --backend rtl (the simulated register bus), not `{}`",
+            opts.backend
+        );
     }
     if opts.threads == Some(0) {
         bail!("--threads 0: give 1 or more");
@@ -631,13 +703,21 @@ fn infer(
             backend: &opts.backend,
             cfg: cfg.expect("a config for the engine backends"),
             rtl: opts.rtl.as_ref().map(|d| locate_default(d)),
-            threads: threads.clamp(1, ds.count.div_ceil(opts.batch).max(1)),
+            threads: threads.clamp(
+                1,
+                shard
+                    .map_or(ds.count, |s| s.images(ds.count, opts.batch).len())
+                    .div_ceil(opts.batch)
+                    .max(1),
+            ),
             batch: opts.batch,
             vcd: opts.vcd.clone(),
             fault: opts.inject_fault.clone(),
             allow_system_tasks: opts.allow_system_tasks,
             port: opts.port.clone(),
             baud: opts.baud,
+            backdoor: opts.buffers == Buffers::Backdoor,
+            shard,
         };
         if lut_sat > 0 {
             println!("input table entries saturated: {lut_sat}");

@@ -281,7 +281,7 @@ fn axi_inference_agrees_and_catches_a_flipped_bit() {
             assert_eq!(l["cycles_model"], l["cycles_rtl"], "{l}");
         }
     }
-    assert!(doc["bus_cycles_per_image"].as_f64().unwrap() > 13562.0);
+    assert!(doc["run"]["bus_cycles_per_image"].as_f64().unwrap() > 13562.0);
     // A bit flipped in conv2.1's output buffer through the AXI ports is caught and named.
     let vcd = tmp("infer-axi-fault.vcd");
     let o = shiftadd(&[

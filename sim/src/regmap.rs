@@ -331,6 +331,40 @@ pub enum BufSel {
 }
 
 impl BufSel {
+    /// Every buffer.
+    pub const ALL: [BufSel; 6] = [
+        BufSel::Input,
+        BufSel::Output,
+        BufSel::Residual,
+        BufSel::Weights,
+        BufSel::PostM,
+        BufSel::PostB,
+    ];
+
+    /// The name of the engine's memory instances of this buffer, one per lane, `<name>_<lane>`
+    /// (the engine's fields in `hdl/src/engine/core.rs` carry these names; a simulation reaches
+    /// the buffers directly by them).
+    pub fn instance(self) -> &'static str {
+        match self {
+            BufSel::Input => "act_in",
+            BufSel::Output => "out_buf",
+            BufSel::Residual => "res_buf",
+            BufSel::Weights => "weights",
+            BufSel::PostM => "post_m",
+            BufSel::PostB => "post_b",
+        }
+    }
+
+    /// The lanes (memory instances) of this buffer in `cfg`: a bank per column for the inputs,
+    /// one per PE for the weights, one per row for the others.
+    pub fn lanes(self, cfg: &crate::spec::AccelConfig) -> u32 {
+        match self {
+            BufSel::Input => cfg.cols,
+            BufSel::Weights => cfg.lanes(),
+            BufSel::Output | BufSel::Residual | BufSel::PostM | BufSel::PostB => cfg.rows,
+        }
+    }
+
     /// The field values.
     pub const VALUES: [EnumValue; 6] = [
         (0, "input", "input activations (write)"),

@@ -90,6 +90,9 @@ pub struct Bus {
     pub shuffle: Option<u64>,
     /// The writes held back: buffer, lane, first word, words.
     pending: Vec<(BufSel, u32, u32, Vec<i64>)>,
+    /// With [`Bus::use_backdoor`]: per buffer ([`BufSel`] value) and lane, the model memory
+    /// that holds it.
+    backdoor: Option<Vec<Vec<usize>>>,
 }
 
 impl Bus {
@@ -161,7 +164,96 @@ impl Bus {
             status_fault: None,
             shuffle: None,
             pending: Vec::new(),
+            backdoor: None,
         })
+    }
+
+    /// From now on, buffer words are written into and read from the model's memories directly,
+    /// between cycles, instead of through the access port (no bus cycles; registers, START and
+    /// `STATUS` stay on the bus). Fails when the model lacks a memory of a buffer lane
+    /// (`<top>. ... .<instance>_<lane>.mem`, [`BufSel::instance`]).
+    pub fn use_backdoor(&mut self) -> Result<(), CosimError> {
+        let mems = self.model.memories();
+        let mut map = Vec::new();
+        for sel in BufSel::ALL {
+            let mut lanes = Vec::new();
+            for lane in 0..sel.lanes(&self.cfg) {
+                let suffix = format!(".{}_{lane}.mem", sel.instance());
+                let found: Vec<usize> = (0..mems.len())
+                    .filter(|&k| mems[k].name.ends_with(&suffix))
+                    .collect();
+                match found[..] {
+                    [k] => lanes.push(k),
+                    _ => {
+                        return Err(CosimError::Design(format!(
+                            "`{}`: {} memories named `*{suffix}` (lane {lane} of the {} buffer); the backdoor needs exactly one",
+                            self.model.top,
+                            found.len(),
+                            BufSel::VALUES[sel as usize].1
+                        )))
+                    }
+                }
+            }
+            map.push(lanes);
+        }
+        self.backdoor = Some(map);
+        Ok(())
+    }
+
+    /// Whether buffer words go through the backdoor ([`Bus::use_backdoor`]).
+    pub fn backdoor(&self) -> bool {
+        self.backdoor.is_some()
+    }
+
+    /// The memory of buffer `sel`, lane `lane`, through the backdoor.
+    pub(crate) fn backdoor_memory(
+        &self,
+        sel: BufSel,
+        lane: u32,
+    ) -> Option<Result<usize, CosimError>> {
+        let map = self.backdoor.as_ref()?;
+        Some(
+            map[sel as usize]
+                .get(lane as usize)
+                .copied()
+                .ok_or_else(|| {
+                    CosimError::Design(format!(
+                        "lane {lane} of the {} buffer does not exist",
+                        BufSel::VALUES[sel as usize].1
+                    ))
+                }),
+        )
+    }
+
+    /// Reads `n` output words through the backdoor, as the access port gives them (the word
+    /// sign-extended from its width; the lower half sign-extended from 32 bits unless `wide`).
+    pub(crate) fn backdoor_outputs(
+        &mut self,
+        k: usize,
+        addr: u32,
+        n: u32,
+        wide: bool,
+    ) -> Result<Vec<i64>, CosimError> {
+        self.flush();
+        self.stopped()?;
+        let width = self.model.memories()[k].width;
+        let mut raw = vec![0u64; n as usize];
+        self.instance.read_memory(k, u64::from(addr), &mut raw)?;
+        let words: Vec<i64> = raw
+            .into_iter()
+            .map(|v| {
+                let v = ((v << (64 - width)) as i64) >> (64 - width);
+                if wide {
+                    v
+                } else {
+                    i64::from(v as i32)
+                }
+            })
+            .collect();
+        if let Some(c) = &mut self.host_cover {
+            words.iter().for_each(|&v| c.output(v));
+        }
+        Ok(words)
     }
 
     /// The config.
@@ -305,6 +397,14 @@ impl Bus {
     /// plus `BUF_DATA_HI` whenever the upper 32 bits change).
     pub fn write_words(&mut self, sel: BufSel, lane: u32, addr: u32, values: &[i64]) {
         if values.is_empty() {
+            return;
+        }
+        if let Some(k) = self.backdoor_memory(sel, lane) {
+            self.flush();
+            let words: Vec<u64> = values.iter().map(|&v| v as u64).collect();
+            if let Err(e) = k.and_then(|k| self.instance.write_memory(k, u64::from(addr), &words)) {
+                self.stopped.get_or_insert(e);
+            }
             return;
         }
         self.select(sel, lane, addr);

@@ -110,6 +110,10 @@ pub struct Options {
     /// Rerun a failing engine case from power-on, shrink it and trace it; without, the first
     /// failure is returned as found, with no waveform (mutation analysis needs only the verdict).
     pub diagnose: bool,
+    /// Run only shard `K` of `N` (`(K, N)`, K from 1) of the engine's layer cases: those whose
+    /// index is K-1 modulo N (every case is still drawn, so each is the one an unsharded run
+    /// draws).
+    pub shard: Option<(usize, usize)>,
 }
 
 impl Default for Options {
@@ -122,6 +126,7 @@ impl Default for Options {
             shrink_time: Duration::from_secs(60),
             coverage: None,
             diagnose: true,
+            shard: None,
         }
     }
 }

@@ -72,6 +72,15 @@ pub trait HostBus: EngineBus {
     fn identify(&mut self) -> Result<(), CosimError>;
     /// Runs whatever is queued and forgets the values of the reads done so far.
     fn finish(&mut self) -> Result<(), CosimError>;
+    /// Moves buffer words straight into and out of the simulated memories from now on
+    /// ([`Bus::use_backdoor`]); only the register bus has this.
+    fn use_backdoor(&mut self) -> Result<(), CosimError> {
+        Err(CosimError::Design(format!(
+            "`{}`: buffers are reached through the backdoor only on the register bus of `{}`",
+            Self::TOP,
+            shiftadd_sim::rtl::ENGINE_MODULE
+        )))
+    }
 }
 
 /// A bus that opens on a new instance of a model.
@@ -102,6 +111,9 @@ impl HostBus for Bus {
     fn finish(&mut self) -> Result<(), CosimError> {
         self.clear_reads();
         Ok(())
+    }
+    fn use_backdoor(&mut self) -> Result<(), CosimError> {
+        Bus::use_backdoor(self)
     }
 }
 
@@ -143,6 +155,9 @@ impl EngineBus for Bus {
         wide: bool,
     ) -> Result<Vec<i64>, CosimError> {
         self.issue_pending();
+        if let Some(k) = self.backdoor_memory(BufSel::Output, lane) {
+            return self.backdoor_outputs(k?, addr, n, wide);
+        }
         if self.streams && self.has_side_ports() {
             return self.stream_outputs(lane, addr, n);
         }

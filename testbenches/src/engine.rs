@@ -569,6 +569,8 @@ pub fn expected_outputs(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> (
 /// One layer case of an engine co-simulation, as `--json` lists it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EngineCase {
+    /// Index among the cases drawn.
+    pub index: usize,
     /// Kind, shapes, stride, padding, data seed (a pooling: kind, window, input shape).
     pub layer: String,
     /// `shift`, `adder`, `mult`, `max_pool` or `avg_pool`.
@@ -742,7 +744,7 @@ impl Drawn {
         }
     }
     /// The case as `--json` lists it, with the run's CYCLES.
-    fn listed(&self, cfg: &AccelConfig, run: &LayerResult, agree: bool) -> EngineCase {
+    fn listed(&self, cfg: &AccelConfig, k: usize, run: &LayerResult, agree: bool) -> EngineCase {
         let (layer, kind, descriptor, output, chain) = match self {
             Drawn::Conv(case, pc) => (
                 case.describe(),
@@ -760,6 +762,7 @@ impl Drawn {
             ),
         };
         EngineCase {
+            index: k,
             layer,
             kind,
             descriptor,
@@ -903,7 +906,8 @@ pub fn run_engine(
         .coverage
         .is_some()
         .then(|| crate::coverage::HostCounts::new(cfg));
-    let mut drawn: Vec<Drawn> = Vec::new();
+    // The cases run so far, with their indices.
+    let mut drawn: Vec<(usize, Drawn)> = Vec::new();
     // Every host register read back after writing ones and zeros, before the first case.
     let walk = seq.register_walk()?;
     if !walk.is_empty() {
@@ -938,11 +942,14 @@ pub fn run_engine(
             let case = tree.current();
             (Drawn::Conv(case, post_case(cfg, seed, &case)), Some(tree))
         };
+        if opts.shard.is_some_and(|(i, n)| k % n != i - 1) {
+            continue;
+        }
         let (run, around) = d.run_in_sequence(cfg, &mut seq, k)?;
         save_host(&seq)?;
         let bad = around.or_else(|| d.disagreement(cfg, &run));
-        cases.push(d.listed(cfg, &run, bad.is_none()));
-        drawn.push(d.clone());
+        cases.push(d.listed(cfg, k, &run, bad.is_none()));
+        drawn.push((k, d.clone()));
         let Some(what) = bad else {
             continue;
         };
@@ -966,12 +973,13 @@ pub fn run_engine(
             // It fails only after the cases before it: the whole sequence, traced.
             let mut traced = Bus::new(cfg, &m, Some(&vcd))?;
             traced.register_walk()?;
-            for (i, d) in drawn.iter().enumerate() {
-                d.run_in_sequence(cfg, &mut traced, i)?;
+            for (i, d) in &drawn {
+                d.run_in_sequence(cfg, &mut traced, *i)?;
             }
             let case = format!(
-                "{}\n  after the {k} cases before it on one instance without a reset (from power-on it agrees)",
-                d.describe()
+                "{}\n  after the {} cases before it on one instance without a reset (from power-on it agrees)",
+                d.describe(),
+                drawn.len() - 1
             );
             return Ok(fail(0, case, what, vcd));
         }

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// Changes whenever the shim or the build flags change, so that old cache entries are not used.
-const SHIM_VERSION: &str = "shiftadd-shim-5";
+const SHIM_VERSION: &str = "shiftadd-shim-6";
 const CXXFLAGS: &[&str] = &[
     "-std=c++17",
     "-fPIC",
@@ -432,6 +432,135 @@ impl PortLayout {
     }
 }
 
+/// A memory of a model (a one-dimensional unpacked array of at most 64-bit words, as Verilator
+/// keeps it in the model's root), which the shim reads and writes directly between cycles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Hierarchical name, dot-separated from the top (`engine.act_in_0.mem`).
+    pub name: String,
+    /// Bits per word.
+    pub width: u32,
+    /// Words.
+    pub depth: u64,
+    /// The member's name in the root class.
+    member: String,
+}
+
+/// The memories declared in a Verilator root header: members `VlUnpacked<T/*H:0*/, D> name;`
+/// with `T` one of Verilator's scalar word types (wider words are not reached).
+fn memories(root: &str) -> Vec<Memory> {
+    let mut out = Vec::new();
+    for line in root.lines() {
+        let Some(rest) = line.trim().strip_prefix("VlUnpacked<") else {
+            continue;
+        };
+        let Some((ty, rest)) = rest.split_once("/*") else {
+            continue;
+        };
+        if !["CData", "SData", "IData", "QData"].contains(&ty) {
+            continue;
+        }
+        let Some((range, rest)) = rest.split_once("*/, ") else {
+            continue;
+        };
+        let Some((depth, name)) = rest.split_once("> ") else {
+            continue;
+        };
+        let (Some(hi), Ok(depth), Some(name)) = (
+            range.strip_suffix(":0").and_then(|h| h.parse::<u32>().ok()),
+            depth.parse::<u64>(),
+            name.strip_suffix(';'),
+        ) else {
+            continue;
+        };
+        if depth == 0 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        out.push(Memory {
+            name: name.replace("__DOT__", "."),
+            width: hi + 1,
+            depth,
+            member: name.to_string(),
+        });
+    }
+    out
+}
+
+/// Reads or writes words of one memory, for [`mem_source`]'s functions (outside `extern "C"`).
+const MEM_ACCESS_SOURCE: &str = r#"
+// Reads (`write` 0) or writes words of one memory (a Verilator unpacked array).
+template <typename A>
+static int shim_mem_access(A& a, uint64_t depth, uint64_t mask, uint64_t addr, uint64_t* buf,
+                           uint64_t n, int write) {
+    if (addr > depth || n > depth - addr) return 1;
+    for (uint64_t i = 0; i < n; ++i) {
+        if (write) {
+            a[addr + i] = buf[i] & mask;
+        } else {
+            buf[i] = (uint64_t)a[addr + i];
+        }
+    }
+    return 0;
+}
+"#;
+
+/// The shim's functions that list the memories and read or write their words.
+fn mem_source(class: &str, mems: &[Memory]) -> String {
+    let mut names = String::new();
+    let mut shapes = String::new();
+    let mut cases = String::new();
+    for (k, m) in mems.iter().enumerate() {
+        names.push_str(&format!("    \"{}\",\n", m.name));
+        shapes.push_str(&format!(
+            "    {}ULL,\n",
+            (u64::from(m.width) << 40) | m.depth
+        ));
+        cases.push_str(&format!(
+            "    case {k}: return shim_mem_access(r->{}, {}ULL, {}, addr, buf, n, write);\n",
+            m.member,
+            m.depth,
+            cxx_mask(m.width as usize)
+        ));
+    }
+    format!(
+        r#"
+// The model's memories, read and written between cycles (a test's backdoor).
+static const char* const shim_mem_names[] = {{
+{names}    nullptr,
+}};
+static const uint64_t shim_mem_shapes[] = {{
+{shapes}    0,
+}};
+
+uint32_t shiftadd_shim_mems() {{
+    return {count};
+}}
+
+// Memory `k`'s name, or null.
+const char* shiftadd_shim_mem_name(uint32_t k) {{
+    return k < {count} ? shim_mem_names[k] : nullptr;
+}}
+
+// Memory `k`'s word width (bits 40 and up) and depth (bits 0..40).
+uint64_t shiftadd_shim_mem_shape(uint32_t k) {{
+    return k < {count} ? shim_mem_shapes[k] : 0;
+}}
+
+
+// Reads (`write` 0) or writes `n` words of memory `k` from word `addr` on, written words masked
+// to its width; 0, or 1 when the words are not all in it.
+int shiftadd_shim_mem(void* h, uint32_t k, uint64_t addr, uint64_t* buf, uint64_t n, int write) {{
+    {class}___024root* r = ((Shim*)h)->m->rootp;
+    (void)r;
+    switch (k) {{
+{cases}    default: return 1;
+    }}
+}}
+"#,
+        count = mems.len()
+    )
+}
+
 fn cxx_mask(width: usize) -> String {
     if width.is_multiple_of(64) {
         "~0ULL".into()
@@ -453,7 +582,13 @@ fn clock_prev(clock: &str) -> String {
 
 /// The C++ shim for `top` with `layout`; `one_eval` uses the [`clock_prev`] fast path; a
 /// `coverage` shim also writes an instance's coverage counts (`shiftadd_shim_coverage`).
-pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool, coverage: bool) -> String {
+pub fn shim_source(
+    top: &str,
+    layout: &PortLayout,
+    one_eval: bool,
+    coverage: bool,
+    mems: &[Memory],
+) -> String {
     let class = format!("V{top}");
     let mut set = String::new();
     for (p, &o) in layout.inputs.iter().zip(&layout.input_offsets) {
@@ -507,6 +642,7 @@ pub fn shim_source(top: &str, layout: &PortLayout, one_eval: bool, coverage: boo
 #include "verilated.h"
 #include "verilated_vcd_c.h"
 {cov_include}#include <cstdint>
+{MEM_ACCESS_SOURCE}
 
 #include <exception>
 #include <string>
@@ -609,7 +745,7 @@ int shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n)
     }}
     return 0;
 }}
-{cov_fn}}}
+{mem_fns}{cov_fn}}}
 "#,
         cov_include = if coverage {
             "#include \"verilated_cov.h\"\n"
@@ -621,6 +757,7 @@ int shiftadd_shim_cycles(void* h, const uint64_t* in, uint64_t* out, uint64_t n)
         } else {
             ""
         },
+        mem_fns = mem_source(&class, mems),
         iw = layout.input_words,
         ow = layout.output_words,
         // Only a model that keeps the clock's previous value has the one-evaluation path.
@@ -646,6 +783,10 @@ type CyclesFn = unsafe extern "C" fn(*mut c_void, *const u64, *mut u64, u64) -> 
 type ErrorFn = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 type WordsFn = unsafe extern "C" fn(u32) -> u64;
 type CoverageFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> i32;
+type MemsFn = unsafe extern "C" fn() -> u32;
+type MemNameFn = unsafe extern "C" fn(u32) -> *const c_char;
+type MemShapeFn = unsafe extern "C" fn(u32) -> u64;
+type MemFn = unsafe extern "C" fn(*mut c_void, u32, u64, *mut u64, u64, i32) -> i32;
 
 /// Coverage files written by this process, for unique names.
 static COVERAGE_PARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -676,6 +817,9 @@ pub struct Model {
     new_args: Option<NewArgsFn>,
     /// The argument every instance is given ([`Model::with_plusarg`]).
     plusarg: Option<CString>,
+    /// The memories the shim reaches, and its access function.
+    memories: Arc<Vec<Memory>>,
+    mem: MemFn,
     lib: Arc<libloading::Library>,
 }
 
@@ -768,6 +912,7 @@ impl Model {
                 &layout,
                 root.contains(&clock_prev(&layout.clock)),
                 covered,
+                &memories(&root),
             );
             let shim_path = obj.join("shiftadd_shim.cpp");
             std::fs::write(&shim_path, &shim).map_err(|e| io(&shim_path, e))?;
@@ -823,7 +968,7 @@ impl Model {
         // are Verilator's, which have no preconditions.
         let lib = unsafe { libloading::Library::new(&path) }.map_err(|e| io(&path, e))?;
         // SAFETY: the symbols are the shim's `extern "C"` functions with these signatures.
-        let (new, delete, cycles, error, words_fn) = unsafe {
+        let (new, delete, cycles, error, words_fn, mem, mems, mem_name, mem_shape) = unsafe {
             let sym = |name: &[u8]| -> Result<*const c_void, CosimError> {
                 lib.get::<*const c_void>(name)
                     .map(|s| *s)
@@ -835,7 +980,27 @@ impl Model {
                 std::mem::transmute::<*const c_void, CyclesFn>(sym(b"shiftadd_shim_cycles")?),
                 std::mem::transmute::<*const c_void, ErrorFn>(sym(b"shiftadd_shim_error")?),
                 std::mem::transmute::<*const c_void, WordsFn>(sym(b"shiftadd_shim_words")?),
+                std::mem::transmute::<*const c_void, MemFn>(sym(b"shiftadd_shim_mem")?),
+                std::mem::transmute::<*const c_void, MemsFn>(sym(b"shiftadd_shim_mems")?),
+                std::mem::transmute::<*const c_void, MemNameFn>(sym(b"shiftadd_shim_mem_name")?),
+                std::mem::transmute::<*const c_void, MemShapeFn>(sym(b"shiftadd_shim_mem_shape")?),
             )
+        };
+        // SAFETY: pure functions of their arguments; the names are static NUL-terminated strings.
+        let memories = unsafe {
+            (0..mems())
+                .map(|k| {
+                    let shape = mem_shape(k);
+                    Memory {
+                        name: std::ffi::CStr::from_ptr(mem_name(k))
+                            .to_string_lossy()
+                            .into_owned(),
+                        width: (shape >> 40) as u32,
+                        depth: shape & ((1 << 40) - 1),
+                        member: String::new(),
+                    }
+                })
+                .collect()
         };
         // SAFETY: the shim's `extern "C"` constructor with this signature, where it has one.
         let new_args = unsafe {
@@ -862,6 +1027,8 @@ impl Model {
             coverage: None,
             new_args,
             plusarg: None,
+            memories: Arc::new(memories),
+            mem,
             lib: Arc::new(lib),
         })
     }
@@ -881,6 +1048,11 @@ impl Model {
             plusarg: Some(plusarg),
             ..self.clone()
         }))
+    }
+
+    /// The memories an instance's [`Instance::read_memory`] and [`Instance::write_memory`] reach.
+    pub fn memories(&self) -> &[Memory] {
+        &self.memories
     }
 
     /// A fresh simulation (every register at its initial value), tracing to `vcd` if given.
@@ -978,6 +1150,68 @@ impl Instance {
             return self.check();
         }
         Ok(())
+    }
+}
+
+impl Instance {
+    /// The model this is an instance of.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    fn memory_access(
+        &mut self,
+        k: usize,
+        addr: u64,
+        buf: &mut [u64],
+        write: bool,
+    ) -> Result<(), CosimError> {
+        let m =
+            self.model.memories.get(k).ok_or_else(|| {
+                CosimError::Design(format!("`{}` has no memory {k}", self.model.top))
+            })?;
+        if addr
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > m.depth)
+        {
+            return Err(CosimError::Design(format!(
+                "memory `{}` holds {} words; words {addr}..{} are not all in it",
+                m.name,
+                m.depth,
+                addr.saturating_add(buf.len() as u64)
+            )));
+        }
+        // SAFETY: the handle is live; `buf` holds `buf.len()` words and the range is checked
+        // above (the shim checks it again).
+        let status = unsafe {
+            (self.model.mem)(
+                self.handle,
+                k as u32,
+                addr,
+                buf.as_mut_ptr(),
+                buf.len() as u64,
+                i32::from(write),
+            )
+        };
+        if status != 0 {
+            return Err(CosimError::Design(format!(
+                "memory `{}`: the shim refused words {addr}..",
+                m.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes `values` into memory `k` ([`Model::memories`]) from word `addr` on, between
+    /// cycles, each masked to the memory's width as a write port would.
+    pub fn write_memory(&mut self, k: usize, addr: u64, values: &[u64]) -> Result<(), CosimError> {
+        let mut buf = values.to_vec();
+        self.memory_access(k, addr, &mut buf, true)
+    }
+
+    /// Reads `out.len()` words of memory `k` from word `addr` on, between cycles.
+    pub fn read_memory(&mut self, k: usize, addr: u64, out: &mut [u64]) -> Result<(), CosimError> {
+        self.memory_access(k, addr, out, false)
     }
 }
 
