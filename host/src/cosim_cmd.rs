@@ -113,7 +113,8 @@ pub struct CosimArgs {
     pub coverage: Option<PathBuf>,
     /// Run only shard K of N (K from 1) of the engine's layer cases (--level layer on a folder
     /// with an engine): the cases whose index is K-1 modulo N, each drawn as in an unsharded
-    /// run; `shiftadd merge` joins the shards' --json files.
+    /// run; `shiftadd merge` joins the shards' --json files. A shard runs its own cases back to
+    /// back, so a failure that needs the unsharded run's case just before it may not show.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
 }

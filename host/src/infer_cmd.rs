@@ -8,8 +8,8 @@ use crate::backend::{
 };
 use crate::data::Dataset;
 use crate::shard::{
-    file_sha256, generator, write_json, InferReport, LayerRow, MismatchJson, Provenance, RunInfo,
-    Shard, ShardInfo,
+    file_sha256, generator, write_json, InferReport, LayerRow, MismatchAt, MismatchJson,
+    Provenance, RunInfo, Shard, ShardInfo,
 };
 use anyhow::{anyhow, bail, Context, Result};
 use shiftadd_sim::cycles::{layer_utilisation, tap_ops, utilisation};
@@ -666,6 +666,7 @@ pub fn infer_engine(
                     serde_json::to_string(cfg)?.as_bytes(),
                 ),
                 rtl_sha256,
+                fault: run.fault.clone(),
             },
             shard: run.shard.map(|s| ShardInfo {
                 index: s.index,
@@ -687,8 +688,6 @@ pub fn infer_engine(
                 image: mm.image,
                 layer: mm.layer.clone(),
                 what: mm.what.clone(),
-                cycle: mm.cycle,
-                vcd: mm.vcd.as_ref().map(|v| v.display().to_string()),
             }),
             schedule: segments,
             layers: rows_json,
@@ -704,6 +703,10 @@ pub fn infer_engine(
                 param_words: hw.then_some(param_words),
                 check_read_cycles: hw.then_some(check_read_cycles),
                 check_read_cycles_per_image: hw.then_some(check_read_cycles as f64 / n),
+                first_mismatch: first.as_ref().map(|mm| MismatchAt {
+                    cycle: mm.cycle,
+                    vcd: mm.vcd.as_ref().map(|v| v.display().to_string()),
+                }),
                 shards: Vec::new(),
             },
         };

@@ -34,8 +34,11 @@ impl Shard {
     /// split into `count` contiguous runs as evenly as they go (so that every batch is the one
     /// an unsharded run makes). Empty when there are fewer batches than shards.
     pub fn images(&self, total: usize, batch: usize) -> Range<usize> {
-        let batches = total.div_ceil(batch.max(1));
-        let at = |k: usize| (k * batches / self.count * batch).min(total);
+        let batches = total.div_ceil(batch.max(1)) as u128;
+        let at = |k: usize| {
+            let b = k as u128 * batches / self.count as u128;
+            (b * batch as u128).min(total as u128) as usize
+        };
         at(self.index - 1)..at(self.index)
     }
 
@@ -58,6 +61,8 @@ pub struct Provenance {
     pub config_sha256: String,
     /// SHA-256 of the simulated Verilog (file names and contents), for RTL backends.
     pub rtl_sha256: Option<String>,
+    /// The `--inject-fault` of the run, if any.
+    pub fault: Option<String>,
 }
 
 /// The generator's name and version, as provenance records it.
@@ -89,9 +94,15 @@ pub struct MismatchJson {
     pub layer: String,
     /// What differs.
     pub what: String,
+}
+
+/// Where the first difference shows in the run that found it (bus cycles count from its
+/// instance's power-on, which depends on the batching and the sharding).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MismatchAt {
     /// Bus cycle of the first differing output's write, where known.
     pub cycle: Option<u64>,
-    /// Waveform of the layer.
+    /// Waveform of the layer, rerun on a fresh instance.
     pub vcd: Option<String>,
 }
 
@@ -135,6 +146,8 @@ pub struct RunInfo {
     pub check_read_cycles: Option<u64>,
     /// The same per image.
     pub check_read_cycles_per_image: Option<f64>,
+    /// Where the first difference shows (its bus cycle and waveform).
+    pub first_mismatch: Option<MismatchAt>,
     /// The shards merged, in order (empty for a run of its own).
     pub shards: Vec<ShardRun>,
 }
@@ -268,7 +281,8 @@ fn check_shards<'a>(
     shards: &[Option<(usize, usize)>],
 ) -> Result<Vec<(usize, &'a PathBuf)>> {
     let mut count = None;
-    let mut seen: Vec<Option<&PathBuf>> = Vec::new();
+    // Keyed by index: a file's claimed count allocates nothing.
+    let mut seen: std::collections::BTreeMap<usize, &PathBuf> = std::collections::BTreeMap::new();
     for (f, s) in files.iter().zip(shards) {
         let Some((index, n)) = *s else {
             bail!(
@@ -277,10 +291,7 @@ fn check_shards<'a>(
             );
         };
         match count {
-            None => {
-                count = Some(n);
-                seen = vec![None; n];
-            }
+            None => count = Some(n),
             Some(c) if c != n => bail!(
                 "{}: shard {index} of {n}, where {} is a shard of {c}",
                 f.display(),
@@ -294,33 +305,31 @@ fn check_shards<'a>(
                 f.display()
             );
         }
-        if let Some(prev) = seen[index - 1] {
+        if let Some(prev) = seen.insert(index, f) {
             bail!(
                 "{}: shard {index} of {n} is also {}; give each shard once",
                 f.display(),
                 prev.display()
             );
         }
-        seen[index - 1] = Some(f);
     }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_none())
-        .map(|(k, _)| (k + 1).to_string())
-        .collect();
-    if !missing.is_empty() {
+    let n = count.unwrap_or(0);
+    if seen.len() < n {
+        let first: Vec<String> = (1..=n)
+            .filter(|k| !seen.contains_key(k))
+            .take(10)
+            .map(|k| k.to_string())
+            .collect();
+        let missing = n - seen.len();
+        if missing <= first.len() {
+            bail!("shards {} of {n} are missing", first.join(", "));
+        }
         bail!(
-            "shards {} of {} are missing",
-            missing.join(", "),
-            seen.len()
+            "{missing} of the {n} shards are missing (the first: {}, ...)",
+            first.join(", ")
         );
     }
-    Ok(seen
-        .into_iter()
-        .enumerate()
-        .map(|(k, f)| (k + 1, f.expect("checked")))
-        .collect())
+    Ok(seen.into_iter().collect())
 }
 
 fn merge_infer(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> Result<bool> {
@@ -388,6 +397,11 @@ fn merge_infer(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> R
         )?;
         differs("the backend", r0.backend.clone(), r.backend.clone())?;
         differs("the architecture", r0.arch.clone(), r.arch.clone())?;
+        differs(
+            "the injected fault",
+            format!("{:?}", r0.provenance.fault),
+            format!("{:?}", r.provenance.fault),
+        )?;
         let total = |r: &InferReport| r.shard.as_ref().map_or(0, |s| s.dataset_images);
         differs(
             "the data set's size",
@@ -458,6 +472,7 @@ fn merge_infer(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> R
         m.bit_exact &= r.bit_exact;
         if m.first_mismatch.is_none() {
             m.first_mismatch.clone_from(&r.first_mismatch);
+            run.first_mismatch.clone_from(&r.run.first_mismatch);
         }
         m.predictions.extend(&r.predictions);
         m.reference_predictions.extend(&r.reference_predictions);
@@ -582,6 +597,14 @@ fn merge_cosim(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> R
         cases.extend(list);
     }
     cases.sort_by_key(|c| c.index);
+    // The first failing case of all, as the unsharded run stops at it.
+    let failure = (1..=order.len())
+        .map(|k| doc_of(k).1["failure"].clone())
+        .filter(|f| !f.is_null())
+        .min_by_key(|f| f["case_index"].as_u64().unwrap_or(u64::MAX));
+    if let Some(at) = failure.as_ref().and_then(|f| f["case_index"].as_u64()) {
+        cases.retain(|c| c.index as u64 <= at);
+    }
     let total = d0["total_cases"].as_u64().unwrap_or(0) as usize;
     // A shard that stopped at its first failure lists fewer cases; only a passing run must be
     // whole.
@@ -595,10 +618,7 @@ fn merge_cosim(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> R
     m["shard"] = serde_json::Value::Null;
     m["cases"] = serde_json::to_value(&cases)?;
     m["agree"] = serde_json::Value::Bool(agree);
-    m["failure"] = (1..=order.len())
-        .map(|k| doc_of(k).1["failure"].clone())
-        .find(|f| !f.is_null())
-        .unwrap_or(serde_json::Value::Null);
+    m["failure"] = failure.unwrap_or(serde_json::Value::Null);
     m["run"] = serde_json::json!({
         "seconds": seconds,
         "shards": (1..=order.len()).map(|k| serde_json::json!({
@@ -650,8 +670,18 @@ pub fn jobs(shards: usize, dir: &Path, exe: Option<&Path>, command: &[String]) -
     }
     for a in &command[1..] {
         let name = a.split('=').next().unwrap_or(a);
-        if ["--shard", "--json"].contains(&name) {
-            bail!("`{a}`: `jobs` gives each shard its own --shard and --json; leave them out");
+        let own = ["--shard", "--json"]
+            .iter()
+            .chain(if command[0] == "infer" {
+                &["--vcd"][..]
+            } else {
+                &[]
+            });
+        if own.clone().any(|o| *o == name) {
+            bail!(
+                "`{a}`: `jobs` gives each shard its own {}; leave them out",
+                own.copied().collect::<Vec<_>>().join(", ")
+            );
         }
     }
     let exe = match exe {
@@ -668,6 +698,10 @@ pub fn jobs(shards: usize, dir: &Path, exe: Option<&Path>, command: &[String]) -
         words.extend(command.iter().map(|a| shell_quote(a)));
         words.push(format!("--shard {k}/{shards}"));
         words.push(format!("--json {}", q(&json)));
+        if command[0] == "infer" {
+            // A waveform of the shard's first mismatch, where no other shard writes.
+            words.push(format!("--vcd {}", q(&dir.join(format!("shard-{k}.vcd")))));
+        }
         lines.push_str(&words.join(" "));
         lines.push('\n');
         outs.push(q(&json));

@@ -140,6 +140,54 @@ fn infer_shards_through_gnu_parallel_merge_to_the_unsharded_run() {
     assert!(shards.iter().all(|s| s["images"] == 32), "{shards:?}");
 }
 
+/// A shard that finds a mismatch exits 1 but writes its report; the merge still runs and gives
+/// the unsharded run's report, the mismatch included.
+#[test]
+fn a_mismatching_shard_is_merged_and_fails_the_run() {
+    let fault = [
+        "--limit",
+        "32",
+        "--batch",
+        "8",
+        "--inject-fault",
+        "conv2.1:20:37:3",
+    ];
+    let (whole, wave) = (tmp("shard-fault-whole.json"), tmp("shard-fault-whole.vcd"));
+    let mut args = vec!["infer", "--buffers", "backdoor"];
+    args.extend(fault);
+    args.extend(["--vcd", wave.to_str().unwrap()]);
+    args.extend(["--json", whole.to_str().unwrap()]);
+    assert_eq!(shiftadd(&args).status.code(), Some(1));
+    let dir = fresh("shard-fault");
+    let mut jobs = vec![
+        "jobs",
+        "--shards",
+        "2",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--",
+    ];
+    jobs.extend(["infer", "--buffers", "backdoor", "--threads", "1"]);
+    jobs.extend(fault);
+    ok(&jobs);
+    let o = Command::new("bash")
+        .arg(root().join("scripts/cluster/run-parallel.sh"))
+        .args([dir.to_str().unwrap(), "2"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a mismatching shard must fail the run");
+    let merged = dir.join("merged.json");
+    assert_eq!(result_of(&merged), result_of(&whole));
+    let m = json(&merged);
+    assert_eq!(m["bit_exact"], false);
+    assert_eq!(m["first_mismatch"]["image"], 20);
+    assert_eq!(m["mismatched_images"], serde_json::json!([20]));
+    // The shard's waveform is its own.
+    assert!(dir.join("shard-2.vcd").is_file());
+    assert!(!dir.join("shard-1.vcd").exists());
+}
+
 /// Two shards of an `infer` run and two of the engine's layer co-simulation as Slurm array jobs
 /// on a one-node cluster started for the test, each merged by a job depending on its array:
 /// equal to the unsharded runs.
@@ -317,6 +365,18 @@ fn merge_refuses_shards_that_do_not_make_one_run() {
     assert!(err.contains("the shards overlap or leave a gap"), "{err}");
     let err = fails(&["merge", &p(&s1), &p(&s2), "--json", o]);
     assert!(err.contains("shards 3 of 3 are missing"), "{err}");
+    // A shard claiming an enormous count allocates nothing for it.
+    let mut doc = json(&s2);
+    doc["shard"]["count"] = 1_000_000_000_000_000_000u64.into();
+    let huge = dir.join("s2-huge.json");
+    std::fs::write(&huge, doc.to_string()).unwrap();
+    let err = fails(&["merge", &p(&huge), "--json", o]);
+    assert!(
+        err.contains(
+            "999999999999999999 of the 1000000000000000000 shards are missing (the first: 1, 3, 4,"
+        ),
+        "{err}"
+    );
     // An unsharded report, and jobs that would clash with the shards' own options.
     let whole = dir.join("whole.json");
     ok(&[
@@ -334,6 +394,13 @@ fn merge_refuses_shards_that_do_not_make_one_run() {
         "jobs", "--shards", "2", "--dir", o, "--", "infer", "--json", "x.json",
     ]);
     assert!(err.contains("leave them out"), "{err}");
+    let err = fails(&[
+        "jobs", "--shards", "2", "--dir", o, "--", "infer", "--vcd", "x.vcd",
+    ]);
+    assert!(
+        err.contains("--shard, --json, --vcd; leave them out"),
+        "{err}"
+    );
     let err = fails(&["infer", "--backend", "ref", "--shard", "1/2"]);
     assert!(err.contains("--shard runs on the engine backends"), "{err}");
     let err = fails(&["cosim", "--level", "array", "--shard", "1/2"]);

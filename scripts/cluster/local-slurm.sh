@@ -8,16 +8,25 @@
 set -euo pipefail
 cmd=${1:?usage: local-slurm.sh start|stop DIR}
 dir=$(mkdir -p "${2:?usage: local-slurm.sh start|stop DIR}" && cd "$2" && pwd)
-# Stops the daemons whose pid files are in $dir, each within 10 s.
+# Cancels the cluster's jobs, then stops the daemons whose pid files are in $dir (each checked to
+# be that daemon before it is signalled; killed if it has not ended within 10 s).
 stop() {
+  if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.pid" ]; then
+    SLURM_CONF=$dir/slurm.conf scancel --user="$(id -un)" 2>/dev/null || true
+  fi
   for d in slurmd slurmctld munged; do
     if [ -f "$dir/$d.pid" ]; then
       pid=$(cat "$dir/$d.pid")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do
-        { kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; } || break
-        sleep 0.2
-      done
+      if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$d" ]; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+          { kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; } || break
+          sleep 0.2
+        done
+        if kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+          kill -9 "$pid" 2>/dev/null || true
+        fi
+      fi
       rm -f "$dir/$d.pid"
     fi
   done
