@@ -273,9 +273,8 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
     let shard = args
         .shard
         .as_deref()
-        .map(crate::shard::Shard::parse)
-        .transpose()?
-        .map(|s| (s.index, s.count));
+        .map(crate::shard::parse_shard)
+        .transpose()?;
     let dir = match &args.rtl {
         Some(d) => d.clone(),
         None => crate::locate_default(&Path::new("rtl-out").join(&args.preset)),
@@ -332,7 +331,7 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool> {
     let chosen: Vec<(usize, usize)> = order
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| shard.is_none_or(|(k, n)| i % n == k - 1))
+        .filter(|(i, _)| shard.is_none_or(|s| s.takes(*i)))
         .collect();
     let opts = Options {
         cases: args.cases,
@@ -788,7 +787,12 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
     design.check_host_tasks(args.allow_system_tasks)?;
     design.check_config()?;
     let engine = args.level == Level::Layer && design.modules.contains_key(ENGINE_MODULE);
-    if args.shard.is_some() && !engine {
+    let shard = args
+        .shard
+        .as_deref()
+        .map(crate::shard::parse_shard)
+        .transpose()?;
+    if shard.is_some() && !engine {
         bail!("--shard splits the engine's layer-level cases (--level layer on a folder with an engine); the pe and array levels run all their cases in one simulation of seconds");
     }
     if engine && args.sim != SimArg::Verilator {
@@ -802,7 +806,7 @@ pub fn run(args: &CosimArgs) -> Result<bool> {
         None => design,
     };
     if engine {
-        let agreed = run_engine(args, &design, &dir)?;
+        let agreed = run_engine(args, &design, &dir, shard)?;
         finish_coverage(args, &design, true)?;
         return Ok(agreed);
     }
@@ -960,12 +964,12 @@ fn describe_stop(s: &shiftadd_tb::cosim::Stopped) -> String {
 }
 
 /// `--level layer` on a folder with an engine: whole layers through its register map.
-fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
-    let shard = args
-        .shard
-        .as_deref()
-        .map(crate::shard::Shard::parse)
-        .transpose()?;
+fn run_engine(
+    args: &CosimArgs,
+    design: &Design,
+    dir: &Path,
+    shard: Option<crate::shard::Shard>,
+) -> Result<bool> {
     let opts = Options {
         cases: args.cases,
         seed: args.seed,
@@ -974,7 +978,7 @@ fn run_engine(args: &CosimArgs, design: &Design, dir: &Path) -> Result<bool> {
         shrink_time: Duration::from_secs(args.shrink_seconds),
         coverage: coverage_parts(args),
         diagnose: true,
-        shard: shard.map(|s| (s.index, s.count)),
+        shard,
     };
     let cache = cache_dir();
     eprintln!(

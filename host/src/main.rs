@@ -584,7 +584,7 @@ fn infer(
     if opts.batch == 0 {
         bail!("--batch 0: a batch holds at least 1 image");
     }
-    let shard = opts.shard.as_deref().map(shard::Shard::parse).transpose()?;
+    let shard = opts.shard.as_deref().map(shard::parse_shard).transpose()?;
     if shard.is_some() && opts.backend == "ref" {
         bail!("--shard runs on the engine backends (cycle, rtl, axi, uart); the reference model alone runs about 70 images/s and needs no shards");
     }

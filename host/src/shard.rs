@@ -5,47 +5,12 @@
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use shiftadd_sim::net::LayerStats;
-use std::ops::Range;
+pub use shiftadd_tb::cosim::Shard;
 use std::path::{Path, PathBuf};
 
-/// Shard `index` (from 1) of `count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    /// From 1.
-    pub index: usize,
-    /// Shards in all.
-    pub count: usize,
-}
-
-impl Shard {
-    /// `K/N` with `1 <= K <= N`.
-    pub fn parse(s: &str) -> Result<Shard> {
-        let bad = || anyhow!("--shard {s}: give K/N with 1 <= K <= N, for example 2/4");
-        let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count): (usize, usize) =
-            (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-        if count == 0 || index == 0 || index > count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-
-    /// The images of this shard among `total`: whole batches of `batch` images, the batches
-    /// split into `count` contiguous runs as evenly as they go (so that every batch is the one
-    /// an unsharded run makes). Empty when there are fewer batches than shards.
-    pub fn images(&self, total: usize, batch: usize) -> Range<usize> {
-        let batches = total.div_ceil(batch.max(1)) as u128;
-        let at = |k: usize| {
-            let b = k as u128 * batches / self.count as u128;
-            (b * batch as u128).min(total as u128) as usize
-        };
-        at(self.index - 1)..at(self.index)
-    }
-
-    /// Whether case `k` (from 0) of a draw is this shard's: `k` is `index - 1` modulo `count`.
-    pub fn takes(&self, k: usize) -> bool {
-        k % self.count == self.index - 1
-    }
+/// `--shard K/N`, parsed.
+pub fn parse_shard(s: &str) -> Result<Shard> {
+    Shard::parse(s).map_err(|e| anyhow!(e))
 }
 
 /// What identifies a run's inputs: two shards merge only when these are equal.
@@ -275,15 +240,13 @@ pub fn merge(files: &[PathBuf], out: &Path) -> Result<bool> {
     }
 }
 
-/// Checks that the shards are `1..=N` of one `N`, each once; returns them sorted by index.
-fn check_shards<'a>(
-    files: &'a [PathBuf],
-    shards: &[Option<(usize, usize)>],
-) -> Result<Vec<(usize, &'a PathBuf)>> {
+/// Checks that the shards are `1..=N` of one `N`, each once; returns, per shard in order, the
+/// index of its file.
+fn check_shards(files: &[PathBuf], shards: &[Option<(usize, usize)>]) -> Result<Vec<usize>> {
     let mut count = None;
     // Keyed by index: a file's claimed count allocates nothing.
-    let mut seen: std::collections::BTreeMap<usize, &PathBuf> = std::collections::BTreeMap::new();
-    for (f, s) in files.iter().zip(shards) {
+    let mut seen: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for (i, (f, s)) in files.iter().zip(shards).enumerate() {
         let Some((index, n)) = *s else {
             bail!(
                 "{}: not a shard (run with --shard K/N to make one)",
@@ -305,11 +268,11 @@ fn check_shards<'a>(
                 f.display()
             );
         }
-        if let Some(prev) = seen.insert(index, f) {
+        if let Some(prev) = seen.insert(index, i) {
             bail!(
                 "{}: shard {index} of {n} is also {}; give each shard once",
                 f.display(),
-                prev.display()
+                files[prev].display()
             );
         }
     }
@@ -329,7 +292,7 @@ fn check_shards<'a>(
             first.join(", ")
         );
     }
-    Ok(seen.into_iter().collect())
+    Ok(seen.into_values().collect())
 }
 
 fn merge_infer(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> Result<bool> {
@@ -348,13 +311,7 @@ fn merge_infer(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> R
         .map(|r| r.shard.as_ref().map(|s| (s.index, s.count)))
         .collect();
     let order = check_shards(files, &shards)?;
-    let by_index = |k: usize| {
-        let i = files
-            .iter()
-            .position(|f| std::ptr::eq(f, order[k - 1].1))
-            .expect("a given file");
-        (&files[i], &reports[i])
-    };
+    let by_index = |k: usize| (&files[order[k - 1]], &reports[order[k - 1]]);
     let (f0, r0) = by_index(1);
     // Fields that must be equal in every shard.
     for k in 2..=order.len() {
@@ -540,13 +497,7 @@ fn merge_cosim(files: &[PathBuf], docs: Vec<serde_json::Value>, out: &Path) -> R
         })
         .collect();
     let order = check_shards(files, &shards)?;
-    let doc_of = |k: usize| {
-        let i = files
-            .iter()
-            .position(|f| std::ptr::eq(f, order[k - 1].1))
-            .expect("a given file");
-        (&files[i], &docs[i])
-    };
+    let doc_of = |k: usize| (&files[order[k - 1]], &docs[order[k - 1]]);
     let (f0, d0) = doc_of(1);
     for k in 2..=order.len() {
         let (f, d) = doc_of(k);
@@ -751,9 +702,9 @@ mod tests {
 
     #[test]
     fn shard_parsing_refuses_bad_values() {
-        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, count: 4 });
+        assert_eq!(parse_shard("2/4").unwrap(), Shard { index: 2, count: 4 });
         for bad in ["0/4", "5/4", "1/0", "x/2", "3", ""] {
-            assert!(Shard::parse(bad).is_err(), "{bad}");
+            assert!(parse_shard(bad).is_err(), "{bad}");
         }
     }
 

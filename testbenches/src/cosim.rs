@@ -110,10 +110,9 @@ pub struct Options {
     /// Rerun a failing engine case from power-on, shrink it and trace it; without, the first
     /// failure is returned as found, with no waveform (mutation analysis needs only the verdict).
     pub diagnose: bool,
-    /// Run only shard `K` of `N` (`(K, N)`, K from 1) of the engine's layer cases: those whose
-    /// index is K-1 modulo N (every case is still drawn, so each is the one an unsharded run
-    /// draws).
-    pub shard: Option<(usize, usize)>,
+    /// Run only this shard of the engine's layer cases ([`Shard::takes`]; every case is still
+    /// drawn, so each is the one an unsharded run draws).
+    pub shard: Option<Shard>,
 }
 
 impl Default for Options {
@@ -128,6 +127,46 @@ impl Default for Options {
             diagnose: true,
             shard: None,
         }
+    }
+}
+
+/// Shard `index` (from 1) of `count` of a run's images, cases or mutants (`--shard K/N`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// From 1.
+    pub index: usize,
+    /// Shards in all.
+    pub count: usize,
+}
+
+impl Shard {
+    /// `K/N` with `1 <= K <= N`.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("--shard {s}: give K/N with 1 <= K <= N, for example 2/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) =
+            (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if count == 0 || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The images of this shard among `total`: whole batches of `batch` images, the batches
+    /// split into `count` contiguous runs as evenly as they go (so that every batch is the one
+    /// an unsharded run makes). Empty when there are fewer batches than shards.
+    pub fn images(&self, total: usize, batch: usize) -> std::ops::Range<usize> {
+        let batches = total.div_ceil(batch.max(1)) as u128;
+        let at = |k: usize| {
+            let b = k as u128 * batches / self.count as u128;
+            (b * batch as u128).min(total as u128) as usize
+        };
+        at(self.index - 1)..at(self.index)
+    }
+
+    /// Whether case `k` (from 0) of a draw is this shard's: `k` is `index - 1` modulo `count`.
+    pub fn takes(&self, k: usize) -> bool {
+        k % self.count == self.index - 1
     }
 }
 

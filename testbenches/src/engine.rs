@@ -942,7 +942,7 @@ pub fn run_engine(
             let case = tree.current();
             (Drawn::Conv(case, post_case(cfg, seed, &case)), Some(tree))
         };
-        if opts.shard.is_some_and(|(i, n)| k % n != i - 1) {
+        if opts.shard.is_some_and(|s| !s.takes(k)) {
             continue;
         }
         let (run, around) = d.run_in_sequence(cfg, &mut seq, k)?;

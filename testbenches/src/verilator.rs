@@ -442,8 +442,13 @@ pub struct Memory {
     pub width: u32,
     /// Words.
     pub depth: u64,
-    /// The member's name in the root class.
-    member: String,
+}
+
+impl Memory {
+    /// The member's name in the model's root class.
+    fn member(&self) -> String {
+        self.name.replace('.', "__DOT__")
+    }
 }
 
 /// The memories declared in a Verilator root header: members `VlUnpacked<T/*H:0*/, D> name;`
@@ -480,7 +485,6 @@ fn memories(root: &str) -> Vec<Memory> {
             name: name.replace("__DOT__", "."),
             width: hi + 1,
             depth,
-            member: name.to_string(),
         });
     }
     out
@@ -517,7 +521,7 @@ fn mem_source(class: &str, mems: &[Memory]) -> String {
         ));
         cases.push_str(&format!(
             "    case {k}: return shim_mem_access(r->{}, {}ULL, {}, addr, buf, n, write);\n",
-            m.member,
+            m.member(),
             m.depth,
             cxx_mask(m.width as usize)
         ));
@@ -997,7 +1001,6 @@ impl Model {
                             .into_owned(),
                         width: (shape >> 40) as u32,
                         depth: shape & ((1 << 40) - 1),
-                        member: String::new(),
                     }
                 })
                 .collect()
@@ -1159,37 +1162,37 @@ impl Instance {
         &self.model
     }
 
+    /// Reads `len` words of memory `k` from word `addr` on into `buf`, or writes them from it
+    /// (`write`; the shim then only reads `buf`).
     fn memory_access(
         &mut self,
         k: usize,
         addr: u64,
-        buf: &mut [u64],
+        buf: *mut u64,
+        len: usize,
         write: bool,
     ) -> Result<(), CosimError> {
         let m =
             self.model.memories.get(k).ok_or_else(|| {
                 CosimError::Design(format!("`{}` has no memory {k}", self.model.top))
             })?;
-        if addr
-            .checked_add(buf.len() as u64)
-            .is_none_or(|end| end > m.depth)
-        {
+        if addr.checked_add(len as u64).is_none_or(|end| end > m.depth) {
             return Err(CosimError::Design(format!(
                 "memory `{}` holds {} words; words {addr}..{} are not all in it",
                 m.name,
                 m.depth,
-                addr.saturating_add(buf.len() as u64)
+                addr.saturating_add(len as u64)
             )));
         }
-        // SAFETY: the handle is live; `buf` holds `buf.len()` words and the range is checked
-        // above (the shim checks it again).
+        // SAFETY: the handle is live; `buf` holds `len` words (written only when reading) and
+        // the range is checked above (the shim checks it again).
         let status = unsafe {
             (self.model.mem)(
                 self.handle,
                 k as u32,
                 addr,
-                buf.as_mut_ptr(),
-                buf.len() as u64,
+                buf,
+                len as u64,
                 i32::from(write),
             )
         };
@@ -1205,13 +1208,12 @@ impl Instance {
     /// Writes `values` into memory `k` ([`Model::memories`]) from word `addr` on, between
     /// cycles, each masked to the memory's width as a write port would.
     pub fn write_memory(&mut self, k: usize, addr: u64, values: &[u64]) -> Result<(), CosimError> {
-        let mut buf = values.to_vec();
-        self.memory_access(k, addr, &mut buf, true)
+        self.memory_access(k, addr, values.as_ptr().cast_mut(), values.len(), true)
     }
 
     /// Reads `out.len()` words of memory `k` from word `addr` on, between cycles.
     pub fn read_memory(&mut self, k: usize, addr: u64, out: &mut [u64]) -> Result<(), CosimError> {
-        self.memory_access(k, addr, out, false)
+        self.memory_access(k, addr, out.as_mut_ptr(), out.len(), false)
     }
 }
 
