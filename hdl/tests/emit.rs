@@ -32,12 +32,21 @@ fn every_preset_and_kind_has_compiled_widths() {
                 ArrayKind::Shift => (f.act_bits, f.shift_wb, f.act_bits + pmax + 1, acc.shift),
                 ArrayKind::Adder => (f.add_bits, f.add_bits, f.add_bits, acc.adder),
                 ArrayKind::Mac => (f.act_bits, f.mul_bits, f.act_bits + f.mul_bits, acc.mult),
-                ArrayKind::Dual => (
-                    f.act_bits,
-                    f.add_bits,
-                    f.act_bits + pmax + 1,
-                    acc.shift.max(acc.adder),
-                ),
+                // One operand port for activation and adder codes (`seed-fix16`: 32 and 43 bits),
+                // weights as wide; the term holds a shifted activation or a port-wide magnitude.
+                ArrayKind::Dual => {
+                    let port = if f.add_bits > f.act_bits {
+                        f.add_bits
+                    } else {
+                        f.act_bits
+                    };
+                    let t = if port + 1 > f.act_bits + pmax + 1 {
+                        port + 1
+                    } else {
+                        f.act_bits + pmax + 1
+                    };
+                    (port, port, t, acc.shift.max(acc.adder))
+                }
             };
             assert_eq!(
                 (w.xw, w.ww, w.t, w.acc),

@@ -323,6 +323,13 @@ mod engine_core {
         check_engine(&cfg, &m, 7, 4);
     }
 
+    #[test]
+    fn committed_seed_fix16_engine_runs_layers_exactly() {
+        // 43-bit adder codes (drawn over their whole range) on a 43-bit operand port.
+        let (cfg, m) = committed("seed-fix16");
+        check_engine(&cfg, &m, 17, 6);
+    }
+
     /// Random poolings on the engine `m` of `cfg`: outputs against `sim::layers`, CYCLES and
     /// DONE against `sim::cycles`.
     fn check_pools(cfg: &AccelConfig, m: &Arc<Model>, seed: u64, cases: usize) {

@@ -22,12 +22,12 @@ fn one_tap() -> ConvGeom {
     }
 }
 
-fn scalar(x: i64) -> Tensor<i32> {
+fn scalar<T>(x: T) -> Tensor<T> {
     Tensor {
         c: 1,
         h: 1,
         w: 1,
-        data: vec![x as i32],
+        data: vec![x],
     }
 }
 
@@ -60,7 +60,7 @@ macro_rules! step {
 }
 
 fn shift_ref(x: i64, s: i8, m: u8, pmax: u32) -> i64 {
-    let y = shift_conv(&scalar(x), &one_tap(), &[s], &[m], pmax).data[0];
+    let y = shift_conv(&scalar(x as i32), &one_tap(), &[s], &[m], pmax).data[0];
     // Naive formula beside the reference model.
     let naive = i128::from(s) * i128::from(x) * (1i128 << (pmax - u32::from(m)));
     assert_eq!(i128::from(y), naive, "reference model vs naive formula");
@@ -105,7 +105,7 @@ fn mac_pe<const A: usize, const W: usize, const T: usize, const TS: usize>() -> 
 
 fn check_adder<const D: usize, const TS: usize>(pe: &mut AdderPe<D, D, D, TS>, x: i64, w: i64) {
     let term = step!(*pe, D, x, pattern(w, D));
-    let y = adder_conv(&scalar(x), &one_tap(), &[w as i32]).data[0];
+    let y = adder_conv(&scalar(x), &one_tap(), &[w]).data[0];
     assert_eq!(y, -(x - w).abs(), "reference model vs naive formula");
     // The PE holds the magnitude; the row negates once.
     assert_eq!(term as i64, -y, "adder PE x={x} w={w}");
@@ -117,7 +117,7 @@ fn check_mac<const A: usize, const W: usize, const T: usize, const TS: usize>(
     w: i64,
 ) {
     let term = step!(*pe, A, x, pattern(w, W));
-    let y = mult_conv(&scalar(x), &one_tap(), &[w as i32]).data[0];
+    let y = mult_conv(&scalar(x as i32), &one_tap(), &[w as i32]).data[0];
     assert_eq!(i128::from(y), i128::from(x) * i128::from(w));
     assert_eq!(signed(term, TS), y, "multiply PE x={x} w={w}");
 }
@@ -154,7 +154,7 @@ fn check_dual<const D: usize, const T: usize, const TS: usize>(
     );
     pe.mode.next = true;
     let term = step!(*pe, D, x, pattern(w, D));
-    let y = adder_conv(&scalar(x), &one_tap(), &[w as i32]).data[0];
+    let y = adder_conv(&scalar(x), &one_tap(), &[w]).data[0];
     assert_eq!(signed(term, TS), -y, "dual PE, adder mode, x={x} w={w}");
 }
 

@@ -53,7 +53,8 @@ pub trait Backend {
 
 fn value_codes(v: &Value) -> Vec<i64> {
     match v {
-        Value::Act(t) | Value::Adder(t) => t.data.iter().map(|&x| i64::from(x)).collect(),
+        Value::Act(t) => t.data.iter().map(|&x| i64::from(x)).collect(),
+        Value::Adder(t) => t.data.clone(),
         Value::Logits(l) => l.iter().map(|&x| x as i64).collect(),
     }
 }

@@ -183,3 +183,82 @@ fn cifar_binary_and_four_dimensional_idx_data_read_alike() {
     ]);
     assert!(text.contains("accuracy 3/3"), "{text}");
 }
+
+/// `seed-fix16` hands off without clipping: a LeNet ShiftAddNet at its formats whose first
+/// layer (weights 1, `M_c` 1, `S` 0) puts every activation at the clamp, so that `conv2.0` (25
+/// taps of 16 channels, weights 1) hands off `200 * (2^31 - 2^16)` on the 2^-15 grid, about
+/// 2^38.6; the reference saturates none (32-bit codes would), and the engine's RTL agrees bit for
+/// bit, the wide codes read back from its buffers.
+#[test]
+fn seed_fix16_hands_off_without_clipping_through_the_rtl() {
+    use shiftadd_sim::net::{InputNorm, Value as NetValue, Weights};
+    use shiftadd_sim::spec::presets;
+    let graph = shiftadd_sim::archs::lookup("lenet-shiftadd").unwrap();
+    let cfg = presets::seed_fix16();
+    let mut model = shiftadd_sim::random::random_model(&graph, &cfg, 3).unwrap();
+    model.norm = InputNorm {
+        mean: vec![0.0],
+        std: vec![0.01],
+    };
+    for name in ["conv1", "conv2.0"] {
+        let i = graph.nodes.iter().position(|n| n.name == name).unwrap();
+        let p = model.params[i].as_mut().unwrap();
+        let Weights::Shift { sign, m } = &mut p.weights else {
+            panic!("{name} is a shift layer")
+        };
+        sign.fill(1);
+        m.fill(0);
+        if let Some(post) = p.post.as_mut() {
+            post.m.fill(1);
+            post.b.fill(0);
+            post.s = 0;
+        }
+    }
+    let pixels = vec![255u8; 28 * 28];
+    let run = model.runner().unwrap().run_image(&pixels, true);
+    let biggest = run
+        .values
+        .unwrap()
+        .iter()
+        .filter_map(|v| match v {
+            NetValue::Adder(t) => t.data.iter().map(|c| c.unsigned_abs()).max(),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    // 16 * 25 taps at (2^31 - 2^16) / 2^16 real units, on 2^-15.
+    assert_eq!(biggest, ((1u64 << 31) - (1 << 16)) * 200);
+    assert!(
+        run.layers.iter().all(|l| l.sat_add == 0),
+        "{:?}",
+        run.layers
+    );
+    // The same model with 32-bit adder codes clips them.
+    let mut narrow = model.clone();
+    narrow.formats.add_bits = 32;
+    let clipped = narrow.runner().unwrap().run_image(&pixels, false);
+    assert!(clipped.layers.iter().map(|l| l.sat_add).sum::<u64>() > 0);
+
+    let dir = tmp("fix16-wide");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("model.safetensors");
+    shiftadd_sim::model::save_model(&model, &file, None).unwrap();
+    let out = dir.join("infer.json");
+    let text = ok(&[
+        "infer",
+        "--model",
+        file.to_str().unwrap(),
+        "--data",
+        "random",
+        "--limit",
+        "1",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["config"], "seed-fix16", "{text}");
+    assert_eq!(doc["bit_exact"], true, "{text}");
+    for l in doc["layers"].as_array().unwrap() {
+        assert_eq!(l["cycles_model"], l["cycles_rtl"], "{l}");
+    }
+}

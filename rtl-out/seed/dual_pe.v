@@ -4,9 +4,9 @@
 // weight code in the low `shift_wb` bits of `w`) or the adder PE (`mode = 1`: `|x - w|`, `x` and
 // `w` adder codes), exact, registered (latency 1 cycle).
 //
-// Ports: `x` is `D` bits (activation and adder codes share the width), `w` is `D` bits, `term` is
-// `TS` bits: the `T = D + pmax + 1`-bit term sign-extended (a magnitude below `2^D` is a positive
-// `T`-bit value).
+// Ports: `x` is `D` bits (activation and adder codes share it), `w` is `D` bits, `term` is `TS`
+// bits: the `T`-bit term sign-extended, `T > D` (a magnitude below `2^D` is a positive term; a
+// shift-mode `x` is an activation code of at most `T - pmax - 1` bits).
 // Widths: x 32 / w 32 / term 47 / tree 53 / acc 58.
 module dual_pe(clock,mode,x,w,term);
     // Ports

@@ -596,7 +596,8 @@ fn count_layer(program: &Program, idx: usize, p: u32) -> LayerCounts {
             if residual && el.spill.output {
                 c.dram_read_bits += out_vals * p64;
             }
-            if el.wide || el.spill.output {
+            // Logits leave the chip; a wide hand-off stays in the output buffer.
+            if matches!(d.output, OutputMode::Logits { .. }) || el.spill.output {
                 c.dram_write_bits += out_vals * p64;
             }
         }

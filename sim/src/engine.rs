@@ -684,10 +684,10 @@ mod tests {
             };
             let n = (cin * h * w) as usize;
             let x: Vec<i64> = (0..n as i64).map(|i| (i * 37 % 23) - 11).collect();
-            let wts: Vec<i32> = (0..(4 * cin * k * k) as i32)
+            let wts: Vec<i64> = (0..(4 * cin * k * k) as i64)
                 .map(|i| i * 13 % 17 - 8)
                 .collect();
-            let mut wu = vec![0i32; wts.len()];
+            let mut wu = vec![0i64; wts.len()];
             for co in 0..4 {
                 for ci in 0..cin {
                     for ky in 0..k {
@@ -703,7 +703,7 @@ mod tests {
                 c: c as usize,
                 h: h as usize,
                 w: w as usize,
-                data: v.iter().map(|&a| a as i32).collect(),
+                data: v.to_vec(),
             };
             let want = adder_conv(&t(cin, h, w, &x), &geom(&d), &wts);
             let xu = unroll_input(&d, &x);

@@ -182,7 +182,7 @@ fn out_dim(n: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
 
 /// Accumulator lane of the vectorised kernels.
 trait Lane: Copy + Default + Send + Sync {
-    fn from_i32(v: i32) -> Self;
+    fn from_i64(v: i64) -> Self;
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -197,7 +197,7 @@ macro_rules! impl_lane {
     ($t:ty) => {
         impl Lane for $t {
             #[inline(always)]
-            fn from_i32(v: i32) -> Self {
+            fn from_i64(v: i64) -> Self {
                 v as $t
             }
             #[inline(always)]
@@ -238,8 +238,8 @@ const CHUNK: usize = 32;
 /// padding). A chunk's block is built once into a buffer that stays in cache while every output
 /// channel sums over it, so the inner loops are element-wise sums over contiguous rows that the
 /// compiler vectorises, with no wasted positions.
-struct Columns<'a> {
-    x: &'a [i32],
+struct Columns<'a, S> {
+    x: &'a [S],
     g: ConvGeom,
     out_w: usize,
     /// Output positions per channel.
@@ -248,8 +248,8 @@ struct Columns<'a> {
     ranges: Vec<(usize, usize)>,
 }
 
-impl<'a> Columns<'a> {
-    fn new(x: &'a [i32], g: &ConvGeom) -> Self {
+impl<'a, S: Copy + Into<i64>> Columns<'a, S> {
+    fn new(x: &'a [S], g: &ConvGeom) -> Self {
         let (oh, ow) = (
             g.out_h().expect("checked geometry"),
             g.out_w().expect("checked geometry"),
@@ -295,13 +295,13 @@ impl<'a> Columns<'a> {
                             let first = lo * g.stride + kx - g.pad;
                             if g.stride == 1 {
                                 for (d, v) in dst.iter_mut().zip(&src[first..]) {
-                                    *d = L::from_i32(*v);
+                                    *d = L::from_i64((*v).into());
                                 }
                             } else {
                                 for (d, v) in
                                     dst.iter_mut().zip(src[first..].iter().step_by(g.stride))
                                 {
-                                    *d = L::from_i32(*v);
+                                    *d = L::from_i64((*v).into());
                                 }
                             }
                         }
@@ -340,8 +340,11 @@ impl<'a> Columns<'a> {
     }
 }
 
-fn max_abs(x: &[i32]) -> u64 {
-    x.iter().map(|v| v.unsigned_abs() as u64).max().unwrap_or(0)
+fn max_abs<S: Copy + Into<i64>>(x: &[S]) -> u64 {
+    x.iter()
+        .map(|v| (*v).into().unsigned_abs())
+        .max()
+        .unwrap_or(0)
 }
 
 fn fits_i32_lanes(bound: u128) -> bool {
@@ -479,14 +482,14 @@ fn shift_conv_lanes<L: Lane>(
 
 /// Adder convolution on adder-grid codes: `y = -sum |Xa - Wa|`, units `2^-add_frac`. Padded taps
 /// use `Xa = 0` and so add `|Wa|`. Weights are `[cout, cin, kh, kw]` adder-grid codes.
-pub fn adder_conv(xa: &Tensor<i32>, g: &ConvGeom, w: &[i32]) -> Tensor<i64> {
+pub fn adder_conv(xa: &Tensor<i64>, g: &ConvGeom, w: &[i64]) -> Tensor<i64> {
     assert_eq!(xa.shape(), [g.cin, g.h, g.w], "adder_conv input shape");
     assert_eq!(w.len(), g.weight_len(), "adder_conv weight length");
     let diff = max_abs(&xa.data) as u128 + max_abs(w) as u128;
     let mut out = if fits_i32_lanes(diff * g.taps() as u128) {
-        weighted_conv::<i32>(xa, g, w, |x, wv| x.abs_diff_lane(wv))
+        weighted_conv::<i32, _>(xa, g, w, |x, wv| x.abs_diff_lane(wv))
     } else {
-        weighted_conv::<i64>(xa, g, w, |x, wv| x.abs_diff_lane(wv))
+        weighted_conv::<i64, _>(xa, g, w, |x, wv| x.abs_diff_lane(wv))
     };
     for v in &mut out.data {
         *v = -*v;
@@ -500,22 +503,22 @@ pub fn mult_conv(x: &Tensor<i32>, g: &ConvGeom, w: &[i32]) -> Tensor<i64> {
     assert_eq!(w.len(), g.weight_len(), "mult_conv weight length");
     let bound = g.taps() as u128 * max_abs(&x.data) as u128 * max_abs(w) as u128;
     if fits_i32_lanes(bound) {
-        weighted_conv::<i32>(x, g, w, |x, wv| x.mul(wv))
+        weighted_conv::<i32, _>(x, g, w, |x, wv| x.mul(wv))
     } else {
-        weighted_conv::<i64>(x, g, w, |x, wv| x.mul(wv))
+        weighted_conv::<i64, _>(x, g, w, |x, wv| x.mul(wv))
     }
 }
 
 /// `acc = sum term(X, W)` over every tap, in weight order.
-fn weighted_conv<L: Lane>(
-    x: &Tensor<i32>,
+fn weighted_conv<L: Lane, S: Copy + Into<i64>>(
+    x: &Tensor<S>,
     g: &ConvGeom,
-    w: &[i32],
+    w: &[S],
     term: impl Fn(L, L) -> L + Copy,
 ) -> Tensor<i64> {
     let cols = Columns::new(&x.data, g);
     let k = g.taps();
-    let weights: Vec<L> = w.iter().map(|v| L::from_i32(*v)).collect();
+    let weights: Vec<L> = w.iter().map(|v| L::from_i64((*v).into())).collect();
     let mut out = Tensor::zeros(g.cout, g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
     cols.collect(&mut out.data, |co, block: &[[L; CHUNK]]| {
         let mut acc = [L::default(); CHUNK];
@@ -619,7 +622,7 @@ pub fn handoff_to_adder<T: Copy + Into<i64>>(
     f_v: u32,
     add_frac: u32,
     add_bits: u32,
-) -> (Tensor<i32>, u64) {
+) -> (Tensor<i64>, u64) {
     let n = f_v as i32 - add_frac as i32;
     let mut saturated = 0u64;
     let data = v
@@ -628,7 +631,7 @@ pub fn handoff_to_adder<T: Copy + Into<i64>>(
         .map(|&x| {
             let (code, hit) = sat(rne_shr(x.into() as i128, n), add_bits);
             saturated += hit as u64;
-            code as i32
+            code
         })
         .collect();
     (

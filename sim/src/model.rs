@@ -4,7 +4,7 @@
 //!
 //! Tensors, for a convolution node `NAME` of shape `[cout, cin, kh, kw]`:
 //! `NAME.sign` (I8) and `NAME.m` (U8) for shift layers, `NAME.codes` (I32) for adder and multiply
-//! layers, and `NAME.post_m`, `NAME.post_b` (I64, `[cout]`) where the output is post-processed.
+//! layers (I64 for adder layers when `add_bits` is above 32), and `NAME.post_m`, `NAME.post_b` (I64, `[cout]`) where the output is post-processed.
 
 use crate::net::{ConvOutput, ConvParams, Graph, InputNorm, Model, Op, PostParams, Weights};
 use crate::spec::Formats;
@@ -198,7 +198,14 @@ pub fn parse_model(bytes: &[u8], file: &Path) -> Result<Model, ModelFileError> {
                 m: tensor("m", Dtype::U8, &wshape)?,
             },
             crate::net::ConvKind::Adder => Weights::Adder {
-                codes: le_i32(&tensor("codes", Dtype::I32, &wshape)?),
+                codes: if adder_codes_wide(&meta.formats) {
+                    le_i64(&tensor("codes", Dtype::I64, &wshape)?)
+                } else {
+                    le_i32(&tensor("codes", Dtype::I32, &wshape)?)
+                        .into_iter()
+                        .map(i64::from)
+                        .collect()
+                },
             },
             crate::net::ConvKind::Mult => Weights::Mult {
                 codes: le_i32(&tensor("codes", Dtype::I32, &wshape)?),
@@ -259,6 +266,11 @@ pub fn parse_model(bytes: &[u8], file: &Path) -> Result<Model, ModelFileError> {
         .check_params()
         .map_err(|e| fail(&format!("{}.{}", e.layer, e.field), e.what))?;
     Ok(model)
+}
+
+/// Whether adder weight codes are stored as I64 (`add_bits` above 32) rather than I32.
+fn adder_codes_wide(f: &Formats) -> bool {
+    f.add_bits > 32
 }
 
 fn le_i32(b: &[u8]) -> Vec<i32> {
@@ -327,7 +339,27 @@ pub fn model_bytes(
                 ));
                 buffers.push((format!("{name}.m"), Dtype::U8, wshape, m.clone()));
             }
-            Weights::Adder { codes } | Weights::Mult { codes, .. } => {
+            Weights::Adder { codes } if adder_codes_wide(&model.formats) => {
+                buffers.push((
+                    format!("{name}.codes"),
+                    Dtype::I64,
+                    wshape,
+                    codes.iter().flat_map(|c| c.to_le_bytes()).collect(),
+                ));
+            }
+            // Checked codes of at most 32 bits.
+            Weights::Adder { codes } => {
+                buffers.push((
+                    format!("{name}.codes"),
+                    Dtype::I32,
+                    wshape,
+                    codes
+                        .iter()
+                        .flat_map(|c| (*c as i32).to_le_bytes())
+                        .collect(),
+                ));
+            }
+            Weights::Mult { codes, .. } => {
                 buffers.push((
                     format!("{name}.codes"),
                     Dtype::I32,

@@ -390,8 +390,8 @@ pub enum Weights {
     },
     /// Adder-grid codes.
     Adder {
-        /// Codes.
-        codes: Vec<i32>,
+        /// Codes (`add_bits` wide, up to 48 bits).
+        codes: Vec<i64>,
     },
     /// Multiply weight codes.
     Mult {
@@ -531,16 +531,21 @@ impl LayerStats {
 pub enum Value {
     /// Activation codes.
     Act(Tensor<i32>),
-    /// Adder-grid codes.
-    Adder(Tensor<i32>),
+    /// Adder-grid codes (wider than activation codes when `add_bits` > 32).
+    Adder(Tensor<i64>),
     /// Logits.
     Logits(Vec<i128>),
 }
 
 impl Value {
+    /// Activation codes: analysed graphs give adder codes to adder layers only, and never read
+    /// logits.
     fn codes(&self) -> &Tensor<i32> {
         match self {
-            Value::Act(t) | Value::Adder(t) => t,
+            Value::Act(t) => t,
+            Value::Adder(_) => {
+                unreachable!("analysed graphs read adder codes in adder layers only")
+            }
             Value::Logits(_) => unreachable!("analysed graphs never read logits"),
         }
     }
@@ -919,8 +924,13 @@ fn check_len(layer: &str, field: &str, got: usize, want: usize) -> Result<(), Pa
     Ok(())
 }
 
-fn check_codes(layer: &str, field: &str, codes: &[i32], bits: u32) -> Result<(), ParamError> {
-    if let Some(i) = codes.iter().position(|v| !fits(*v as i64, bits)) {
+fn check_codes<C: Copy + Into<i64> + std::fmt::Display>(
+    layer: &str,
+    field: &str,
+    codes: &[C],
+    bits: u32,
+) -> Result<(), ParamError> {
+    if let Some(i) = codes.iter().position(|v| !fits((*v).into(), bits)) {
         return Err(ParamError {
             layer: layer.into(),
             field: field.into(),

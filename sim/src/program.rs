@@ -77,7 +77,8 @@ pub struct EngineLayer {
     /// The input channels past `cin` in the last tile must read 0 (adder layers: `|0 - 0|`;
     /// shift layers and pooling ignore them).
     pub zero_fill: bool,
-    /// Outputs are logits: both halves of every output word are read.
+    /// Outputs are wider than 32 bits (logits, or hand-offs of `add_bits` above 32): both halves
+    /// of every output word are read.
     pub wide: bool,
     /// The layer as the network has it, when the engine runs it with its kernel columns
     /// unrolled into input channels ([`crate::engine::unrolled`]): the host unrolls the input.
@@ -254,7 +255,11 @@ pub fn plan(graph: &Graph, cfg: &AccelConfig) -> Result<Program, CapabilityError
                     ConvOutput::Round => OutputMode::Round,
                 };
                 el.has_post = matches!(output, ConvOutput::Post { .. } | ConvOutput::Logits);
-                el.wide = matches!(output, ConvOutput::Logits);
+                el.wide = match output {
+                    ConvOutput::Logits => true,
+                    ConvOutput::Handoff => cfg.formats.add_bits > 32,
+                    _ => false,
+                };
                 el.zero_fill = *ck == ConvKind::Adder;
                 kind = ck.name().into();
                 if info.src.is_none() {
@@ -463,9 +468,8 @@ pub fn weight_image(
                             },
                             wb,
                         )),
-                        Weights::Adder { codes } | Weights::Mult { codes, .. } => {
-                            i64::from(codes[i])
-                        }
+                        Weights::Adder { codes } => codes[i],
+                        Weights::Mult { codes, .. } => i64::from(codes[i]),
                     };
                     let (word, lane) = match from {
                         Some(f) => weight_location(cfg, d, co, ci * f.kw + kx, ky, 0),

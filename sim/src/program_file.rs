@@ -36,7 +36,7 @@ pub const NODE_FLATTEN: u32 = 1;
 
 /// Engine node flags.
 pub const FLAG_ZERO_FILL: u32 = 1;
-/// Outputs are wide (logits).
+/// Outputs are wider than 32 bits (logits, hand-offs of `add_bits` above 32).
 pub const FLAG_WIDE: u32 = 2;
 /// The input is where the layer before left it in the output buffer.
 pub const FLAG_CHAINED: u32 = 4;

@@ -90,7 +90,7 @@ pub fn random_model(graph: &Graph, cfg: &AccelConfig, seed: u64) -> Result<Model
                                 f.add_bits,
                                 f.add_frac,
                             )
-                            .0 as i32
+                            .0
                         })
                         .collect();
                     Weights::Adder { codes }

@@ -132,14 +132,14 @@ pub fn array_widths(cfg: &AccelConfig, kind: ArrayKind) -> ArrayWidths {
         ArrayKind::Shift => (f.act_bits, f.shift_wb, f.act_bits + f.pmax() + 1, acc.shift),
         ArrayKind::Adder => (f.add_bits, f.add_bits, f.add_bits, acc.adder),
         ArrayKind::Mac => (f.act_bits, f.mul_bits, f.act_bits + f.mul_bits, acc.mult),
-        // Operands of both layers on one port, weights as wide as an adder code; an adder
-        // magnitude (< 2^add_bits) is a positive shift-width term when act_bits = add_bits.
-        ArrayKind::Dual => (
-            f.act_bits.max(f.add_bits),
-            f.add_bits.max(f.shift_wb),
-            f.act_bits + f.pmax() + 1,
-            acc.shift.max(acc.adder),
-        ),
+        // Operands of both layers on one port as wide as the wider code, weights as wide as the
+        // port; a term holds a shifted activation (`act_bits + pmax + 1` bits) and an adder
+        // magnitude (below 2^port) alike.
+        ArrayKind::Dual => {
+            let port = f.act_bits.max(f.add_bits).max(f.shift_wb);
+            let t = (f.act_bits + f.pmax() + 1).max(port + 1);
+            (port, port, t, acc.shift.max(acc.adder))
+        }
     };
     let t = t as usize;
     // Sums of up to 2^MAX_COLS_LOG2 terms; magnitudes need one more bit to stay positive when read
@@ -160,12 +160,6 @@ pub fn tree_bits_needed(w: &ArrayWidths, kind: ArrayKind, cols: usize) -> usize 
     w.t + cols.next_power_of_two().trailing_zeros() as usize + usize::from(!kind.signed_terms())
 }
 
-/// Whether `kind` can be built from `cfg`'s formats at all (a dual-mode PE takes both layers'
-/// operands on one port of `act_bits = add_bits` bits).
-fn kind_fits_formats(cfg: &AccelConfig, kind: ArrayKind) -> bool {
-    kind != ArrayKind::Dual || cfg.formats.act_bits == cfg.formats.add_bits
-}
-
 /// The array width sets the generator compiles: every kind at every preset's formats, in a
 /// stable order, each once.
 pub fn compiled_array_widths() -> Vec<(ArrayKind, ArrayWidths)> {
@@ -173,7 +167,7 @@ pub fn compiled_array_widths() -> Vec<(ArrayKind, ArrayWidths)> {
     for kind in ArrayKind::ALL {
         for p in presets::all() {
             let s = (kind, array_widths(&p, kind));
-            if kind_fits_formats(&p, kind) && !v.contains(&s) {
+            if !v.contains(&s) {
                 v.push(s);
             }
         }
@@ -249,10 +243,7 @@ pub enum RtlError {
 pub fn checked_widths(cfg: &AccelConfig, kind: ArrayKind) -> Result<ArrayWidths, RtlError> {
     let w = array_widths(cfg, kind);
     let compiled = compiled_array_widths();
-    if kind_fits_formats(cfg, kind)
-        && compiled.contains(&(kind, w))
-        && w.ts >= tree_bits_needed(&w, kind, cfg.cols as usize)
-    {
+    if compiled.contains(&(kind, w)) && w.ts >= tree_bits_needed(&w, kind, cfg.cols as usize) {
         return Ok(w);
     }
     let supported = compiled

@@ -159,6 +159,18 @@ pub fn acc_widths(f: &Formats, taps: u64) -> AccWidths {
     }
 }
 
+/// Widest adder-grid code: adder tensors are `i64`; their sums are checked against
+/// [`MODEL_ACC_LIMIT`] like every accumulator.
+pub const MAX_ADD_BITS: u32 = 48;
+
+/// The narrowest `add_bits` at which no hand-off of `f` saturates, for layers of up to `max_taps`
+/// taps: a shift sum is at most `max_taps * 2^(act_bits-1)` activation codes (|sign * 2^-m| <= 1),
+/// `max_taps * 2^(act_bits-1-act_frac+add_frac)` adder codes after rounding.
+pub fn unclipped_add_bits(f: &Formats, max_taps: u64) -> u32 {
+    let exp = (f.act_bits - 1 + f.add_frac).saturating_sub(f.act_frac);
+    signed_bits_for((max_taps as u128) << exp)
+}
+
 /// Widest accumulator the reference model holds (it computes in `i64`).
 pub const MODEL_ACC_LIMIT: u32 = 64;
 
@@ -261,7 +273,7 @@ pub fn validate_formats(owner: &str, f: &Formats) -> Result<(), ConfigError> {
         }
     }
     range("formats.shift_wb", f.shift_wb, 2, 6)?;
-    range("formats.add_bits", f.add_bits, 2, 32)?;
+    range("formats.add_bits", f.add_bits, 2, MAX_ADD_BITS)?;
     range("formats.add_frac", f.add_frac, 0, 31)?;
     range("formats.mul_bits", f.mul_bits, 2, 16)?;
     Ok(())
@@ -466,15 +478,19 @@ pub mod presets {
     }
 
     /// The original code's FIX16 numerics (its `FIX16` scripts): `seed` with the adder grid at
-    /// 2^-15. Adder codes stay 32 bits wide, so a hand-off of magnitude 2^16 or more (real units)
-    /// saturates, where the original never clips; every saturation is counted.
+    /// 2^-15, never clipped: adder codes as wide as the largest hand-off of a `max_taps`-tap
+    /// shift layer needs (43 bits).
     pub fn seed_fix16() -> AccelConfig {
         let seed = seed();
+        let formats = Formats {
+            add_frac: 15,
+            ..seed.formats
+        };
         AccelConfig {
             name: "seed-fix16".into(),
             formats: Formats {
-                add_frac: 15,
-                ..seed.formats
+                add_bits: unclipped_add_bits(&formats, seed.max_taps.into()),
+                ..formats
             },
             ..seed
         }

@@ -61,14 +61,14 @@ pub struct LayerVector {
     pub formats: Formats,
     /// Fractional bits of multiply weights (multiply vectors).
     pub mul_frac: u32,
-    /// Input codes.
-    pub input: Vec<i32>,
+    /// Input codes (adder-grid codes may be wider than 32 bits).
+    pub input: Vec<i64>,
     /// Shift signs (shift vectors).
     pub sign: Vec<i8>,
     /// Shift exponent magnitudes (shift vectors).
     pub m: Vec<u8>,
     /// Adder or multiply weight codes.
-    pub codes: Vec<i32>,
+    pub codes: Vec<i64>,
     /// Post-processing.
     pub post: Option<VectorPost>,
     /// Hand-off onto the adder grid instead of post-processing.
@@ -83,7 +83,7 @@ pub struct VectorOutput {
     /// The raw layer value `v`.
     pub acc: Vec<i64>,
     /// Post-processed or handed-off codes, when asked for.
-    pub out: Option<Vec<i32>>,
+    pub out: Option<Vec<i64>>,
     /// How many of `out` saturated.
     pub saturated: u64,
 }
@@ -154,7 +154,7 @@ fn int_array(v: &Value, field: &str, len: usize) -> Result<Vec<i64>, VectorError
         .collect()
 }
 
-fn codes(v: &Value, field: &str, len: usize, bits: u32) -> Result<Vec<i32>, VectorError> {
+fn codes(v: &Value, field: &str, len: usize, bits: u32) -> Result<Vec<i64>, VectorError> {
     let a = int_array(v, field, len)?;
     if let Some(i) = a.iter().position(|x| !fits(*x, bits)) {
         return Err(verr(
@@ -162,7 +162,7 @@ fn codes(v: &Value, field: &str, len: usize, bits: u32) -> Result<Vec<i32>, Vect
             format!("{} is outside the {bits}-bit code range", a[i]),
         ));
     }
-    Ok(a.into_iter().map(|x| x as i32).collect())
+    Ok(a)
 }
 
 fn dims<const N: usize>(
@@ -377,7 +377,13 @@ pub fn parse_vector(text: &str) -> Result<LayerVector, VectorError> {
             };
             let residual = match po.get("residual") {
                 None | Some(Value::Null) => None,
-                Some(r) => Some(codes(r, "post.residual", out_len, formats.act_bits)?),
+                // Activation codes: at most 32 bits.
+                Some(r) => Some(
+                    codes(r, "post.residual", out_len, formats.act_bits)?
+                        .into_iter()
+                        .map(|x| x as i32)
+                        .collect(),
+                ),
             };
             Some(VectorPost {
                 m: pm,
@@ -411,14 +417,25 @@ pub fn eval_vector(v: &LayerVector) -> VectorOutput {
         w: g.w,
         data: v.input.clone(),
     };
+    // Activation codes and multiply weights were checked to fit `act_bits`, `mul_bits` <= 32.
+    let narrow = |d: &[i64]| d.iter().map(|&c| c as i32).collect::<Vec<i32>>();
+    let xa = || Tensor {
+        c: x.c,
+        h: x.h,
+        w: x.w,
+        data: narrow(&x.data),
+    };
     let f = &v.formats;
     let (acc, f_v) = match v.kind {
         VectorKind::Shift => (
-            layers::shift_conv(&x, g, &v.sign, &v.m, f.pmax()),
+            layers::shift_conv(&xa(), g, &v.sign, &v.m, f.pmax()),
             f.act_frac + f.pmax(),
         ),
         VectorKind::Adder => (layers::adder_conv(&x, g, &v.codes), f.add_frac),
-        VectorKind::Mult => (layers::mult_conv(&x, g, &v.codes), f.act_frac + v.mul_frac),
+        VectorKind::Mult => (
+            layers::mult_conv(&xa(), g, &narrow(&v.codes)),
+            f.act_frac + v.mul_frac,
+        ),
     };
     let out_shape = acc.shape();
     let (out, saturated) = if let Some(p) = &v.post {
@@ -435,7 +452,7 @@ pub fn eval_vector(v: &LayerVector) -> VectorOutput {
             relu: p.relu,
         };
         let (t, hits) = layers::post_process(&acc, &post, residual.as_ref(), f.act_range());
-        (Some(t.data), hits)
+        (Some(t.data.into_iter().map(i64::from).collect()), hits)
     } else if v.handoff_to_adder {
         let (t, hits) = layers::handoff_to_adder(&acc, f_v, f.add_frac, f.add_bits);
         (Some(t.data), hits)

@@ -204,6 +204,20 @@ fn tiny_graph_counts_by_hand() {
 }
 
 #[test]
+fn wide_handoffs_stay_on_chip() {
+    // `seed-fix16`'s 43-bit hand-offs are read back through both halves of the port, but stay
+    // in the output buffer: only the logits are written off-chip.
+    let cfg = AccelConfig {
+        formats: presets::seed_fix16().formats,
+        ..cfg4()
+    };
+    let c = count_graph(&tiny(), &cfg, 32).unwrap();
+    let by = |n: &str| c.iter().find(|l| l.name == n).unwrap().clone();
+    assert_eq!(by("b").dram_write_bits, 0);
+    assert_eq!(by("fc").dram_write_bits, 4 * 32);
+}
+
+#[test]
 fn off_chip_when_buffers_are_too_small() {
     let cfg = AccelConfig {
         act_buf_words: 40,

@@ -286,12 +286,12 @@ proptest! {
     }
 
     #[test]
-    fn adder_conv_matches(case in codes_case(vec![32, 8], None)) {
+    fn adder_conv_matches(case in codes_case(vec![48, 43, 32, 8], None)) {
         let CodesCase { g, in_bits, w_bits, x, w } = case;
         prop_assert_eq!(in_bits, w_bits);
         let (oh, ow) = g.out_hw().unwrap();
-        let t = tensor_i32(g.cin, g.h, g.w, &x);
-        let got = layers::adder_conv(&t, &conv_geom(&g), &to_i32(&w));
+        let t = Tensor { c: g.cin, h: g.h, w: g.w, data: x.clone() };
+        let got = layers::adder_conv(&t, &conv_geom(&g), &w);
         prop_assert_eq!(got.shape(), [g.cout, oh, ow]);
         let want = naive::naive_adder_conv(&x, &g, &w);
         prop_assert_eq!(wide(&got.data), want);
@@ -336,7 +336,7 @@ proptest! {
 
     #[test]
     fn handoff_matches(c in 1usize..=3, h in 1usize..=5, w in 1usize..=5, f_v in 0u32..=62,
-                       add_frac in 0u32..=31, add_bits in 2u32..=32, seed in codes(64, 75)) {
+                       add_frac in 0u32..=31, add_bits in 2u32..=48, seed in codes(64, 75)) {
         let data = seed[..c * h * w].to_vec();
         let vt = Tensor { c, h, w, data: data.clone() };
         let (got, hits) = layers::handoff_to_adder(&vt, f_v, add_frac, add_bits);
@@ -348,7 +348,7 @@ proptest! {
 
     #[test]
     fn handoff_of_activations_matches(c in 1usize..=3, h in 1usize..=5, w in 1usize..=5, fi in 0..FORMATS.len(),
-                                      add_frac in 0u32..=31, add_bits in 2u32..=32, seed in codes(32, 75)) {
+                                      add_frac in 0u32..=31, add_bits in 2u32..=48, seed in codes(32, 75)) {
         let (act_bits, act_frac, _) = FORMATS[fi];
         let (lo, hi) = code_range(act_bits);
         let data: Vec<i64> = seed[..c * h * w].iter().map(|&v| v.clamp(lo, hi)).collect();

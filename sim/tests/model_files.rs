@@ -3,7 +3,7 @@
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::Value;
 use shiftadd_sim::model::{model_bytes, parse_model, METADATA_KEY};
-use shiftadd_sim::net::Model;
+use shiftadd_sim::net::{Model, Weights};
 use shiftadd_sim::spec::presets;
 use shiftadd_sim::{archs, random};
 use std::collections::HashMap;
@@ -87,6 +87,48 @@ fn round_trip_is_exact_and_deterministic() {
         let back = parse_model(&a, Path::new("x")).unwrap();
         assert_eq!(back, m, "{name}: round trip changed the model");
     }
+}
+
+#[test]
+fn wide_adder_codes_are_stored_as_i64() {
+    // `seed-fix16`'s 43-bit adder codes: a weight beyond 32 bits survives the round trip, and
+    // the file holds I64 codes (I32 where `add_bits` is 32).
+    let mut m = random::random_model(
+        &archs::by_name("lenet-shiftadd").unwrap(),
+        &presets::seed_fix16(),
+        5,
+    )
+    .unwrap();
+    let i = m
+        .graph
+        .nodes
+        .iter()
+        .position(|n| n.name == "conv2.1")
+        .unwrap();
+    let codes = codes_of(&mut m, i);
+    codes[0] = -(1 << 42);
+    codes[1] = (1 << 42) - 1;
+    let bytes = model_bytes(&m, None).unwrap();
+    assert_eq!(parse_model(&bytes, Path::new("x")).unwrap(), m);
+    let (_, t) = parts(&m);
+    assert_eq!(tensor_ref(&t, "conv2.1.codes").1, Dtype::I64);
+    let (_, t) = parts(&sample());
+    assert_eq!(tensor_ref(&t, "conv2.1.codes").1, Dtype::I32);
+    // A code past 43 bits is refused by name.
+    codes_of(&mut m, i)[0] = 1 << 42;
+    let e = model_bytes(&m, None).unwrap_err();
+    assert!(e.contains("conv2.1") && e.contains("43-bit"), "{e}");
+}
+
+fn codes_of(m: &mut Model, i: usize) -> &mut Vec<i64> {
+    match &mut m.params[i].as_mut().unwrap().weights {
+        Weights::Adder { codes } => codes,
+        _ => panic!("an adder layer"),
+    }
+}
+
+fn tensor_ref<'a>(t: &'a Tensors, name: &str) -> &'a (String, Dtype, Vec<usize>, Vec<u8>) {
+    t.iter().find(|x| x.0 == name).unwrap()
 }
 
 #[test]

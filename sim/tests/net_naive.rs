@@ -108,7 +108,7 @@ fn naive_run(model: &Model, pixels: &[u8]) -> Vec<T> {
                         } else {
                             src.0.clone()
                         };
-                        let wv: Vec<i64> = codes.iter().map(|x| *x as i64).collect();
+                        let wv: Vec<i64> = codes.clone();
                         (naive_adder_conv(&as_i64(&xa), &g, &wv), f.add_frac)
                     }
                     Weights::Mult { codes, frac } => {
@@ -170,7 +170,11 @@ fn check(arch: &str, cfg: &shiftadd_sim::spec::AccelConfig, seed: u64, images: u
         let values = got.values.unwrap();
         for ((node, g), w) in graph.nodes.iter().zip(&values).zip(&want) {
             let g: Vec<i128> = match g {
-                Value::Act(t) | Value::Adder(t) => {
+                Value::Act(t) => {
+                    assert_eq!(t.shape(), w.1, "{arch}/{}: shape", node.name);
+                    t.data.iter().map(|x| *x as i128).collect()
+                }
+                Value::Adder(t) => {
                     assert_eq!(t.shape(), w.1, "{arch}/{}: shape", node.name);
                     t.data.iter().map(|x| *x as i128).collect()
                 }

@@ -639,7 +639,7 @@ fn act_max_clamps_the_post_step() {
     let clamped = eval_vector(&parse_vector(&v.to_string()).unwrap());
     let out = clamped.out.unwrap();
     let full_out = full.out.unwrap();
-    let want: Vec<i32> = full_out.iter().map(|&x| x.min(1000)).collect();
+    let want: Vec<i64> = full_out.iter().map(|&x| x.min(1000)).collect();
     assert_eq!(out, want);
     // ReLU follows, so every clamp is at the top.
     let over = full_out.iter().filter(|&&x| x > 1000).count() as u64;

@@ -148,8 +148,8 @@ fn example_4_adder_codes() {
     }
 }
 
-const EXAMPLE_5_X: [i32; 9] = [3, -2, 0, 1, 5, -4, 2, 0, 7];
-const EXAMPLE_5_W: [i32; 4] = [1, -1, 2, 0];
+const EXAMPLE_5_X: [i64; 9] = [3, -2, 0, 1, 5, -4, 2, 0, 7];
+const EXAMPLE_5_W: [i64; 4] = [1, -1, 2, 0];
 const EXAMPLE_5_Y: [i64; 16] = [
     -7, -5, -6, -4, -8, -9, -11, -8, -7, -6, -16, -11, -6, -4, -11, -9,
 ];
@@ -196,8 +196,8 @@ fn example_5_naive() {
         stride: 1,
         pad: 1,
     };
-    let x: Vec<i64> = EXAMPLE_5_X.iter().map(|&v| v as i64).collect();
-    let w: Vec<i64> = EXAMPLE_5_W.iter().map(|&v| v as i64).collect();
+    let x: Vec<i64> = EXAMPLE_5_X.to_vec();
+    let w: Vec<i64> = EXAMPLE_5_W.to_vec();
     let y = naive::naive_adder_conv(&x, &g, &w);
     let expected: Vec<i128> = EXAMPLE_5_Y.iter().map(|&v| v as i128).collect();
     assert_eq!(y, expected);
@@ -240,4 +240,21 @@ fn example_6_naive() {
     uniform.push(9910515 - 63 * 154851);
     let (out, _, _) = naive::naive_avg_pool(&uniform, 1, 8, 8, 8);
     assert_eq!(out, [154851]);
+}
+
+/// `seed-fix16` never clips a hand-off: the largest shift sum of a `max_taps` (2048) layer,
+/// every input at the most negative activation code -2^31 and every weight -1, is
+/// 2048 * 2^31 * 2^14 in units 2^-30, which hands off to 2^41 on the 2^-15 grid: 43 bits.
+#[test]
+fn seed_fix16_adder_codes_hold_the_largest_handoff() {
+    let f = presets::seed_fix16().formats;
+    let v = 2048i128 * (1 << 31) * (1 << 14);
+    let f_v = f.act_frac + f.pmax();
+    let (code, hits) = naive::naive_handoff(&[v], f_v, f.add_frac, f.add_bits);
+    assert_eq!((code[0], hits), (1i128 << 41, 0));
+    assert_eq!(f.add_bits, 43);
+    // One bit fewer clips it.
+    let (_, hits) = naive::naive_handoff(&[v], f_v, f.add_frac, f.add_bits - 1);
+    assert_eq!(hits, 1);
+    assert_eq!(presets::seed_fix16().max_taps, 2048);
 }

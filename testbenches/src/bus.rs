@@ -638,13 +638,15 @@ impl Bus {
             .collect()
     }
 
-    /// After a layer that ended with `IRQ_ENABLE` set: `IRQ_STATUS` reads 1 with `irq` high; a
-    /// write of 1 clears it and `irq` falls. Returns what differs.
+    /// After a layer that ended with `IRQ_ENABLE` set: `IRQ_STATUS` reads 1 with `irq` high,
+    /// still after a write of 0 (write 1 to clear); a write of 1 clears it and `irq` falls.
+    /// Returns what differs.
     pub fn check_irq(&mut self) -> Result<Option<String>, CosimError> {
         use shiftadd_sim::regmap::IRQ_DONE;
         if self.side_out[IRQ].is_none() {
             return Ok(None);
         }
+        self.write(Reg::IrqStatus, 0);
         let set = self.read(Reg::IrqStatus);
         let iw = self.model.layout.input_words;
         let set_cycle = self.queue.len() / iw - 1;
@@ -658,7 +660,7 @@ impl Bus {
         Ok(
             (set != IRQ_DONE || irq_set != 1 || clear != 0 || irq_clear != 0).then(|| {
                 format!(
-                    "interrupt: IRQ_STATUS {set} with irq {irq_set} after the layer, then {clear} with irq {irq_clear} after writing 1 (expected 1 with irq 1, then 0 with 0)"
+                    "interrupt: IRQ_STATUS {set} with irq {irq_set} after the layer and a write of 0, then {clear} with irq {irq_clear} after writing 1 (expected 1 with irq 1, then 0 with 0)"
                 )
             }),
         )

@@ -195,18 +195,22 @@ pub fn case_layer(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> EngineL
             Weights::Shift { sign, m }
         }
         Op::Adder | Op::Mult => {
-            let codes = data
+            let codes: Vec<i64> = data
                 .w
                 .iter()
                 .map(|w| match w {
-                    Weight::Code(v) => *v as i32,
+                    Weight::Code(v) => *v,
                     Weight::Shift(_) => unreachable!("a code layer draws codes"),
                 })
                 .collect();
             if case.op == Op::Adder {
                 Weights::Adder { codes }
             } else {
-                Weights::Mult { codes, frac: 0 }
+                Weights::Mult {
+                    // Drawn within `mul_bits` <= 16.
+                    codes: codes.iter().map(|&v| v as i32).collect(),
+                    frac: 0,
+                }
             }
         }
     };
@@ -236,11 +240,11 @@ pub fn case_layer(cfg: &AccelConfig, case: &LayerCase, pc: &PostCase) -> EngineL
 
 /// Runs `el` on a new instance of the model `m` of `cfg` (the top of bus `B`), tracing to `vcd`
 /// if given: parameters, input (and residual), the layer, the outputs.
-fn run_program_layer<B: OpenBus>(
+fn run_program_layer<B: OpenBus, T: Copy + Into<i64>>(
     cfg: &AccelConfig,
     m: &Arc<Model>,
     el: &EngineLayer,
-    input: &Tensor<i32>,
+    input: &Tensor<T>,
     residual: Option<&[i32]>,
     vcd: Option<&std::path::Path>,
 ) -> Result<LayerResult, CosimError> {
@@ -249,18 +253,18 @@ fn run_program_layer<B: OpenBus>(
 }
 
 /// Runs `el` on the instance behind `bus`, in whatever state the layers before left it.
-fn drive_program_layer<B: OpenBus>(
+fn drive_program_layer<B: OpenBus, T: Copy + Into<i64>>(
     cfg: &AccelConfig,
     bus: &mut B,
     el: &EngineLayer,
-    input: &Tensor<i32>,
+    input: &Tensor<T>,
     residual: Option<&[i32]>,
 ) -> Result<LayerResult, CosimError> {
     el.desc
         .check(cfg)
         .map_err(|e| CosimError::Design(format!("layer descriptor: {e}")))?;
     load_params(bus, el);
-    let x: Vec<i64> = input.data.iter().map(|&v| i64::from(v)).collect();
+    let x: Vec<i64> = input.data.iter().map(|&v| v.into()).collect();
     let r: Option<Vec<i64>> = residual.map(|r| r.iter().map(|&v| i64::from(v)).collect());
     let run = drive_layer(bus, el, Some(&x), r.as_deref(), None)?;
     bus.finish()?;
@@ -291,7 +295,7 @@ pub fn run_layer_on<B: OpenBus>(
     let el = case_layer(cfg, case, pc);
     let residual = matches!(el.desc.output, OutputMode::Post { residual: true, .. })
         .then_some(&pc.residual[..]);
-    run_program_layer::<B>(cfg, m, &el, &layer_data(case, cfg).x, residual, vcd)
+    run_program_layer::<B, _>(cfg, m, &el, &layer_data(case, cfg).x, residual, vcd)
 }
 
 /// Runs a max or average pooling of `x` (window and stride `k`) on the engine model `m` of
@@ -318,7 +322,7 @@ pub fn run_pool_on<B: OpenBus>(
     chain: bool,
     vcd: Option<&std::path::Path>,
 ) -> Result<LayerResult, CosimError> {
-    run_program_layer::<B>(cfg, m, &pool_layer(cfg, x, k, avg, chain), x, None, vcd)
+    run_program_layer::<B, _>(cfg, m, &pool_layer(cfg, x, k, avg, chain), x, None, vcd)
 }
 
 /// The one-layer program of a pooling of `x` with window and stride `k`.

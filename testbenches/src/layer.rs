@@ -95,8 +95,8 @@ pub fn layer_strategy(dut: &Dut, cfg: &AccelConfig) -> impl Strategy<Value = Lay
 /// A layer's tensors: input codes and weights, as the reference model takes them.
 #[derive(Clone, Debug)]
 pub struct LayerData {
-    /// Input codes `[cin, h, w]`.
-    pub x: Tensor<i32>,
+    /// Input codes `[cin, h, w]` (adder-grid codes may be wider than 32 bits).
+    pub x: Tensor<i64>,
     /// Weights `[cout, cin, kh, kw]`.
     pub w: Vec<Weight>,
 }
@@ -122,7 +122,7 @@ pub fn layer_data(case: &LayerCase, cfg: &AccelConfig) -> LayerData {
     };
     let mut x = Tensor::zeros(g.cin, g.h, g.w);
     for v in &mut x.data {
-        *v = code(&mut rng, x_bits) as i32;
+        *v = code(&mut rng, x_bits);
     }
     let w = (0..g.weight_len())
         .map(|_| match case.op {
@@ -139,14 +139,20 @@ pub fn layer_data(case: &LayerCase, cfg: &AccelConfig) -> LayerData {
 
 /// The reference model's output of the layer, `[cout, out_h, out_w]`.
 pub fn layer_reference(case: &LayerCase, data: &LayerData, cfg: &AccelConfig) -> Tensor<i64> {
-    let codes = || -> Vec<i32> {
+    let codes = || -> Vec<i64> {
         data.w
             .iter()
             .map(|w| match w {
-                Weight::Code(v) => *v as i32,
+                Weight::Code(v) => *v,
                 Weight::Shift(_) => unreachable!("shift weights in a code layer"),
             })
             .collect()
+    };
+    // Activation codes and multiply weights are drawn within 32 bits.
+    let narrow = |d: &[i64]| d.iter().map(|&v| v as i32).collect::<Vec<i32>>();
+    let x_act = || Tensor {
+        data: narrow(&data.x.data),
+        ..Tensor::zeros(data.x.c, data.x.h, data.x.w)
     };
     match case.op {
         Op::Shift => {
@@ -158,10 +164,10 @@ pub fn layer_reference(case: &LayerCase, data: &LayerData, cfg: &AccelConfig) ->
                     Weight::Code(_) => unreachable!("codes in a shift layer"),
                 })
                 .unzip();
-            shift_conv(&data.x, &case.g, &sign, &m, cfg.formats.pmax())
+            shift_conv(&x_act(), &case.g, &sign, &m, cfg.formats.pmax())
         }
         Op::Adder => adder_conv(&data.x, &case.g, &codes()),
-        Op::Mult => mult_conv(&data.x, &case.g, &codes()),
+        Op::Mult => mult_conv(&x_act(), &case.g, &narrow(&codes())),
     }
 }
 
@@ -205,7 +211,7 @@ pub fn schedule(case: &LayerCase, data: &LayerData, dut: &Dut) -> (Vec<Cycle>, V
                                 .map(|c| {
                                     let ci = ci0 + c;
                                     if ci < g.cin && inside {
-                                        i64::from(data.x.at(ci, iy as usize, ix as usize))
+                                        data.x.at(ci, iy as usize, ix as usize)
                                     } else {
                                         0
                                     }

@@ -364,7 +364,7 @@ fn row_values(c: &Cycle, dut: &Dut, cfg: &AccelConfig) -> Vec<i64> {
     };
     let mut x = Tensor::zeros(dut.cols, 1, 1);
     for (d, &v) in x.data.iter_mut().zip(&c.x) {
-        *d = v as i32;
+        *d = v;
     }
     // One cycle is a 1x1 convolution of `cols` channels into `rows`: the layer reference.
     let case = crate::layer::LayerCase {

@@ -62,12 +62,7 @@ fn cocotb_drives_the_axi_top_on_icarus() {
         let mut bus = ScriptBus::new(&cfg);
         bus.expect(&el.desc, &exp, sat);
         load_params(&mut bus, &el);
-        let x: Vec<i64> = layer_data(&case, &cfg)
-            .x
-            .data
-            .iter()
-            .map(|&v| i64::from(v))
-            .collect();
+        let x: Vec<i64> = layer_data(&case, &cfg).x.data;
         let r: Vec<i64> = pc.residual.iter().map(|&v| i64::from(v)).collect();
         let got = run_layer(&mut bus, &el, Some(&x), residual.then_some(&r[..]), None).unwrap();
         assert_eq!(

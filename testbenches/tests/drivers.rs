@@ -105,9 +105,8 @@ fn reference(s: &Setup) -> (Vec<Vec<Vec<i64>>>, Vec<u32>) {
                 .unwrap()
                 .iter()
                 .map(|v| match v {
-                    Value::Act(t) | Value::Adder(t) => {
-                        t.data.iter().map(|&x| i64::from(x)).collect()
-                    }
+                    Value::Act(t) => t.data.iter().map(|&x| i64::from(x)).collect(),
+                    Value::Adder(t) => t.data.clone(),
                     Value::Logits(l) => l
                         .iter()
                         .map(|&x| x.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)

@@ -39,7 +39,7 @@ pub fn to_model(net: &Net, cfg: &AccelConfig) -> Result<Model, String> {
             ConvKind::Adder => Weights::Adder {
                 codes: w
                     .iter()
-                    .map(|v| adder_code_from_f32(*v, f.add_bits, f.add_frac).0 as i32)
+                    .map(|v| adder_code_from_f32(*v, f.add_bits, f.add_frac).0)
                     .collect(),
             },
             ConvKind::Mult => {

@@ -12,7 +12,7 @@ use shiftadd_sim::net::{
 };
 use shiftadd_sim::numerics::{adder_code_from_f32, decode_shift_weight};
 use shiftadd_sim::random::fold_batch_norm;
-use shiftadd_sim::spec::{AccelConfig, Formats};
+use shiftadd_sim::spec::{presets, AccelConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -200,12 +200,8 @@ pub fn import_file(
     let infos = graph.analyse().map_err(|e| fail("--arch", e.to_string()))?;
     let f = opts.cfg.formats;
     // The original's numerics are `seed`'s; only the adder grid differs between its scripts.
-    let seed = shiftadd_sim::spec::presets::seed().formats;
-    if (Formats {
-        add_frac: seed.add_frac,
-        ..f
-    }) != seed
-    {
+    let (fix8, fix16) = (presets::seed().formats, presets::seed_fix16().formats);
+    if f != fix8 && f != fix16 {
         return Err(fail(
             "--preset",
             format!(
@@ -503,7 +499,7 @@ pub fn import_file(
                     rounding.mean_lsb += err;
                     rounding.max_lsb = rounding.max_lsb.max(err);
                     rounding.weights += 1;
-                    codes.push(code as i32);
+                    codes.push(code);
                 }
                 Weights::Adder { codes }
             }

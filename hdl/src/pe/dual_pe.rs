@@ -2,9 +2,9 @@
 //! weight code in the low `shift_wb` bits of `w`) or the adder PE (`mode = 1`: `|x - w|`, `x` and
 //! `w` adder codes), exact, registered (latency 1 cycle).
 //!
-//! Ports: `x` is `D` bits (activation and adder codes share the width), `w` is `D` bits, `term` is
-//! `TS` bits: the `T = D + pmax + 1`-bit term sign-extended (a magnitude below `2^D` is a positive
-//! `T`-bit value).
+//! Ports: `x` is `D` bits (activation and adder codes share it), `w` is `D` bits, `term` is `TS`
+//! bits: the `T`-bit term sign-extended, `T > D` (a magnitude below `2^D` is a positive term; a
+//! shift-mode `x` is an activation code of at most `T - pmax - 1` bits).
 
 use super::{extension_mask, sign_bit, Pe};
 use rust_hdl_core::prelude::*;
@@ -61,7 +61,10 @@ impl<const D: usize, const WW: usize, const T: usize, const TS: usize> Pe for Du
         let wb = (pmax + 2).trailing_zeros() as usize + 1;
         assert!((pmax as usize) + 2 == 1 << (wb - 1), "pmax = 2^(wb-1) - 2");
         assert!(D == WW && wb <= WW, "weights as wide as adder codes");
-        assert_eq!(T, D + pmax as usize + 1, "term width = D + pmax + 1");
+        assert!(
+            T > D && T > pmax as usize + 1,
+            "term wider than a code and the shift range"
+        );
         Self {
             clock: Default::default(),
             mode: Default::default(),
