@@ -556,6 +556,9 @@ fn committed_trained_models_classify_the_subset() {
         ("shift", 0.85),
         ("adder", 0.85),
         ("shiftadd-lean8", 0.65),
+        ("shiftadd-lean16", 0.85),
+        ("mult-lean16", 0.85),
+        ("mult-lean8", 0.85),
     ] {
         let dir = format!("models/fmnist-{fam}");
         assert!(
