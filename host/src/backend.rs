@@ -3,11 +3,12 @@
 //! through its register map as a driver on the board would.
 
 use anyhow::{anyhow, bail, Result};
-use shiftadd_sim::cycles::{issue_cycles, layer_cycles};
+use shiftadd_sim::cycles::{issue_cycles, layer_accesses, layer_cycles};
 use shiftadd_sim::engine::{act_location, issue_schedule};
 use shiftadd_sim::layers::{argmax, Tensor};
 use shiftadd_sim::net::{LayerStats, Runner, Value};
 use shiftadd_sim::program::{EngineLayer, Program, Residency, Work};
+use shiftadd_sim::regmap::access_counts;
 use shiftadd_tb::driver::{
     load_params, run_layer, stage_input, EngineBus, HostBus, OpenBus, OutputFault,
 };
@@ -26,6 +27,10 @@ pub struct LayerOut {
     pub cycles_model: Option<u64>,
     /// The engine's `CYCLES` register.
     pub cycles_rtl: Option<u64>,
+    /// `sim::cycles::layer_accesses` as the access counters hold it, and the counters read
+    /// (engine layers; `ACCESS_REGS` order).
+    pub accesses_model: Option<[u32; 5]>,
+    pub accesses_rtl: Option<[u32; 5]>,
     /// Edges from START until `STATUS` showed DONE.
     pub done_at: Option<u64>,
     /// Bus cycle (from power-on of the instance) of START.
@@ -351,6 +356,8 @@ fn run_engine_layer(
         sat: run.sat,
         cycles_model: Some(layer_cycles(&program.cfg, &el.desc)),
         cycles_rtl: Some(run.cycles),
+        accesses_model: Some(access_counts(&layer_accesses(&program.cfg, &el.desc))),
+        accesses_rtl: Some(run.accesses),
         done_at: bus.times_done().then_some(run.done_at),
         start_cycle: Some(run.start_cycle),
         stats: None,

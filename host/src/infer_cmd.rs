@@ -211,6 +211,11 @@ fn compare_layer(
             ));
         }
     }
+    if let (Some(m), Some(r)) = (&got.accesses_model, &got.accesses_rtl) {
+        if let Some(what) = shiftadd_sim::regmap::access_mismatch(r, m) {
+            return Some((what, got.start_cycle));
+        }
+    }
     None
 }
 

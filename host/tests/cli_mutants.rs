@@ -49,7 +49,7 @@ fn three_sites(
         // Row 0's zero fill when the row is not valid, which never happens: not observable,
         // and not provable without knowing which states are reachable.
         "--site",
-        "engine.v:3594:37",
+        "engine.v:3660:37",
     ];
     args.extend_from_slice(extra);
     let (code, out, doc) = with_json(&args, json_name);
@@ -85,13 +85,13 @@ fn mutants_are_killed_proven_equivalent_or_escape() {
     };
     assert_eq!(fate("engine_pool.v:58"), "killed", "{fates:?}");
     assert_eq!(fate("engine_seq_regs.v:225"), "equivalent", "{fates:?}");
-    assert_eq!(fate("engine.v:3594"), "escaped", "{fates:?}");
+    assert_eq!(fate("engine.v:3660"), "escaped", "{fates:?}");
     assert_eq!(
         (&doc["killed"], &doc["equivalent"], &doc["escaped"]),
         (&1.into(), &1.into(), &1.into())
     );
     assert!(
-        out.contains("escaped: engine.v:3594 (constant: `0` -> `1`)")
+        out.contains("escaped: engine.v:3660 (constant: `0` -> `1`)")
             && out.contains("+ out_buf_0_write_data = ((32'h1) & 38'h3fffffffff);"),
         "{out}"
     );
@@ -226,24 +226,24 @@ fn faults_only_the_phases_around_the_cases_see_are_killed() {
             // IRQ_ENABLE out of reset at 1: every register read after the reset in the middle of
             // a layer.
             "--site",
-            "engine.v:4200:30",
+            "engine.v:4346:30",
             // The input stream ready during a reset: the beat offered in the reset cycle.
             "--site",
-            "engine.v:2837:27",
+            "engine.v:2901:27",
             // Input bank 7 written by every buffer write: hidden when bank 7 is written last,
             // seen when the writes come in a drawn order.
             "--site",
-            "engine.v:3036:41",
+            "engine.v:3100:41",
             // A lane past the output banks reading 1: the register walk's reads through them.
             "--site",
-            "engine.v:3558:24",
+            "engine.v:3622:24",
             // The output stream's fill count ignoring its second entry: seen under stalls of
             // two and three cycles.
             "--site",
-            "engine.v:4054:69",
+            "engine.v:4185:69",
             // The output stream reading one word late: TVALID drops within the stream.
             "--site",
-            "engine.v:4055:59",
+            "engine.v:4186:59",
             // Hand-off past the word tested with `>` for `>=`: `S` drawn at the sum width.
             "--site",
             "engine_post.v:222:52",
@@ -269,17 +269,17 @@ fn faults_only_the_phases_around_the_cases_see_are_killed() {
     // Each killed, by what its comment says.
     for (site, by) in [
         (
-            "engine.v:4200",
+            "engine.v:4346",
             "IRQ_ENABLE reads 0x00000001 after the reset",
         ),
-        ("engine.v:2837", "sin_ready is high during the reset"),
-        ("engine.v:3036", ""),
+        ("engine.v:2901", "sin_ready is high during the reset"),
+        ("engine.v:3100", ""),
         (
-            "engine.v:3558",
+            "engine.v:3622",
             "BUF_DATA_LO reads 0x00000001 (BUF_LANE past the output banks)",
         ),
-        ("engine.v:4054", "the output stream's TLAST came with word"),
-        ("engine.v:4055", "the output stream dropped TVALID"),
+        ("engine.v:4185", "the output stream's TLAST came with word"),
+        ("engine.v:4186", "the output stream dropped TVALID"),
         ("engine_post.v:222", ""),
     ] {
         let w = what(site);

@@ -10,7 +10,9 @@
 // Datapath, per issued tap: buffer reads (1 cycle; a tap in the padding reads 0), the array (2
 // cycles), the 2-cycle post-processing stage, the output write. The array's row sums are shift
 // sums, `-sum |x - w|` in adder mode, or `sum x * w` on a multiply array. `CYCLES` counts the
-// cycles from START to DONE; it equals `shiftadd_sim::cycles::layer_cycles`.
+// cycles from START to DONE; it equals `shiftadd_sim::cycles::layer_cycles`. The access counters
+// count the words the buffers give to or take from the datapath; they equal
+// `shiftadd_sim::cycles::layer_accesses`.
 //
 // Buffers: `cols` input banks of `XW`-bit codes and `rows` output banks of `OW`-bit words, `AB`
 // address bits each; `rows * cols` weight lanes of `WW` bits, `WB` address bits; `rows`
@@ -57,7 +59,12 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     localparam irq_enable_at = 8'h8c;
     localparam irq_status_at = 8'h90;
     localparam stream_out_at = 8'h94;
-    localparam id = 32'h53410004;
+    localparam access_at_0 = 8'h98;
+    localparam access_at_1 = 8'h9c;
+    localparam access_at_2 = 8'ha0;
+    localparam access_at_3 = 8'ha4;
+    localparam access_at_4 = 8'ha8;
+    localparam id = 32'h53410005;
     localparam geometry = 32'h707;
     localparam ctrl_start = 32'h1;
     localparam status_busy = 32'h1;
@@ -66,6 +73,8 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     localparam op_adder = 2'b1;
     localparam op_max_pool = 2'b10;
     localparam op_avg_pool = 2'b11;
+    localparam mode_post = 2'b0;
+    localparam mode_logits = 2'b11;
     localparam sel_input = 3'b0;
     localparam sel_output = 3'b1;
     localparam sel_residual = 3'b10;
@@ -147,6 +156,9 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     localparam out_sign = 38'h2000000000;
     localparam out_ext = 64'hffffffc000000000;
     localparam high_half = 6'b100000;
+    localparam cols_words = 32'h8;
+    localparam rows_words = 32'h8;
+    localparam lanes_words = 32'h40;
     // Submodule ports
     reg seq_regs_clock;
     reg seq_regs_reset;
@@ -1213,6 +1225,21 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     reg [31:0] sat_count_d;
     wire [31:0] sat_count_q;
     reg sat_count_clock;
+    reg [31:0] access_0_d;
+    wire [31:0] access_0_q;
+    reg access_0_clock;
+    reg [31:0] access_1_d;
+    wire [31:0] access_1_q;
+    reg access_1_clock;
+    reg [31:0] access_2_d;
+    wire [31:0] access_2_q;
+    reg access_2_clock;
+    reg [31:0] access_3_d;
+    wire [31:0] access_3_q;
+    reg access_3_clock;
+    reg [31:0] access_4_d;
+    wire [31:0] access_4_q;
+    reg access_4_clock;
     reg irq_enable_d;
     wire irq_enable_q;
     reg irq_enable_clock;
@@ -1330,6 +1357,18 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     reg [31:0] sat_sum_7;
     reg [31:0] sat_sum_8;
     reg [31:0] sat_next;
+    reg conv_write;
+    reg pool_write;
+    reg [31:0] access_inc_0;
+    reg [31:0] access_inc_1;
+    reg [31:0] access_inc_2;
+    reg [31:0] access_inc_3;
+    reg [31:0] access_inc_4;
+    reg [31:0] access_next_0;
+    reg [31:0] access_next_1;
+    reg [31:0] access_next_2;
+    reg [31:0] access_next_3;
+    reg [31:0] access_next_4;
     reg [37:0] out_sel;
     reg [63:0] out_word;
     engine_seq_regs seq_regs(
@@ -2669,6 +2708,31 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         .q(sat_count_q),
         .clock(sat_count_clock)
     );
+    dff_32 access_0(
+        .d(access_0_d),
+        .q(access_0_q),
+        .clock(access_0_clock)
+    );
+    dff_32 access_1(
+        .d(access_1_d),
+        .q(access_1_q),
+        .clock(access_1_clock)
+    );
+    dff_32 access_2(
+        .d(access_2_d),
+        .q(access_2_q),
+        .clock(access_2_clock)
+    );
+    dff_32 access_3(
+        .d(access_3_d),
+        .q(access_3_q),
+        .clock(access_3_clock)
+    );
+    dff_32 access_4(
+        .d(access_4_d),
+        .q(access_4_q),
+        .clock(access_4_clock)
+    );
     dff_1 irq_enable(
         .d(irq_enable_d),
         .q(irq_enable_q),
@@ -3556,6 +3620,8 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         res_addr = out_addr_d_q_1 - seq_regs_out_base + ((res_base_q) & 32'hffffffff);
         sat_sum_0 = ((32'h0) & 32'hffffffff);
         out_sel = ((32'h0) & 38'h3fffffffff);
+        conv_write = |last_d_q_4 & ~is_pool;
+        pool_write = |last_d_q_1 & is_pool;
         res_buf_0_read_clock = clock;
         res_buf_0_write_clock = clock;
         res_buf_0_read_address = res_addr[(32'h0)+:(11)];
@@ -3585,7 +3651,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_0_residual = output_mode_q[32'h3];
         row_valid_0 = ~last_tile | (row_id_0 < last_rows_q);
         sat_sum_1 = sat_sum_0;
-        if (|last_d_q_4 & ~is_pool & row_valid_0 & post_0_sat) begin
+        if (conv_write & row_valid_0 & post_0_sat) begin
             sat_sum_1 = sat_sum_0 + 32'h1;
         end
         out_buf_0_read_clock = clock;
@@ -3595,14 +3661,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_0) begin
             out_buf_0_write_data = post_0_out;
         end
-        out_buf_0_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_0_write_enable = conv_write;
         if (is_pool) begin
             out_buf_0_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_0_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_0) begin
                 out_buf_0_write_data = pool_0_out;
             end
-            out_buf_0_write_enable = |last_d_q_1;
+            out_buf_0_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_0)) begin
             out_buf_0_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -3645,7 +3711,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_1_residual = output_mode_q[32'h3];
         row_valid_1 = ~last_tile | (row_id_1 < last_rows_q);
         sat_sum_2 = sat_sum_1;
-        if (|last_d_q_4 & ~is_pool & row_valid_1 & post_1_sat) begin
+        if (conv_write & row_valid_1 & post_1_sat) begin
             sat_sum_2 = sat_sum_1 + 32'h1;
         end
         out_buf_1_read_clock = clock;
@@ -3655,14 +3721,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_1) begin
             out_buf_1_write_data = post_1_out;
         end
-        out_buf_1_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_1_write_enable = conv_write;
         if (is_pool) begin
             out_buf_1_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_1_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_1) begin
                 out_buf_1_write_data = pool_1_out;
             end
-            out_buf_1_write_enable = |last_d_q_1;
+            out_buf_1_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_1)) begin
             out_buf_1_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -3705,7 +3771,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_2_residual = output_mode_q[32'h3];
         row_valid_2 = ~last_tile | (row_id_2 < last_rows_q);
         sat_sum_3 = sat_sum_2;
-        if (|last_d_q_4 & ~is_pool & row_valid_2 & post_2_sat) begin
+        if (conv_write & row_valid_2 & post_2_sat) begin
             sat_sum_3 = sat_sum_2 + 32'h1;
         end
         out_buf_2_read_clock = clock;
@@ -3715,14 +3781,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_2) begin
             out_buf_2_write_data = post_2_out;
         end
-        out_buf_2_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_2_write_enable = conv_write;
         if (is_pool) begin
             out_buf_2_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_2_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_2) begin
                 out_buf_2_write_data = pool_2_out;
             end
-            out_buf_2_write_enable = |last_d_q_1;
+            out_buf_2_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_2)) begin
             out_buf_2_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -3765,7 +3831,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_3_residual = output_mode_q[32'h3];
         row_valid_3 = ~last_tile | (row_id_3 < last_rows_q);
         sat_sum_4 = sat_sum_3;
-        if (|last_d_q_4 & ~is_pool & row_valid_3 & post_3_sat) begin
+        if (conv_write & row_valid_3 & post_3_sat) begin
             sat_sum_4 = sat_sum_3 + 32'h1;
         end
         out_buf_3_read_clock = clock;
@@ -3775,14 +3841,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_3) begin
             out_buf_3_write_data = post_3_out;
         end
-        out_buf_3_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_3_write_enable = conv_write;
         if (is_pool) begin
             out_buf_3_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_3_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_3) begin
                 out_buf_3_write_data = pool_3_out;
             end
-            out_buf_3_write_enable = |last_d_q_1;
+            out_buf_3_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_3)) begin
             out_buf_3_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -3825,7 +3891,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_4_residual = output_mode_q[32'h3];
         row_valid_4 = ~last_tile | (row_id_4 < last_rows_q);
         sat_sum_5 = sat_sum_4;
-        if (|last_d_q_4 & ~is_pool & row_valid_4 & post_4_sat) begin
+        if (conv_write & row_valid_4 & post_4_sat) begin
             sat_sum_5 = sat_sum_4 + 32'h1;
         end
         out_buf_4_read_clock = clock;
@@ -3835,14 +3901,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_4) begin
             out_buf_4_write_data = post_4_out;
         end
-        out_buf_4_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_4_write_enable = conv_write;
         if (is_pool) begin
             out_buf_4_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_4_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_4) begin
                 out_buf_4_write_data = pool_4_out;
             end
-            out_buf_4_write_enable = |last_d_q_1;
+            out_buf_4_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_4)) begin
             out_buf_4_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -3885,7 +3951,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_5_residual = output_mode_q[32'h3];
         row_valid_5 = ~last_tile | (row_id_5 < last_rows_q);
         sat_sum_6 = sat_sum_5;
-        if (|last_d_q_4 & ~is_pool & row_valid_5 & post_5_sat) begin
+        if (conv_write & row_valid_5 & post_5_sat) begin
             sat_sum_6 = sat_sum_5 + 32'h1;
         end
         out_buf_5_read_clock = clock;
@@ -3895,14 +3961,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_5) begin
             out_buf_5_write_data = post_5_out;
         end
-        out_buf_5_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_5_write_enable = conv_write;
         if (is_pool) begin
             out_buf_5_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_5_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_5) begin
                 out_buf_5_write_data = pool_5_out;
             end
-            out_buf_5_write_enable = |last_d_q_1;
+            out_buf_5_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_5)) begin
             out_buf_5_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -3945,7 +4011,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_6_residual = output_mode_q[32'h3];
         row_valid_6 = ~last_tile | (row_id_6 < last_rows_q);
         sat_sum_7 = sat_sum_6;
-        if (|last_d_q_4 & ~is_pool & row_valid_6 & post_6_sat) begin
+        if (conv_write & row_valid_6 & post_6_sat) begin
             sat_sum_7 = sat_sum_6 + 32'h1;
         end
         out_buf_6_read_clock = clock;
@@ -3955,14 +4021,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_6) begin
             out_buf_6_write_data = post_6_out;
         end
-        out_buf_6_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_6_write_enable = conv_write;
         if (is_pool) begin
             out_buf_6_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_6_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_6) begin
                 out_buf_6_write_data = pool_6_out;
             end
-            out_buf_6_write_enable = |last_d_q_1;
+            out_buf_6_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_6)) begin
             out_buf_6_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -4005,7 +4071,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_7_residual = output_mode_q[32'h3];
         row_valid_7 = ~last_tile | (row_id_7 < last_rows_q);
         sat_sum_8 = sat_sum_7;
-        if (|last_d_q_4 & ~is_pool & row_valid_7 & post_7_sat) begin
+        if (conv_write & row_valid_7 & post_7_sat) begin
             sat_sum_8 = sat_sum_7 + 32'h1;
         end
         out_buf_7_read_clock = clock;
@@ -4015,14 +4081,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_7) begin
             out_buf_7_write_data = post_7_out;
         end
-        out_buf_7_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_7_write_enable = conv_write;
         if (is_pool) begin
             out_buf_7_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_7_write_data = ((32'h0) & 38'h3fffffffff);
             if (pool_valid_7) begin
                 out_buf_7_write_data = pool_7_out;
             end
-            out_buf_7_write_enable = |last_d_q_1;
+            out_buf_7_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_7)) begin
             out_buf_7_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -4045,6 +4111,71 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         end
         if (seq_start) begin
             sat_count_d = ((32'h0) & 32'hffffffff);
+        end
+        access_inc_0 = ((32'h0) & 32'hffffffff);
+        access_inc_1 = ((32'h0) & 32'hffffffff);
+        access_inc_2 = ((32'h0) & 32'hffffffff);
+        access_inc_3 = ((32'h0) & 32'hffffffff);
+        access_inc_4 = ((32'h0) & 32'hffffffff);
+        if (issue_1_q & in_bounds_1_q) begin
+            access_inc_0 = cols_words;
+        end
+        if (conv_write & output_mode_q[32'h3]) begin
+            access_inc_1 = rows_words;
+        end
+        if (issue_1_q & ~is_pool) begin
+            access_inc_2 = lanes_words;
+        end
+        if (conv_write & ((output_mode_q[(32'h0)+:(2)] == mode_post) | (output_mode_q[(32'h0)+:(2)] == mode_logits))) begin
+            access_inc_3 = rows_words;
+        end
+        if (conv_write | pool_write) begin
+            access_inc_4 = rows_words;
+        end
+        access_0_clock = clock;
+        access_next_0 = access_0_q + access_inc_0;
+        access_0_d = access_next_0;
+        if (access_next_0 < access_0_q) begin
+            access_0_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_0_d = ((32'h0) & 32'hffffffff);
+        end
+        access_1_clock = clock;
+        access_next_1 = access_1_q + access_inc_1;
+        access_1_d = access_next_1;
+        if (access_next_1 < access_1_q) begin
+            access_1_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_1_d = ((32'h0) & 32'hffffffff);
+        end
+        access_2_clock = clock;
+        access_next_2 = access_2_q + access_inc_2;
+        access_2_d = access_next_2;
+        if (access_next_2 < access_2_q) begin
+            access_2_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_2_d = ((32'h0) & 32'hffffffff);
+        end
+        access_3_clock = clock;
+        access_next_3 = access_3_q + access_inc_3;
+        access_3_d = access_next_3;
+        if (access_next_3 < access_3_q) begin
+            access_3_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_3_d = ((32'h0) & 32'hffffffff);
+        end
+        access_4_clock = clock;
+        access_next_4 = access_4_q + access_inc_4;
+        access_4_d = access_next_4;
+        if (access_next_4 < access_4_q) begin
+            access_4_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_4_d = ((32'h0) & 32'hffffffff);
         end
         out_word = ((out_sel) & 64'hffffffffffffffff);
         if (|(out_sel & out_sign)) begin
@@ -4111,6 +4242,21 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         end
         if (reg_addr == sat_count_at) begin
             reg_rdata = sat_count_q;
+        end
+        if (reg_addr == access_at_0) begin
+            reg_rdata = access_0_q;
+        end
+        if (reg_addr == access_at_1) begin
+            reg_rdata = access_1_q;
+        end
+        if (reg_addr == access_at_2) begin
+            reg_rdata = access_2_q;
+        end
+        if (reg_addr == access_at_3) begin
+            reg_rdata = access_3_q;
+        end
+        if (reg_addr == access_at_4) begin
+            reg_rdata = access_4_q;
         end
         if (reg_addr == op_at) begin
             reg_rdata = ((op_q) & 32'hffffffff);

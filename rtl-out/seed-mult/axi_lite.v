@@ -41,7 +41,7 @@ module axi_lite(clock,reset,awaddr,awvalid,awready,wdata,wstrb,wvalid,wready,bre
     input wire [31:0] reg_rdata;
     // Constants
     localparam writable = 64'h3fffffffc4;
-    localparam regs = 12'h26;
+    localparam regs = 12'h2b;
     localparam okay = 2'b0;
     localparam slverr = 2'b10;
     localparam all_strobes = 4'hf;

@@ -10,7 +10,9 @@
 // Datapath, per issued tap: buffer reads (1 cycle; a tap in the padding reads 0), the array (2
 // cycles), the 2-cycle post-processing stage, the output write. The array's row sums are shift
 // sums, `-sum |x - w|` in adder mode, or `sum x * w` on a multiply array. `CYCLES` counts the
-// cycles from START to DONE; it equals `shiftadd_sim::cycles::layer_cycles`.
+// cycles from START to DONE; it equals `shiftadd_sim::cycles::layer_cycles`. The access counters
+// count the words the buffers give to or take from the datapath; they equal
+// `shiftadd_sim::cycles::layer_accesses`.
 //
 // Buffers: `cols` input banks of `XW`-bit codes and `rows` output banks of `OW`-bit words, `AB`
 // address bits each; `rows * cols` weight lanes of `WW` bits, `WB` address bits; `rows`
@@ -57,7 +59,12 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     localparam irq_enable_at = 8'h8c;
     localparam irq_status_at = 8'h90;
     localparam stream_out_at = 8'h94;
-    localparam id = 32'h53410004;
+    localparam access_at_0 = 8'h98;
+    localparam access_at_1 = 8'h9c;
+    localparam access_at_2 = 8'ha0;
+    localparam access_at_3 = 8'ha4;
+    localparam access_at_4 = 8'ha8;
+    localparam id = 32'h53410005;
     localparam geometry = 32'hf0f;
     localparam ctrl_start = 32'h1;
     localparam status_busy = 32'h1;
@@ -66,6 +73,8 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     localparam op_adder = 2'b1;
     localparam op_max_pool = 2'b10;
     localparam op_avg_pool = 2'b11;
+    localparam mode_post = 2'b0;
+    localparam mode_logits = 2'b11;
     localparam sel_input = 3'b0;
     localparam sel_output = 3'b1;
     localparam sel_residual = 3'b10;
@@ -347,6 +356,9 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     localparam out_sign = 64'h8000000000000000;
     localparam out_ext = 64'h0;
     localparam high_half = 6'b100000;
+    localparam cols_words = 32'h10;
+    localparam rows_words = 32'h10;
+    localparam lanes_words = 32'h100;
     // Submodule ports
     reg seq_regs_clock;
     reg seq_regs_reset;
@@ -3405,6 +3417,21 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     reg [31:0] sat_count_d;
     wire [31:0] sat_count_q;
     reg sat_count_clock;
+    reg [31:0] access_0_d;
+    wire [31:0] access_0_q;
+    reg access_0_clock;
+    reg [31:0] access_1_d;
+    wire [31:0] access_1_q;
+    reg access_1_clock;
+    reg [31:0] access_2_d;
+    wire [31:0] access_2_q;
+    reg access_2_clock;
+    reg [31:0] access_3_d;
+    wire [31:0] access_3_q;
+    reg access_3_clock;
+    reg [31:0] access_4_d;
+    wire [31:0] access_4_q;
+    reg access_4_clock;
     reg irq_enable_d;
     wire irq_enable_q;
     reg irq_enable_clock;
@@ -3554,6 +3581,18 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
     reg [31:0] sat_sum_15;
     reg [31:0] sat_sum_16;
     reg [31:0] sat_next;
+    reg conv_write;
+    reg pool_write;
+    reg [31:0] access_inc_0;
+    reg [31:0] access_inc_1;
+    reg [31:0] access_inc_2;
+    reg [31:0] access_inc_3;
+    reg [31:0] access_inc_4;
+    reg [31:0] access_next_0;
+    reg [31:0] access_next_1;
+    reg [31:0] access_next_2;
+    reg [31:0] access_next_3;
+    reg [31:0] access_next_4;
     reg [63:0] out_sel;
     reg [63:0] out_word;
     engine_seq_regs seq_regs(
@@ -7381,6 +7420,31 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         .q(sat_count_q),
         .clock(sat_count_clock)
     );
+    dff_32 access_0(
+        .d(access_0_d),
+        .q(access_0_q),
+        .clock(access_0_clock)
+    );
+    dff_32 access_1(
+        .d(access_1_d),
+        .q(access_1_q),
+        .clock(access_1_clock)
+    );
+    dff_32 access_2(
+        .d(access_2_d),
+        .q(access_2_q),
+        .clock(access_2_clock)
+    );
+    dff_32 access_3(
+        .d(access_3_d),
+        .q(access_3_q),
+        .clock(access_3_clock)
+    );
+    dff_32 access_4(
+        .d(access_4_d),
+        .q(access_4_q),
+        .clock(access_4_clock)
+    );
     dff_1 irq_enable(
         .d(irq_enable_d),
         .q(irq_enable_q),
@@ -9780,6 +9844,8 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         res_addr = out_addr_d_q_1 - seq_regs_out_base + ((res_base_q) & 32'hffffffff);
         sat_sum_0 = ((32'h0) & 32'hffffffff);
         out_sel = ((32'h0) & 64'hffffffffffffffff);
+        conv_write = |last_d_q_4 & ~is_pool;
+        pool_write = |last_d_q_1 & is_pool;
         res_buf_0_read_clock = clock;
         res_buf_0_write_clock = clock;
         res_buf_0_read_address = res_addr[(32'h0)+:(11)];
@@ -9809,7 +9875,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_0_residual = output_mode_q[32'h3];
         row_valid_0 = ~last_tile | (row_id_0 < last_rows_q);
         sat_sum_1 = sat_sum_0;
-        if (|last_d_q_4 & ~is_pool & row_valid_0 & post_0_sat) begin
+        if (conv_write & row_valid_0 & post_0_sat) begin
             sat_sum_1 = sat_sum_0 + 32'h1;
         end
         out_buf_0_read_clock = clock;
@@ -9819,14 +9885,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_0) begin
             out_buf_0_write_data = post_0_out;
         end
-        out_buf_0_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_0_write_enable = conv_write;
         if (is_pool) begin
             out_buf_0_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_0_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_0) begin
                 out_buf_0_write_data = pool_0_out;
             end
-            out_buf_0_write_enable = |last_d_q_1;
+            out_buf_0_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_0)) begin
             out_buf_0_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -9869,7 +9935,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_1_residual = output_mode_q[32'h3];
         row_valid_1 = ~last_tile | (row_id_1 < last_rows_q);
         sat_sum_2 = sat_sum_1;
-        if (|last_d_q_4 & ~is_pool & row_valid_1 & post_1_sat) begin
+        if (conv_write & row_valid_1 & post_1_sat) begin
             sat_sum_2 = sat_sum_1 + 32'h1;
         end
         out_buf_1_read_clock = clock;
@@ -9879,14 +9945,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_1) begin
             out_buf_1_write_data = post_1_out;
         end
-        out_buf_1_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_1_write_enable = conv_write;
         if (is_pool) begin
             out_buf_1_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_1_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_1) begin
                 out_buf_1_write_data = pool_1_out;
             end
-            out_buf_1_write_enable = |last_d_q_1;
+            out_buf_1_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_1)) begin
             out_buf_1_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -9929,7 +9995,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_2_residual = output_mode_q[32'h3];
         row_valid_2 = ~last_tile | (row_id_2 < last_rows_q);
         sat_sum_3 = sat_sum_2;
-        if (|last_d_q_4 & ~is_pool & row_valid_2 & post_2_sat) begin
+        if (conv_write & row_valid_2 & post_2_sat) begin
             sat_sum_3 = sat_sum_2 + 32'h1;
         end
         out_buf_2_read_clock = clock;
@@ -9939,14 +10005,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_2) begin
             out_buf_2_write_data = post_2_out;
         end
-        out_buf_2_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_2_write_enable = conv_write;
         if (is_pool) begin
             out_buf_2_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_2_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_2) begin
                 out_buf_2_write_data = pool_2_out;
             end
-            out_buf_2_write_enable = |last_d_q_1;
+            out_buf_2_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_2)) begin
             out_buf_2_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -9989,7 +10055,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_3_residual = output_mode_q[32'h3];
         row_valid_3 = ~last_tile | (row_id_3 < last_rows_q);
         sat_sum_4 = sat_sum_3;
-        if (|last_d_q_4 & ~is_pool & row_valid_3 & post_3_sat) begin
+        if (conv_write & row_valid_3 & post_3_sat) begin
             sat_sum_4 = sat_sum_3 + 32'h1;
         end
         out_buf_3_read_clock = clock;
@@ -9999,14 +10065,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_3) begin
             out_buf_3_write_data = post_3_out;
         end
-        out_buf_3_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_3_write_enable = conv_write;
         if (is_pool) begin
             out_buf_3_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_3_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_3) begin
                 out_buf_3_write_data = pool_3_out;
             end
-            out_buf_3_write_enable = |last_d_q_1;
+            out_buf_3_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_3)) begin
             out_buf_3_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10049,7 +10115,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_4_residual = output_mode_q[32'h3];
         row_valid_4 = ~last_tile | (row_id_4 < last_rows_q);
         sat_sum_5 = sat_sum_4;
-        if (|last_d_q_4 & ~is_pool & row_valid_4 & post_4_sat) begin
+        if (conv_write & row_valid_4 & post_4_sat) begin
             sat_sum_5 = sat_sum_4 + 32'h1;
         end
         out_buf_4_read_clock = clock;
@@ -10059,14 +10125,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_4) begin
             out_buf_4_write_data = post_4_out;
         end
-        out_buf_4_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_4_write_enable = conv_write;
         if (is_pool) begin
             out_buf_4_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_4_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_4) begin
                 out_buf_4_write_data = pool_4_out;
             end
-            out_buf_4_write_enable = |last_d_q_1;
+            out_buf_4_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_4)) begin
             out_buf_4_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10109,7 +10175,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_5_residual = output_mode_q[32'h3];
         row_valid_5 = ~last_tile | (row_id_5 < last_rows_q);
         sat_sum_6 = sat_sum_5;
-        if (|last_d_q_4 & ~is_pool & row_valid_5 & post_5_sat) begin
+        if (conv_write & row_valid_5 & post_5_sat) begin
             sat_sum_6 = sat_sum_5 + 32'h1;
         end
         out_buf_5_read_clock = clock;
@@ -10119,14 +10185,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_5) begin
             out_buf_5_write_data = post_5_out;
         end
-        out_buf_5_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_5_write_enable = conv_write;
         if (is_pool) begin
             out_buf_5_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_5_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_5) begin
                 out_buf_5_write_data = pool_5_out;
             end
-            out_buf_5_write_enable = |last_d_q_1;
+            out_buf_5_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_5)) begin
             out_buf_5_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10169,7 +10235,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_6_residual = output_mode_q[32'h3];
         row_valid_6 = ~last_tile | (row_id_6 < last_rows_q);
         sat_sum_7 = sat_sum_6;
-        if (|last_d_q_4 & ~is_pool & row_valid_6 & post_6_sat) begin
+        if (conv_write & row_valid_6 & post_6_sat) begin
             sat_sum_7 = sat_sum_6 + 32'h1;
         end
         out_buf_6_read_clock = clock;
@@ -10179,14 +10245,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_6) begin
             out_buf_6_write_data = post_6_out;
         end
-        out_buf_6_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_6_write_enable = conv_write;
         if (is_pool) begin
             out_buf_6_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_6_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_6) begin
                 out_buf_6_write_data = pool_6_out;
             end
-            out_buf_6_write_enable = |last_d_q_1;
+            out_buf_6_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_6)) begin
             out_buf_6_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10229,7 +10295,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_7_residual = output_mode_q[32'h3];
         row_valid_7 = ~last_tile | (row_id_7 < last_rows_q);
         sat_sum_8 = sat_sum_7;
-        if (|last_d_q_4 & ~is_pool & row_valid_7 & post_7_sat) begin
+        if (conv_write & row_valid_7 & post_7_sat) begin
             sat_sum_8 = sat_sum_7 + 32'h1;
         end
         out_buf_7_read_clock = clock;
@@ -10239,14 +10305,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_7) begin
             out_buf_7_write_data = post_7_out;
         end
-        out_buf_7_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_7_write_enable = conv_write;
         if (is_pool) begin
             out_buf_7_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_7_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_7) begin
                 out_buf_7_write_data = pool_7_out;
             end
-            out_buf_7_write_enable = |last_d_q_1;
+            out_buf_7_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_7)) begin
             out_buf_7_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10289,7 +10355,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_8_residual = output_mode_q[32'h3];
         row_valid_8 = ~last_tile | (row_id_8 < last_rows_q);
         sat_sum_9 = sat_sum_8;
-        if (|last_d_q_4 & ~is_pool & row_valid_8 & post_8_sat) begin
+        if (conv_write & row_valid_8 & post_8_sat) begin
             sat_sum_9 = sat_sum_8 + 32'h1;
         end
         out_buf_8_read_clock = clock;
@@ -10299,14 +10365,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_8) begin
             out_buf_8_write_data = post_8_out;
         end
-        out_buf_8_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_8_write_enable = conv_write;
         if (is_pool) begin
             out_buf_8_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_8_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_8) begin
                 out_buf_8_write_data = pool_8_out;
             end
-            out_buf_8_write_enable = |last_d_q_1;
+            out_buf_8_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_8)) begin
             out_buf_8_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10349,7 +10415,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_9_residual = output_mode_q[32'h3];
         row_valid_9 = ~last_tile | (row_id_9 < last_rows_q);
         sat_sum_10 = sat_sum_9;
-        if (|last_d_q_4 & ~is_pool & row_valid_9 & post_9_sat) begin
+        if (conv_write & row_valid_9 & post_9_sat) begin
             sat_sum_10 = sat_sum_9 + 32'h1;
         end
         out_buf_9_read_clock = clock;
@@ -10359,14 +10425,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_9) begin
             out_buf_9_write_data = post_9_out;
         end
-        out_buf_9_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_9_write_enable = conv_write;
         if (is_pool) begin
             out_buf_9_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_9_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_9) begin
                 out_buf_9_write_data = pool_9_out;
             end
-            out_buf_9_write_enable = |last_d_q_1;
+            out_buf_9_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_9)) begin
             out_buf_9_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10409,7 +10475,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_10_residual = output_mode_q[32'h3];
         row_valid_10 = ~last_tile | (row_id_10 < last_rows_q);
         sat_sum_11 = sat_sum_10;
-        if (|last_d_q_4 & ~is_pool & row_valid_10 & post_10_sat) begin
+        if (conv_write & row_valid_10 & post_10_sat) begin
             sat_sum_11 = sat_sum_10 + 32'h1;
         end
         out_buf_10_read_clock = clock;
@@ -10419,14 +10485,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_10) begin
             out_buf_10_write_data = post_10_out;
         end
-        out_buf_10_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_10_write_enable = conv_write;
         if (is_pool) begin
             out_buf_10_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_10_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_10) begin
                 out_buf_10_write_data = pool_10_out;
             end
-            out_buf_10_write_enable = |last_d_q_1;
+            out_buf_10_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_10)) begin
             out_buf_10_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10469,7 +10535,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_11_residual = output_mode_q[32'h3];
         row_valid_11 = ~last_tile | (row_id_11 < last_rows_q);
         sat_sum_12 = sat_sum_11;
-        if (|last_d_q_4 & ~is_pool & row_valid_11 & post_11_sat) begin
+        if (conv_write & row_valid_11 & post_11_sat) begin
             sat_sum_12 = sat_sum_11 + 32'h1;
         end
         out_buf_11_read_clock = clock;
@@ -10479,14 +10545,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_11) begin
             out_buf_11_write_data = post_11_out;
         end
-        out_buf_11_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_11_write_enable = conv_write;
         if (is_pool) begin
             out_buf_11_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_11_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_11) begin
                 out_buf_11_write_data = pool_11_out;
             end
-            out_buf_11_write_enable = |last_d_q_1;
+            out_buf_11_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_11)) begin
             out_buf_11_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10529,7 +10595,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_12_residual = output_mode_q[32'h3];
         row_valid_12 = ~last_tile | (row_id_12 < last_rows_q);
         sat_sum_13 = sat_sum_12;
-        if (|last_d_q_4 & ~is_pool & row_valid_12 & post_12_sat) begin
+        if (conv_write & row_valid_12 & post_12_sat) begin
             sat_sum_13 = sat_sum_12 + 32'h1;
         end
         out_buf_12_read_clock = clock;
@@ -10539,14 +10605,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_12) begin
             out_buf_12_write_data = post_12_out;
         end
-        out_buf_12_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_12_write_enable = conv_write;
         if (is_pool) begin
             out_buf_12_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_12_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_12) begin
                 out_buf_12_write_data = pool_12_out;
             end
-            out_buf_12_write_enable = |last_d_q_1;
+            out_buf_12_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_12)) begin
             out_buf_12_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10589,7 +10655,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_13_residual = output_mode_q[32'h3];
         row_valid_13 = ~last_tile | (row_id_13 < last_rows_q);
         sat_sum_14 = sat_sum_13;
-        if (|last_d_q_4 & ~is_pool & row_valid_13 & post_13_sat) begin
+        if (conv_write & row_valid_13 & post_13_sat) begin
             sat_sum_14 = sat_sum_13 + 32'h1;
         end
         out_buf_13_read_clock = clock;
@@ -10599,14 +10665,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_13) begin
             out_buf_13_write_data = post_13_out;
         end
-        out_buf_13_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_13_write_enable = conv_write;
         if (is_pool) begin
             out_buf_13_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_13_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_13) begin
                 out_buf_13_write_data = pool_13_out;
             end
-            out_buf_13_write_enable = |last_d_q_1;
+            out_buf_13_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_13)) begin
             out_buf_13_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10649,7 +10715,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_14_residual = output_mode_q[32'h3];
         row_valid_14 = ~last_tile | (row_id_14 < last_rows_q);
         sat_sum_15 = sat_sum_14;
-        if (|last_d_q_4 & ~is_pool & row_valid_14 & post_14_sat) begin
+        if (conv_write & row_valid_14 & post_14_sat) begin
             sat_sum_15 = sat_sum_14 + 32'h1;
         end
         out_buf_14_read_clock = clock;
@@ -10659,14 +10725,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_14) begin
             out_buf_14_write_data = post_14_out;
         end
-        out_buf_14_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_14_write_enable = conv_write;
         if (is_pool) begin
             out_buf_14_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_14_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_14) begin
                 out_buf_14_write_data = pool_14_out;
             end
-            out_buf_14_write_enable = |last_d_q_1;
+            out_buf_14_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_14)) begin
             out_buf_14_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10709,7 +10775,7 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         post_15_residual = output_mode_q[32'h3];
         row_valid_15 = ~last_tile | (row_id_15 < last_rows_q);
         sat_sum_16 = sat_sum_15;
-        if (|last_d_q_4 & ~is_pool & row_valid_15 & post_15_sat) begin
+        if (conv_write & row_valid_15 & post_15_sat) begin
             sat_sum_16 = sat_sum_15 + 32'h1;
         end
         out_buf_15_read_clock = clock;
@@ -10719,14 +10785,14 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         if (row_valid_15) begin
             out_buf_15_write_data = post_15_out;
         end
-        out_buf_15_write_enable = |last_d_q_4 & ~is_pool;
+        out_buf_15_write_enable = conv_write;
         if (is_pool) begin
             out_buf_15_write_address = out_addr_d_q_1[(32'h0)+:(11)];
             out_buf_15_write_data = ((32'h0) & 64'hffffffffffffffff);
             if (pool_valid_15) begin
                 out_buf_15_write_data = pool_15_out;
             end
-            out_buf_15_write_enable = |last_d_q_1;
+            out_buf_15_write_enable = pool_write;
         end
         if (buf_write & (buf_sel_q == sel_output) & (buf_lane_q == lane_id_15)) begin
             out_buf_15_write_address = buf_addr_q[(32'h0)+:(11)];
@@ -10749,6 +10815,71 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         end
         if (seq_start) begin
             sat_count_d = ((32'h0) & 32'hffffffff);
+        end
+        access_inc_0 = ((32'h0) & 32'hffffffff);
+        access_inc_1 = ((32'h0) & 32'hffffffff);
+        access_inc_2 = ((32'h0) & 32'hffffffff);
+        access_inc_3 = ((32'h0) & 32'hffffffff);
+        access_inc_4 = ((32'h0) & 32'hffffffff);
+        if (issue_1_q & in_bounds_1_q) begin
+            access_inc_0 = cols_words;
+        end
+        if (conv_write & output_mode_q[32'h3]) begin
+            access_inc_1 = rows_words;
+        end
+        if (issue_1_q & ~is_pool) begin
+            access_inc_2 = lanes_words;
+        end
+        if (conv_write & ((output_mode_q[(32'h0)+:(2)] == mode_post) | (output_mode_q[(32'h0)+:(2)] == mode_logits))) begin
+            access_inc_3 = rows_words;
+        end
+        if (conv_write | pool_write) begin
+            access_inc_4 = rows_words;
+        end
+        access_0_clock = clock;
+        access_next_0 = access_0_q + access_inc_0;
+        access_0_d = access_next_0;
+        if (access_next_0 < access_0_q) begin
+            access_0_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_0_d = ((32'h0) & 32'hffffffff);
+        end
+        access_1_clock = clock;
+        access_next_1 = access_1_q + access_inc_1;
+        access_1_d = access_next_1;
+        if (access_next_1 < access_1_q) begin
+            access_1_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_1_d = ((32'h0) & 32'hffffffff);
+        end
+        access_2_clock = clock;
+        access_next_2 = access_2_q + access_inc_2;
+        access_2_d = access_next_2;
+        if (access_next_2 < access_2_q) begin
+            access_2_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_2_d = ((32'h0) & 32'hffffffff);
+        end
+        access_3_clock = clock;
+        access_next_3 = access_3_q + access_inc_3;
+        access_3_d = access_next_3;
+        if (access_next_3 < access_3_q) begin
+            access_3_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_3_d = ((32'h0) & 32'hffffffff);
+        end
+        access_4_clock = clock;
+        access_next_4 = access_4_q + access_inc_4;
+        access_4_d = access_next_4;
+        if (access_next_4 < access_4_q) begin
+            access_4_d = ~((32'h0) & 32'hffffffff);
+        end
+        if (seq_start | reset) begin
+            access_4_d = ((32'h0) & 32'hffffffff);
         end
         out_word = ((out_sel) & 64'hffffffffffffffff);
         if (|(out_sel & out_sign)) begin
@@ -10815,6 +10946,21 @@ module engine(clock,reg_we,reg_re,reg_addr,reg_wdata,reg_rdata,reset,irq,sin_dat
         end
         if (reg_addr == sat_count_at) begin
             reg_rdata = sat_count_q;
+        end
+        if (reg_addr == access_at_0) begin
+            reg_rdata = access_0_q;
+        end
+        if (reg_addr == access_at_1) begin
+            reg_rdata = access_1_q;
+        end
+        if (reg_addr == access_at_2) begin
+            reg_rdata = access_2_q;
+        end
+        if (reg_addr == access_at_3) begin
+            reg_rdata = access_3_q;
+        end
+        if (reg_addr == access_at_4) begin
+            reg_rdata = access_4_q;
         end
         if (reg_addr == op_at) begin
             reg_rdata = ((op_q) & 32'hffffffff);

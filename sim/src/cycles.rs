@@ -9,7 +9,7 @@
 //! them. Pooling walks the same loops over channel tiles, one window value per cycle. Around the
 //! issued cycles the pipeline adds a fixed number of cycles, listed stage by stage below.
 
-use crate::engine::{Descriptor, LayerOp};
+use crate::engine::{Descriptor, LayerOp, OutputMode};
 use crate::spec::AccelConfig;
 
 /// START is registered: the first tap issues the cycle after it.
@@ -50,6 +50,67 @@ pub fn overhead_cycles(op: LayerOp) -> u64 {
 /// applied before edge 0.
 pub fn layer_cycles(cfg: &AccelConfig, d: &Descriptor) -> u64 {
     issue_cycles(cfg, d) + overhead_cycles(d.op)
+}
+
+/// Words the engine's buffers deliver to, or take from, its datapath in one layer: what its
+/// access counters (`ACT_READS` to `OUT_WRITES`) count from START to DONE. The emitted block
+/// RAMs have no read enable; a read counts when the datapath takes its word.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Accesses {
+    /// Input words: `cols` per issued tap inside the input (a padded tap's read is replaced by
+    /// 0), from the input banks or, with `IN_SEL`, the output banks.
+    pub act_reads: u64,
+    /// Residual words: `rows` per output write of a layer that adds a residual.
+    pub res_reads: u64,
+    /// Weight words: every lane's per issued tap of a convolution.
+    pub weight_reads: u64,
+    /// `M_c, B_c` pairs: `rows` per output write of a post or logits layer.
+    pub post_reads: u64,
+    /// Output words: `rows` per output write (rows past the layer's channels write 0).
+    pub out_writes: u64,
+}
+
+/// Issued taps of layer `d` inside its input: each output-channel tile (and input-channel tile
+/// of a convolution) walks every output position's window; a tap counts when its padded row is
+/// in `pad..h + pad` and its padded column in `pad..w + pad`.
+pub fn in_bounds_taps(cfg: &AccelConfig, d: &Descriptor) -> u64 {
+    let inside = |out: u32, k: u32, n: u32| -> u64 {
+        (0..out)
+            .map(|o| {
+                (0..k)
+                    .filter(|&t| (d.pad..n + d.pad).contains(&(o * d.stride + t)))
+                    .count() as u64
+            })
+            .sum()
+    };
+    let tiles = match d.op {
+        LayerOp::Conv(_) => u64::from(d.co_tiles(cfg)) * u64::from(d.ci_tiles(cfg)),
+        LayerOp::MaxPool | LayerOp::AvgPool => u64::from(d.co_tiles(cfg)),
+    };
+    tiles * inside(d.out_h(), d.kh, d.h) * inside(d.out_w(), d.kw, d.w)
+}
+
+/// The buffer accesses of layer `d` on `cfg`'s engine (see [`Accesses`]).
+pub fn layer_accesses(cfg: &AccelConfig, d: &Descriptor) -> Accesses {
+    let rows = u64::from(cfg.rows);
+    let writes = u64::from(d.out_h()) * u64::from(d.out_w()) * u64::from(d.co_tiles(cfg)) * rows;
+    let conv = matches!(d.op, LayerOp::Conv(_));
+    let (residual, post) = match d.output {
+        OutputMode::Post { residual, .. } => (residual, true),
+        OutputMode::Logits { .. } => (false, true),
+        OutputMode::Handoff | OutputMode::Round => (false, false),
+    };
+    Accesses {
+        act_reads: in_bounds_taps(cfg, d) * u64::from(cfg.cols),
+        res_reads: if conv && residual { writes } else { 0 },
+        weight_reads: if conv {
+            issue_cycles(cfg, d) * u64::from(cfg.lanes())
+        } else {
+            0
+        },
+        post_reads: if conv && post { writes } else { 0 },
+        out_writes: writes,
+    }
 }
 
 /// Useful tap operations of a convolution: `cout * out_h * out_w * cin * kh * kw` (0 for

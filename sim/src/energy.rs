@@ -8,11 +8,10 @@
 //! counts when it runs the same graph (tested).
 //!
 //! Memory (per image, words of the width given):
-//! - activation buffer: a convolution reads each input value once per tap and output-channel tile
-//!   (a column's value is broadcast to every row), plus one read per output for a residual;
-//!   pooling reads each input once; every layer writes each output once (`flatten` is a view);
-//! - weight buffer: one weight per tap operation (each PE takes its weight every cycle);
-//! - post-processing buffer: one `M_c, B_c` pair per output channel of a post-processed layer;
+//! - on-chip buffers: the engine's accesses for each layer as it runs
+//!   ([`crate::cycles::layer_accesses`], which its access counters equal in co-simulation): the
+//!   activation buffer's input and residual reads and output writes, the weight buffer's reads,
+//!   the post-processing buffer's `M_c, B_c` pairs (`flatten` is a view: none);
 //! - off-chip (DRAM): the 8-bit input image once; each convolution's weights and post parameters
 //!   once, or once per output row when they do not fit the weight buffer; a layer input larger
 //!   than an activation bank once per output-channel tile (once for pooling) and an output larger
@@ -22,7 +21,7 @@
 //! Widths at report precision `p`: activations, adder codes and multiply weights `p` bits, shift
 //! weights the preset's `shift_wb` bits, post parameters `post_m_bits + post_b_bits`.
 
-use crate::cycles::{layer_cycles, tap_ops, utilisation};
+use crate::cycles::{layer_accesses, layer_cycles, tap_ops, utilisation};
 use crate::engine::{LayerOp, OutputMode};
 use crate::net::{CapabilityError, ConvKind, Graph};
 use crate::program::{plan, Program, Work};
@@ -526,13 +525,18 @@ fn count_layer(program: &Program, idx: usize, p: u32) -> LayerCounts {
     // The layer as the network has it (a first layer may run unrolled; its taps are the same).
     let d = el.unrolled_from.unwrap_or(el.desc);
     c.cycles = layer_cycles(cfg, &el.desc);
+    // Buffer accesses as the engine makes them, for the layer as it runs (what its access
+    // counters read in co-simulation).
+    let a = layer_accesses(cfg, &el.desc);
+    c.act_reads = a.act_reads + a.res_reads;
+    c.act_writes = a.out_writes;
+    c.weight_reads = a.weight_reads;
+    c.post_reads = a.post_reads;
     match d.op {
         LayerOp::MaxPool | LayerOp::AvgPool => {
             if d.op == LayerOp::AvgPool {
                 c.adds = out_vals * u64::from(d.kh * d.kw - 1);
             }
-            c.act_reads = in_vals;
-            c.act_writes = out_vals;
             if el.spill.input {
                 c.dram_read_bits += in_vals * p64;
             }
@@ -557,7 +561,6 @@ fn count_layer(program: &Program, idx: usize, p: u32) -> LayerCounts {
             if el.has_post {
                 c.mults += out_vals;
                 c.adds += out_vals;
-                c.post_reads = u64::from(d.cout);
             }
             let residual = matches!(d.output, OutputMode::Post { residual: true, .. });
             if residual {
@@ -569,16 +572,8 @@ fn count_layer(program: &Program, idx: usize, p: u32) -> LayerCounts {
             } else {
                 p
             };
-            // Each input value once per tap and output-channel tile; residual codes once.
-            let pixels = u64::from(d.out_h()) * u64::from(d.out_w());
             let window = u64::from(d.kh) * u64::from(d.kw);
             let rtiles = u64::from(d.co_tiles(cfg));
-            c.act_reads = pixels * window * u64::from(d.cin) * rtiles;
-            if residual {
-                c.act_reads += out_vals;
-            }
-            c.act_writes = out_vals;
-            c.weight_reads = c.taps;
             // Off-chip: weights (and post parameters) once, or once per output row if too big.
             let wlen = u64::from(d.cout) * u64::from(d.cin) * window;
             let loads = if el.spill.weights {

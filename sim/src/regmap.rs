@@ -12,7 +12,7 @@ use crate::spec::{AccelConfig, PeKinds};
 use serde::Serialize;
 
 /// Value of the `ID` register: "SA" and the register map version.
-pub const ENGINE_ID: u32 = 0x5341_0004;
+pub const ENGINE_ID: u32 = 0x5341_0005;
 /// Register address bits of the engine's bus (byte offsets).
 pub const REG_ADDR_BITS: usize = 8;
 /// Byte address bits of the AXI4-Lite slave of `shiftadd_axi` (a 4 KiB window; the map sits at
@@ -91,6 +91,41 @@ pub enum Reg {
     IrqEnable,
     IrqStatus,
     StreamOut,
+    ActReads,
+    ResReads,
+    WeightReads,
+    PostReads,
+    OutWrites,
+}
+
+/// The access counters, in map order: the buffer words the datapath took or wrote since the last
+/// START ([`crate::cycles::layer_accesses`]), each stopping at 2^32 - 1.
+pub const ACCESS_REGS: [Reg; 5] = [
+    Reg::ActReads,
+    Reg::ResReads,
+    Reg::WeightReads,
+    Reg::PostReads,
+    Reg::OutWrites,
+];
+
+/// The access counters' values for `a`, in [`ACCESS_REGS`] order: each stops at 2^32 - 1.
+pub fn access_counts(a: &crate::cycles::Accesses) -> [u32; 5] {
+    [
+        a.act_reads,
+        a.res_reads,
+        a.weight_reads,
+        a.post_reads,
+        a.out_writes,
+    ]
+    .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// The first access counter of `got` that differs from `want` (both in [`ACCESS_REGS`] order),
+/// described.
+pub fn access_mismatch(got: &[u32; 5], want: &[u32; 5]) -> Option<String> {
+    (0..ACCESS_REGS.len())
+        .find(|&k| got[k] != want[k])
+        .map(|k| format!("{} {}, model {}", ACCESS_REGS[k].name(), got[k], want[k]))
 }
 
 /// The sequencer's registers, in map order: the loop bounds and address steps the host computes
@@ -117,7 +152,7 @@ pub const SEQ_REGS: [Reg; 17] = [
 
 impl Reg {
     /// Every register, in map order.
-    pub const ALL: [Reg; 38] = [
+    pub const ALL: [Reg; 43] = [
         Reg::Id,
         Reg::Geometry,
         Reg::Ctrl,
@@ -156,6 +191,11 @@ impl Reg {
         Reg::IrqEnable,
         Reg::IrqStatus,
         Reg::StreamOut,
+        Reg::ActReads,
+        Reg::ResReads,
+        Reg::WeightReads,
+        Reg::PostReads,
+        Reg::OutWrites,
     ];
 
     /// Byte offset.
@@ -212,6 +252,11 @@ impl Reg {
             Reg::IrqEnable => "IRQ_ENABLE",
             Reg::IrqStatus => "IRQ_STATUS",
             Reg::StreamOut => "STREAM_OUT",
+            Reg::ActReads => "ACT_READS",
+            Reg::ResReads => "RES_READS",
+            Reg::WeightReads => "WEIGHT_READS",
+            Reg::PostReads => "POST_READS",
+            Reg::OutWrites => "OUT_WRITES",
         }
     }
 
@@ -223,7 +268,16 @@ impl Reg {
     /// Access by the host.
     pub fn access(self) -> Access {
         match self {
-            Reg::Id | Reg::Geometry | Reg::Status | Reg::Cycles | Reg::SatCount => Access::Ro,
+            Reg::Id
+            | Reg::Geometry
+            | Reg::Status
+            | Reg::Cycles
+            | Reg::SatCount
+            | Reg::ActReads
+            | Reg::ResReads
+            | Reg::WeightReads
+            | Reg::PostReads
+            | Reg::OutWrites => Access::Ro,
             Reg::Ctrl => Access::Wo,
             Reg::IrqStatus => Access::Rw1c,
             _ => Access::Rw,
@@ -453,6 +507,14 @@ fn field(name: &'static str, lsb: u32, bits: usize, doc: impl Into<String>) -> F
     }
 }
 
+/// An access counter's description and field.
+fn counter(what: &str) -> (String, Vec<Field>) {
+    (
+        format!("{what}, since the last START (`sim::cycles::layer_accesses`; stops at 2^32 - 1)"),
+        vec![field("count", 0, 32, "words")],
+    )
+}
+
 /// Bits of `BUF_LANE` for `cfg`: a weight lane number.
 pub fn buf_lane_bits(cfg: &AccelConfig) -> usize {
     address_bits(cfg.lanes())
@@ -622,6 +684,11 @@ pub fn register(cfg: &AccelConfig, reg: Reg) -> Register {
             "write N: stream N output words on the output stream, from the output buffer at BUF_LANE / BUF_ADDR on (BUF_ADDR advances), the last with TLAST; read: the words still to stream. The input stream writes each beat's 64 bits at BUF_SEL / BUF_LANE / BUF_ADDR, as BUF_DATA_HI and BUF_DATA_LO would".into(),
             vec![field("words", 0, STREAM_BITS, "words")],
         ),
+        Reg::ActReads => counter("input words read: `cols` per issued tap inside the input (from the input banks, or the output banks with IN_SEL)"),
+        Reg::ResReads => counter("residual words read: `rows` per output write of a layer adding a residual"),
+        Reg::WeightReads => counter("weight words read: every lane's per issued tap of a convolution"),
+        Reg::PostReads => counter("post-processing pairs M_c, B_c read: `rows` per output write of a post or logits layer"),
+        Reg::OutWrites => counter("output words written: `rows` per output write"),
         seq => {
             let (bits, doc) = match seq {
                 Reg::OutH => (SEQ_COUNT_BITS, "output rows"),

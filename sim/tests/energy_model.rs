@@ -3,7 +3,9 @@
 //! compute ratios of energy.md.
 
 use shiftadd_sim::archs;
+use shiftadd_sim::cycles::{layer_accesses, Accesses};
 use shiftadd_sim::energy::{count_graph, total, EnergyTable, LayerCounts, Units, DEFAULT_TABLE};
+use shiftadd_sim::engine::{Descriptor, LayerOp, OutputMode};
 use shiftadd_sim::net::{ConvKind, ConvOutput, Graph, InputShape, Node, Op};
 use shiftadd_sim::random::{random_image, random_model};
 use shiftadd_sim::spec::{presets, AccelConfig};
@@ -120,6 +122,134 @@ fn naive_cycles(cin: usize, cout: usize, oh: usize, ow: usize, k: usize, cfg: &A
     cycles + 7
 }
 
+/// Buffer words of one layer on `cfg`, walking the engine's loops one issued tap at a time: per
+/// output-channel tile, output pixel, input-channel tile (convolutions) and kernel tap, every
+/// weight lane reads a word, and every column reads one when the tap is inside the input; per
+/// output-channel tile and pixel, every row writes a word, reads its residual (residual layers)
+/// and its `M_c, B_c` pair (post and logits layers).
+fn naive_accesses(cfg: &AccelConfig, d: &Descriptor) -> Accesses {
+    let conv = matches!(d.op, LayerOp::Conv(_));
+    let (residual, post) = match d.output {
+        OutputMode::Post { residual, .. } => (residual, true),
+        OutputMode::Logits { .. } => (false, true),
+        _ => (false, false),
+    };
+    let (rows, cols) = (u64::from(cfg.rows), u64::from(cfg.cols));
+    let out_c = if conv { d.cout } else { d.cin };
+    let (oh, ow) = if conv {
+        (
+            (d.h + 2 * d.pad - d.kh) / d.stride + 1,
+            (d.w + 2 * d.pad - d.kw) / d.stride + 1,
+        )
+    } else {
+        (d.h / d.kh, d.w / d.kw)
+    };
+    let mut a = Accesses::default();
+    let mut co = 0;
+    while co < out_c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut ci = 0;
+                while ci < if conv { d.cin } else { 1 } {
+                    for ky in 0..d.kh {
+                        for kx in 0..d.kw {
+                            if conv {
+                                a.weight_reads += rows * cols;
+                            }
+                            let (y, x) = (oy * d.stride + ky, ox * d.stride + kx);
+                            if y >= d.pad && y < d.h + d.pad && x >= d.pad && x < d.w + d.pad {
+                                a.act_reads += cols;
+                            }
+                        }
+                    }
+                    ci += cfg.cols;
+                }
+                a.out_writes += rows;
+                if conv && residual {
+                    a.res_reads += rows;
+                }
+                if conv && post {
+                    a.post_reads += rows;
+                }
+            }
+        }
+        co += cfg.rows;
+    }
+    a
+}
+
+#[test]
+fn accesses_walk_the_engines_loops() {
+    // Worked example: tiny's layer a on 4 rows x 2 columns (3 -> 5 channels, 5x5, 3x3 stride 2
+    // pad 1, post). Per axis, the 3 outputs see 2, 3 and 2 taps inside the input: 49 of 81 per
+    // pixel walk; 2 x 2 tiles; 2 columns each. 2 x 2 x 81 issued taps of 8 lanes. 9 pixels x 2
+    // tiles x 4 rows written, each with its pair.
+    let cfg = cfg4();
+    let post = OutputMode::Post {
+        relu: true,
+        residual: false,
+    };
+    let a = Descriptor {
+        output: post,
+        ..Descriptor::shape(LayerOp::Conv(ConvKind::Mult), [3, 5, 5], 5, [3, 3], 2, 1)
+    };
+    let want = Accesses {
+        act_reads: 4 * 49 * 2,
+        res_reads: 0,
+        weight_reads: 4 * 81 * 8,
+        post_reads: 72,
+        out_writes: 72,
+    };
+    assert_eq!(naive_accesses(&cfg, &a), want);
+    assert_eq!(layer_accesses(&cfg, &a), want);
+    // Every shape, padding, stride and output mode of a sweep, on two array sizes.
+    let modes = [
+        OutputMode::Handoff,
+        OutputMode::Round,
+        OutputMode::Logits { relu: false },
+        OutputMode::Post {
+            relu: false,
+            residual: true,
+        },
+    ];
+    let mut n = 0;
+    for cfg in [cfg4(), presets::lean8()] {
+        for (cin, cout, h, w) in [(1, 1, 1, 1), (3, 5, 5, 4), (17, 9, 6, 7), (16, 32, 8, 8)] {
+            for k in 1..=3 {
+                for stride in 1..=2 {
+                    for pad in 0..k {
+                        for (m, &output) in modes.iter().enumerate() {
+                            let kind = [ConvKind::Shift, ConvKind::Adder, ConvKind::Mult][m % 3];
+                            let d = Descriptor {
+                                output,
+                                ..Descriptor::shape(
+                                    LayerOp::Conv(kind),
+                                    [cin, h, w],
+                                    cout,
+                                    [k, k],
+                                    stride,
+                                    pad,
+                                )
+                            };
+                            if h + 2 * pad < k || w + 2 * pad < k {
+                                continue;
+                            }
+                            assert_eq!(layer_accesses(&cfg, &d), naive_accesses(&cfg, &d), "{d:?}");
+                            n += 1;
+                        }
+                    }
+                }
+                for op in [LayerOp::MaxPool, LayerOp::AvgPool] {
+                    let d = Descriptor::shape(op, [cin, h, w], cin, [k, k], k, 0);
+                    assert_eq!(layer_accesses(&cfg, &d), naive_accesses(&cfg, &d), "{d:?}");
+                    n += 1;
+                }
+            }
+        }
+    }
+    assert!(n > 300, "{n} layers");
+}
+
 fn cfg4() -> AccelConfig {
     AccelConfig {
         rows: 4,
@@ -142,11 +272,11 @@ fn tiny_graph_counts_by_hand() {
         (ta, ta + 45, ta + 45, 0)
     );
     assert_eq!(a.cycles, naive_cycles(3, 5, 3, 3, 3, &cfg));
-    assert_eq!(a.weight_reads, ta);
-    assert_eq!(a.post_reads, 5);
-    assert_eq!(a.act_writes, 45);
-    // Input read once per tap per output-channel tile (2 tiles of 4 rows for 5 channels).
-    assert_eq!(a.act_reads, 9 * 9 * 3 * 2);
+    // Buffer words as the engine walks the layer (accesses_walk_the_engines_loops).
+    assert_eq!(
+        (a.act_reads, a.weight_reads, a.post_reads, a.act_writes),
+        (392, 2592, 72, 72)
+    );
     // The 8-bit image, the 135 weights at 32 bits and 5 post pairs come from off-chip.
     assert_eq!(
         a.dram_read_bits,
@@ -162,11 +292,14 @@ fn tiny_graph_counts_by_hand() {
     // c: adder (two adds per tap), post with a residual (one add and one read per output).
     let cc = by("c");
     assert_eq!((cc.taps, cc.adds, cc.mults), (tb, 2 * tb + 45 + 45, 45));
-    assert_eq!(cc.act_reads, 9 * 9 * 5 * 2 + 45);
+    // 3x3 stride 1 pad 1 over 3x3: per axis 2, 3 and 2 taps inside, 49 per tile pair; 2 x 3
+    // tiles of 2 columns; 9 pixels x 2 tiles x 4 rows of residuals.
+    assert_eq!(cc.act_reads, 6 * 49 * 2 + 72);
     assert_eq!(cc.cycles, naive_cycles(5, 5, 3, 3, 3, &cfg));
     // pool 2 over 3x3: 1x1 out, 3 adds per output.
     let p = by("pool");
-    assert_eq!((p.adds, p.act_reads, p.act_writes), (5 * 3, 45, 5));
+    // Every window value of 2 channel tiles read by 2 columns; one pixel of 2 tiles x 4 rows.
+    assert_eq!((p.adds, p.act_reads, p.act_writes), (5 * 3, 2 * 4 * 2, 8));
     // One window value per cycle for each of 2 channel tiles, then START, read, pool, write.
     assert_eq!(p.cycles, 2 * 4 + 4);
     assert_eq!(

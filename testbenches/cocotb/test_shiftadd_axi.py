@@ -111,6 +111,9 @@ class Host:
                 sat = await self.read(regs["SAT_COUNT"])
                 assert (cycles, sat) == (body["cycles"], body["sat"]), \
                     f"CYCLES {cycles}, SAT_COUNT {sat}; expected {body['cycles']}, {body['sat']}"
+                for name, want in body["accesses"].items():
+                    got = await self.read(regs[name])
+                    assert got == want, f"{name} {got}; expected {want}"
             else:
                 raise AssertionError(f"unknown step {kind}")
         return None

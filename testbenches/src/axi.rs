@@ -11,7 +11,7 @@ use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::Descriptor;
-use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, CTRL_START, IRQ_DONE};
+use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, ACCESS_REGS, CTRL_START, IRQ_DONE};
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
@@ -548,12 +548,14 @@ impl EngineBus for AxiBus {
         self.write(Reg::IrqStatus, IRQ_DONE);
         let cycles = self.read_raw(Reg::Cycles.offset());
         let sat = self.read_raw(Reg::SatCount.offset());
+        let accesses = ACCESS_REGS.map(|r| self.read_raw(r.offset()));
         self.flush()?;
         Ok(LayerRun {
             start_cycle,
             done_at,
             cycles: u64::from(self.reads[cycles].data),
             sat: u64::from(self.reads[sat].data),
+            accesses: accesses.map(|id| self.reads[id].data),
         })
     }
 

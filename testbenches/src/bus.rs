@@ -6,7 +6,9 @@ use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::Descriptor;
-use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, CTRL_START, STATUS_BUSY, STATUS_DONE};
+use shiftadd_sim::regmap::{
+    layer_writes, BufSel, Reg, ACCESS_REGS, CTRL_START, STATUS_BUSY, STATUS_DONE,
+};
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
@@ -51,6 +53,8 @@ pub struct LayerRun {
     pub cycles: u64,
     /// The `SAT_COUNT` register.
     pub sat: u64,
+    /// The access counters, `ACCESS_REGS` order.
+    pub accesses: [u32; 5],
 }
 
 /// A host driver on one engine instance.
@@ -752,6 +756,7 @@ impl Bus {
         });
         let cycles = self.read(Reg::Cycles);
         let sat = self.read(Reg::SatCount);
+        let accesses = ACCESS_REGS.map(|r| self.read(r));
         self.stopped()?;
         let sat_value = u64::from(self.value(sat));
         if let Some(c) = &mut self.host_cover {
@@ -767,6 +772,7 @@ impl Bus {
             done_at: done_at.unwrap_or(0),
             cycles: u64::from(self.value(cycles)),
             sat: u64::from(self.value(sat)),
+            accesses: accesses.map(|id| self.value(id)),
         })
     }
 

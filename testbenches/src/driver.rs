@@ -296,6 +296,8 @@ pub struct LayerResult {
     pub values: Vec<i64>,
     /// The `SAT_COUNT` register.
     pub sat: u64,
+    /// The access counters, `ACCESS_REGS` order.
+    pub accesses: [u32; 5],
     /// The `CYCLES` register.
     pub cycles: u64,
     /// Edges after START until `STATUS` showed DONE.
@@ -366,6 +368,7 @@ pub fn run_layer(
     Ok(LayerResult {
         values,
         sat: run.sat,
+        accesses: run.accesses,
         cycles: run.cycles,
         done_at: run.done_at,
         start_cycle: run.start_cycle,

@@ -12,7 +12,7 @@ use crate::stimulus::{Op, Weight};
 use crate::verilator::Model;
 use crate::CosimError;
 use rand::{Rng, SeedableRng};
-use shiftadd_sim::cycles::layer_cycles;
+use shiftadd_sim::cycles::{layer_accesses, layer_cycles};
 use shiftadd_sim::engine::{
     act_bank_words, post_reference, weight_words, Descriptor, LayerOp, OutputMode, MAX_POOL_WINDOW,
     MAX_ROUND_SHIFT,
@@ -21,7 +21,7 @@ use shiftadd_sim::layers::Tensor;
 use shiftadd_sim::net::{ConvKind, Weights};
 use shiftadd_sim::numerics::{max_code, min_code};
 use shiftadd_sim::program::{weight_image, EngineLayer, Spill};
-use shiftadd_sim::regmap::Reg;
+use shiftadd_sim::regmap::{access_counts, access_mismatch, Reg};
 use shiftadd_sim::spec::AccelConfig;
 use std::sync::Arc;
 
@@ -526,12 +526,16 @@ pub fn pool_disagreement(cfg: &AccelConfig, pc: &PoolCase, run: &LayerResult) ->
             run.cycles, run.done_at
         ));
     }
-    (run.sat != 0).then(|| {
-        format!(
+    if run.sat != 0 {
+        return Some(format!(
             "SAT_COUNT {}, reference 0 (pooling never saturates)",
             run.sat
-        )
-    })
+        ));
+    }
+    access_mismatch(
+        &run.accesses,
+        &access_counts(&layer_accesses(cfg, &pool_case_descriptor(cfg, pc))),
+    )
 }
 
 /// The reference model's outputs of `case` with post-processing `pc`, and saturations.
@@ -646,7 +650,10 @@ fn disagreement(
             run.cycles, run.done_at
         ));
     }
-    (run.sat != sat).then(|| format!("SAT_COUNT {}, reference {sat}", run.sat))
+    if run.sat != sat {
+        return Some(format!("SAT_COUNT {}, reference {sat}", run.sat));
+    }
+    access_mismatch(&run.accesses, &access_counts(&layer_accesses(cfg, &d)))
 }
 
 /// A drawn case of the engine co-simulation.

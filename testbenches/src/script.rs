@@ -9,9 +9,11 @@ use crate::bus::LayerRun;
 use crate::driver::EngineBus;
 use crate::CosimError;
 use serde::Serialize;
-use shiftadd_sim::cycles::layer_cycles;
+use shiftadd_sim::cycles::{layer_accesses, layer_cycles};
 use shiftadd_sim::engine::{act_location, Descriptor};
-use shiftadd_sim::regmap::{geometry, layer_writes, register, BufSel, Reg, ENGINE_ID};
+use shiftadd_sim::regmap::{
+    access_counts, geometry, layer_writes, register, BufSel, Reg, ACCESS_REGS, ENGINE_ID,
+};
 use shiftadd_sim::spec::AccelConfig;
 use std::collections::BTreeMap;
 
@@ -42,6 +44,8 @@ pub enum Step {
         cycles: u64,
         /// `SAT_COUNT` expected.
         sat: u64,
+        /// The access counters expected, by register name.
+        accesses: BTreeMap<&'static str, u32>,
     },
 }
 
@@ -189,9 +193,11 @@ impl EngineBus for ScriptBus {
             self.write(reg, v);
         }
         let cycles = layer_cycles(&self.cfg, d);
+        let accesses = access_counts(&layer_accesses(&self.cfg, d));
         self.steps.push(Step::Run {
             cycles,
             sat: self.sat,
+            accesses: ACCESS_REGS.iter().map(|r| r.name()).zip(accesses).collect(),
         });
         let start_cycle = self.cycle;
         self.cycle += cycles;
@@ -200,6 +206,7 @@ impl EngineBus for ScriptBus {
             done_at: cycles,
             cycles,
             sat: self.sat,
+            accesses,
         })
     }
 

@@ -13,7 +13,7 @@ use crate::driver::{EngineBus, HostBus, OpenBus};
 use crate::verilator::{Instance, Model};
 use crate::CosimError;
 use shiftadd_sim::engine::Descriptor;
-use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, CTRL_START, STATUS_DONE};
+use shiftadd_sim::regmap::{layer_writes, BufSel, Reg, ACCESS_REGS, CTRL_START, STATUS_DONE};
 use shiftadd_sim::spec::AccelConfig;
 use shiftadd_sim::uart::{self as proto, crc8, framed, status_name};
 use std::collections::VecDeque;
@@ -630,11 +630,16 @@ impl<L: Line> EngineBus for UartBus<L> {
         }
         let cycles = u64::from(self.read_reg(Reg::Cycles)?);
         let sat = u64::from(self.read_reg(Reg::SatCount)?);
+        let mut accesses = [0; 5];
+        for (v, r) in accesses.iter_mut().zip(ACCESS_REGS) {
+            *v = self.read_reg(r)?;
+        }
         Ok(LayerRun {
             start_cycle,
             done_at: cycles,
             cycles,
             sat,
+            accesses,
         })
     }
 

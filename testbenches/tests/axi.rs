@@ -4,8 +4,10 @@
 //! DONE, the interrupt, and reset in the middle of a layer.
 
 use proptest::strategy::{Strategy, ValueTree};
-use shiftadd_sim::cycles::layer_cycles;
-use shiftadd_sim::regmap::{register, Access, Reg, IRQ_DONE, STATUS_BUSY, STATUS_DONE};
+use shiftadd_sim::cycles::{layer_accesses, layer_cycles};
+use shiftadd_sim::regmap::{
+    access_counts, register, Access, Reg, IRQ_DONE, STATUS_BUSY, STATUS_DONE,
+};
 use shiftadd_sim::rtl::{engine_kind, AXI_MODULE};
 use shiftadd_sim::spec::AccelConfig;
 use shiftadd_tb::axi::{AxiBus, OKAY, SLVERR};
@@ -129,6 +131,11 @@ fn check_layers(preset: &str, seed: u64, cases: u32) {
         assert_eq!(run.sat, exp_sat, "{what}");
         let d = case_descriptor(&cfg, &case, &pc);
         assert_eq!(run.cycles, layer_cycles(&cfg, &d), "{what}");
+        assert_eq!(
+            run.accesses,
+            access_counts(&layer_accesses(&cfg, &d)),
+            "{what}"
+        );
         assert_eq!(run.done_at, layer_cycles(&cfg, &d), "{what}");
     }
 }

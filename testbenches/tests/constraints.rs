@@ -244,6 +244,8 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
             .collect();
         sources.sort();
         let outd = out.display().to_string();
+        // The IP's version is the register map's: `ID` 0x5341_0005.
+        let ip_version = "1.5";
         // The steps, in order, each with its arguments, written out here.
         let mut want = vec![
             "create_project -in_memory -part xc7z045ffg900-2".to_string(),
@@ -251,7 +253,7 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
             "set_property top shiftadd_axi current_fileset".into(),
             format!("ipx::package_project -root_dir {outd}/ip -vendor shiftadd.org -library user -taxonomy /UserIP -import_files -set_current true"),
             format!("set_property name {ip} ipx::current_core"),
-            "set_property version 1.4 ipx::current_core".into(),
+            format!("set_property version {ip_version} ipx::current_core"),
             "ipx::infer_bus_interface irq xilinx.com:signal:interrupt_rtl:1.0 ipx::current_core".into(),
             "ipx::associate_bus_interfaces -busif s_axi -clock aclk ipx::current_core".into(),
             "ipx::associate_bus_interfaces -busif s_axis -clock aclk ipx::current_core".into(),
@@ -277,7 +279,7 @@ fn vivado_scripts_run_under_tclsh_with_stubs() {
             "create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 processing_system7_0".into(),
             "apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config make_external \"FIXED_IO, DDR\" apply_board_preset \"1\" Master \"Disable\" Slave \"Disable\" get_bd_cells".into(),
             format!("set_property -dict CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {} CONFIG.PCW_USE_S_AXI_HP0 1 CONFIG.PCW_S_AXI_HP0_DATA_WIDTH 64 CONFIG.PCW_USE_FABRIC_INTERRUPT 1 CONFIG.PCW_IRQ_F2P_INTR 1 get_bd_cells", p.clock_mhz),
-            format!("create_bd_cell -type ip -vlnv shiftadd.org:user:{ip}:1.4 shiftadd_axi_0"),
+            format!("create_bd_cell -type ip -vlnv shiftadd.org:user:{ip}:{ip_version} shiftadd_axi_0"),
             "create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 axi_dma_0".into(),
             "connect_bd_intf_net get_bd_intf_pins get_bd_intf_pins".into(),
             "connect_bd_intf_net get_bd_intf_pins get_bd_intf_pins".into(),

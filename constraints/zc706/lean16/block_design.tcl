@@ -7,7 +7,7 @@ create_bd_design design_1
 create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 processing_system7_0
 apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config {make_external "FIXED_IO, DDR" apply_board_preset "1" Master "Disable" Slave "Disable"} [get_bd_cells processing_system7_0]
 set_property -dict [list CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {200} CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {64} CONFIG.PCW_USE_FABRIC_INTERRUPT {1} CONFIG.PCW_IRQ_F2P_INTR {1}] [get_bd_cells processing_system7_0]
-create_bd_cell -type ip -vlnv shiftadd.org:user:shiftadd_lean16:1.4 shiftadd_axi_0
+create_bd_cell -type ip -vlnv shiftadd.org:user:shiftadd_lean16:1.5 shiftadd_axi_0
 create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 axi_dma_0
 set_property -dict [list CONFIG.c_include_sg {0} CONFIG.c_sg_length_width {26} CONFIG.c_m_axis_mm2s_tdata_width {64} CONFIG.c_s_axis_s2mm_tdata_width {64} CONFIG.c_mm2s_burst_size {64} CONFIG.c_s2mm_burst_size {64}] [get_bd_cells axi_dma_0]
 foreach slave {shiftadd_axi_0/s_axi axi_dma_0/S_AXI_LITE} {

@@ -8,7 +8,9 @@
 //! Datapath, per issued tap: buffer reads (1 cycle; a tap in the padding reads 0), the array (2
 //! cycles), the 2-cycle post-processing stage, the output write. The array's row sums are shift
 //! sums, `-sum |x - w|` in adder mode, or `sum x * w` on a multiply array. `CYCLES` counts the
-//! cycles from START to DONE; it equals `shiftadd_sim::cycles::layer_cycles`.
+//! cycles from START to DONE; it equals `shiftadd_sim::cycles::layer_cycles`. The access counters
+//! count the words the buffers give to or take from the datapath; they equal
+//! `shiftadd_sim::cycles::layer_accesses`.
 //!
 //! Buffers: `cols` input banks of `XW`-bit codes and `rows` output banks of `OW`-bit words, `AB`
 //! address bits each; `rows * cols` weight lanes of `WW` bits, `WB` address bits; `rows`
@@ -22,9 +24,9 @@ use crate::pe::{extension_mask, sign_bit};
 use rust_hdl_core::prelude::*;
 use rust_hdl_widgets::prelude::*;
 use shiftadd_sim::regmap::{
-    geometry, BufSel, OpCode, Reg, BUF_SEL_BITS, CTRL_START, ENGINE_ID, IRQ_DONE, OP_BITS,
-    OUTPUT_BITS, REG_ADDR_BITS, REG_DATA_BITS, SHIFT_BITS, STATUS_BUSY, STATUS_DONE, STREAM_BITS,
-    TILE_BITS,
+    geometry, BufSel, OpCode, OutputCode, Reg, ACCESS_REGS, BUF_SEL_BITS, CTRL_START, ENGINE_ID,
+    IRQ_DONE, OP_BITS, OUTPUT_BITS, REG_ADDR_BITS, REG_DATA_BITS, SHIFT_BITS, STATUS_BUSY,
+    STATUS_DONE, STREAM_BITS, TILE_BITS,
 };
 use shiftadd_sim::spec::AccelConfig;
 
@@ -147,6 +149,8 @@ pub struct EngineCore<
     cycles: DFF<Bits<RD>>,
     /// `SAT_COUNT`.
     sat_count: DFF<Bits<RD>>,
+    /// The access counters, `ACT_READS` to `OUT_WRITES` (`ACCESS_REGS` order).
+    access: Vec<DFF<Bits<RD>>>,
     /// `IRQ_ENABLE` and `IRQ_STATUS`.
     irq_enable: DFF<Bit>,
     irq_status: DFF<Bit>,
@@ -198,6 +202,7 @@ pub struct EngineCore<
     irq_enable_at: Constant<Bits<RA>>,
     irq_status_at: Constant<Bits<RA>>,
     stream_out_at: Constant<Bits<RA>>,
+    access_at: Vec<Constant<Bits<RA>>>,
     /// Register values and encodings, from the register map.
     id: Constant<Bits<RD>>,
     geometry: Constant<Bits<RD>>,
@@ -208,6 +213,8 @@ pub struct EngineCore<
     op_adder: Constant<Bits<OP_BITS>>,
     op_max_pool: Constant<Bits<OP_BITS>>,
     op_avg_pool: Constant<Bits<OP_BITS>>,
+    mode_post: Constant<Bits<2>>,
+    mode_logits: Constant<Bits<2>>,
     sel_input: Constant<Bits<SEL>>,
     sel_output: Constant<Bits<SEL>>,
     sel_residual: Constant<Bits<SEL>>,
@@ -221,6 +228,10 @@ pub struct EngineCore<
     out_sign: Constant<Bits<OW>>,
     out_ext: Constant<Bits<64>>,
     high_half: Constant<Bits<6>>,
+    /// Words per access: an input tap's, an output write's, a weight tap's.
+    cols_words: Constant<Bits<RD>>,
+    rows_words: Constant<Bits<RD>>,
+    lanes_words: Constant<Bits<RD>>,
 
     /// `OP` is a pooling.
     is_pool: Signal<Local, Bit>,
@@ -258,6 +269,12 @@ pub struct EngineCore<
     /// Saturations counted so far among the rows (`sat_sum[r]` before row `r`).
     sat_sum: Vec<Signal<Local, Bits<RD>>>,
     sat_next: Signal<Local, Bits<RD>>,
+    /// This cycle writes a convolution's output word (stage 5), or a pooling's (stage 2).
+    conv_write: Signal<Local, Bit>,
+    pool_write: Signal<Local, Bit>,
+    /// Words each access counter adds this cycle, and its sum.
+    access_inc: Vec<Signal<Local, Bits<RD>>>,
+    access_next: Vec<Signal<Local, Bits<RD>>>,
     /// The output word of bank `BUF_LANE`.
     out_sel: Signal<Local, Bits<OW>>,
     /// The selected output word, sign-extended.
@@ -265,6 +282,7 @@ pub struct EngineCore<
     _rows: usize,
     _cols: usize,
     _lanes: usize,
+    _counters: usize,
     /// 1 when the array has a `mode` input (a loop bound).
     _modes: usize,
 }
@@ -335,6 +353,7 @@ impl<
             data_hi: Default::default(),
             cycles: Default::default(),
             sat_count: Default::default(),
+            access: ACCESS_REGS.iter().map(|_| Default::default()).collect(),
             irq_enable: Default::default(),
             irq_status: Default::default(),
             done_before: Default::default(),
@@ -374,6 +393,7 @@ impl<
             irq_enable_at: offset(Reg::IrqEnable),
             irq_status_at: offset(Reg::IrqStatus),
             stream_out_at: offset(Reg::StreamOut),
+            access_at: ACCESS_REGS.iter().map(|&r| offset(r)).collect(),
             id: Constant::new(bits::<RD>(u64::from(ENGINE_ID))),
             geometry: Constant::new(bits::<RD>(u64::from(geometry(cfg)))),
             ctrl_start: Constant::new(bits::<RD>(u64::from(CTRL_START))),
@@ -383,6 +403,8 @@ impl<
             op_adder: op(OpCode::Adder),
             op_max_pool: op(OpCode::MaxPool),
             op_avg_pool: op(OpCode::AvgPool),
+            mode_post: Constant::new(bits(OutputCode::Post as u64)),
+            mode_logits: Constant::new(bits(OutputCode::Logits as u64)),
             sel_input: sel(BufSel::Input),
             sel_output: sel(BufSel::Output),
             sel_residual: sel(BufSel::Residual),
@@ -398,6 +420,9 @@ impl<
             out_sign: Constant::new(sign_bit::<OW>()),
             out_ext: Constant::new(extension_mask::<OW, 64>()),
             high_half: Constant::new(bits::<6>(32)),
+            cols_words: Constant::new(bits::<RD>(cols as u64)),
+            rows_words: Constant::new(bits::<RD>(rows as u64)),
+            lanes_words: Constant::new(bits::<RD>((rows * cols) as u64)),
             is_pool: Default::default(),
             is_avg: Default::default(),
             wdata: Default::default(),
@@ -416,11 +441,16 @@ impl<
             res_addr: Default::default(),
             sat_sum: (0..=rows).map(|_| Default::default()).collect(),
             sat_next: Default::default(),
+            conv_write: Default::default(),
+            pool_write: Default::default(),
+            access_inc: ACCESS_REGS.iter().map(|_| Default::default()).collect(),
+            access_next: ACCESS_REGS.iter().map(|_| Default::default()).collect(),
             out_sel: Default::default(),
             out_word: Default::default(),
             _rows: rows,
             _cols: cols,
             _lanes: rows * cols,
+            _counters: ACCESS_REGS.len(),
             _modes: modes,
         }
     }
@@ -678,6 +708,8 @@ impl<
             + bit_cast::<RD, TB>(self.res_base.q.val());
         self.sat_sum[0].next = bits::<RD>(0);
         self.out_sel.next = bits::<OW>(0);
+        self.conv_write.next = self.last_d.q[4].val().any() & !self.is_pool.val();
+        self.pool_write.next = self.last_d.q[1].val().any() & self.is_pool.val();
         for r in 0..self._rows {
             self.res_buf[r].read_clock.next = self.clock.val();
             self.res_buf[r].write_clock.next = self.clock.val();
@@ -715,11 +747,7 @@ impl<
             self.row_valid[r].next =
                 !self.last_tile.val() | (self.row_id[r].val() < self.last_rows.q.val());
             self.sat_sum[r + 1].next = self.sat_sum[r].val();
-            if self.last_d.q[4].val().any()
-                & !self.is_pool.val()
-                & self.row_valid[r].val()
-                & self.post[r].sat.val()
-            {
+            if self.conv_write.val() & self.row_valid[r].val() & self.post[r].sat.val() {
                 self.sat_sum[r + 1].next = self.sat_sum[r].val() + 1;
             }
             self.out_buf[r].read_clock.next = self.clock.val();
@@ -729,14 +757,14 @@ impl<
             if self.row_valid[r].val() {
                 self.out_buf[r].write_data.next = self.post[r].out.val();
             }
-            self.out_buf[r].write_enable.next = self.last_d.q[4].val().any() & !self.is_pool.val();
+            self.out_buf[r].write_enable.next = self.conv_write.val();
             if self.is_pool.val() {
                 self.out_buf[r].write_address.next = self.out_addr_d.q[1].val().get_bits::<AB>(0);
                 self.out_buf[r].write_data.next = bits::<OW>(0);
                 if self.pool_valid[r].val() {
                     self.out_buf[r].write_data.next = self.pool[r].out.val();
                 }
-                self.out_buf[r].write_enable.next = self.last_d.q[1].val().any();
+                self.out_buf[r].write_enable.next = self.pool_write.val();
             }
             // The host may overwrite output words between layers (tests, fault injection).
             if self.buf_write.val()
@@ -766,6 +794,41 @@ impl<
         }
         if self.seq.start.val() {
             self.sat_count.d.next = bits::<RD>(0);
+        }
+        // The access counters (`shiftadd_sim::cycles::layer_accesses`): input words per tap
+        // inside the input, weight words per convolution tap, and per output write its words,
+        // residuals and post-processing pairs. Each stops at its largest value.
+        for k in 0..self._counters {
+            self.access_inc[k].next = bits::<RD>(0);
+        }
+        if self.issue_1.q.val() & self.in_bounds_1.q.val() {
+            self.access_inc[0].next = self.cols_words.val();
+        }
+        if self.conv_write.val() & self.output_mode.q.val().get_bit(3) {
+            self.access_inc[1].next = self.rows_words.val();
+        }
+        if self.issue_1.q.val() & !self.is_pool.val() {
+            self.access_inc[2].next = self.lanes_words.val();
+        }
+        if self.conv_write.val()
+            & ((self.output_mode.q.val().get_bits::<2>(0) == self.mode_post.val())
+                | (self.output_mode.q.val().get_bits::<2>(0) == self.mode_logits.val()))
+        {
+            self.access_inc[3].next = self.rows_words.val();
+        }
+        if self.conv_write.val() | self.pool_write.val() {
+            self.access_inc[4].next = self.rows_words.val();
+        }
+        for k in 0..self._counters {
+            self.access[k].clock.next = self.clock.val();
+            self.access_next[k].next = self.access[k].q.val() + self.access_inc[k].val();
+            self.access[k].d.next = self.access_next[k].val();
+            if self.access_next[k].val() < self.access[k].q.val() {
+                self.access[k].d.next = !bits::<RD>(0);
+            }
+            if self.seq.start.val() | self.reset.val() {
+                self.access[k].d.next = bits::<RD>(0);
+            }
         }
         self.out_word.next = bit_cast::<64, OW>(self.out_sel.val());
         if (self.out_sel.val() & self.out_sign.val()).any() {
@@ -841,6 +904,11 @@ impl<
         }
         if self.reg_addr.val() == self.sat_count_at.val() {
             self.reg_rdata.next = self.sat_count.q.val();
+        }
+        for k in 0..self._counters {
+            if self.reg_addr.val() == self.access_at[k].val() {
+                self.reg_rdata.next = self.access[k].q.val();
+            }
         }
         if self.reg_addr.val() == self.op_at.val() {
             self.reg_rdata.next = bit_cast::<RD, OP_BITS>(self.op.q.val());
