@@ -3,7 +3,7 @@
 //! through its register map as a driver on the board would.
 
 use anyhow::{anyhow, bail, Result};
-use shiftadd_sim::cycles::{issue_cycles, layer_accesses, layer_cycles};
+use shiftadd_sim::cycles::{issue_cycles, layer_cycles};
 use shiftadd_sim::engine::{act_location, issue_schedule};
 use shiftadd_sim::layers::{argmax, Tensor};
 use shiftadd_sim::net::{LayerStats, Runner, Value};
@@ -356,7 +356,7 @@ fn run_engine_layer(
         sat: run.sat,
         cycles_model: Some(layer_cycles(&program.cfg, &el.desc)),
         cycles_rtl: Some(run.cycles),
-        accesses_model: Some(access_counts(&layer_accesses(&program.cfg, &el.desc))),
+        accesses_model: Some(access_counts(&program.cfg, &el.desc)),
         accesses_rtl: Some(run.accesses),
         done_at: bus.times_done().then_some(run.done_at),
         start_cycle: Some(run.start_cycle),

@@ -108,8 +108,10 @@ pub const ACCESS_REGS: [Reg; 5] = [
     Reg::OutWrites,
 ];
 
-/// The access counters' values for `a`, in [`ACCESS_REGS`] order: each stops at 2^32 - 1.
-pub fn access_counts(a: &crate::cycles::Accesses) -> [u32; 5] {
+/// The access counters' values after layer `d` on `cfg`'s engine, in [`ACCESS_REGS`] order
+/// ([`crate::cycles::layer_accesses`], each stopping at 2^32 - 1).
+pub fn access_counts(cfg: &AccelConfig, d: &Descriptor) -> [u32; 5] {
+    let a = crate::cycles::layer_accesses(cfg, d);
     [
         a.act_reads,
         a.res_reads,
@@ -268,16 +270,8 @@ impl Reg {
     /// Access by the host.
     pub fn access(self) -> Access {
         match self {
-            Reg::Id
-            | Reg::Geometry
-            | Reg::Status
-            | Reg::Cycles
-            | Reg::SatCount
-            | Reg::ActReads
-            | Reg::ResReads
-            | Reg::WeightReads
-            | Reg::PostReads
-            | Reg::OutWrites => Access::Ro,
+            Reg::Id | Reg::Geometry | Reg::Status | Reg::Cycles | Reg::SatCount => Access::Ro,
+            r if ACCESS_REGS.contains(&r) => Access::Ro,
             Reg::Ctrl => Access::Wo,
             Reg::IrqStatus => Access::Rw1c,
             _ => Access::Rw,

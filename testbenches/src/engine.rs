@@ -12,7 +12,7 @@ use crate::stimulus::{Op, Weight};
 use crate::verilator::Model;
 use crate::CosimError;
 use rand::{Rng, SeedableRng};
-use shiftadd_sim::cycles::{layer_accesses, layer_cycles};
+use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::{
     act_bank_words, post_reference, weight_words, Descriptor, LayerOp, OutputMode, MAX_POOL_WINDOW,
     MAX_ROUND_SHIFT,
@@ -534,7 +534,7 @@ pub fn pool_disagreement(cfg: &AccelConfig, pc: &PoolCase, run: &LayerResult) ->
     }
     access_mismatch(
         &run.accesses,
-        &access_counts(&layer_accesses(cfg, &pool_case_descriptor(cfg, pc))),
+        &access_counts(cfg, &pool_case_descriptor(cfg, pc)),
     )
 }
 
@@ -653,7 +653,7 @@ fn disagreement(
     if run.sat != sat {
         return Some(format!("SAT_COUNT {}, reference {sat}", run.sat));
     }
-    access_mismatch(&run.accesses, &access_counts(&layer_accesses(cfg, &d)))
+    access_mismatch(&run.accesses, &access_counts(cfg, &d))
 }
 
 /// A drawn case of the engine co-simulation.

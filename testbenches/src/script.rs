@@ -9,7 +9,7 @@ use crate::bus::LayerRun;
 use crate::driver::EngineBus;
 use crate::CosimError;
 use serde::Serialize;
-use shiftadd_sim::cycles::{layer_accesses, layer_cycles};
+use shiftadd_sim::cycles::layer_cycles;
 use shiftadd_sim::engine::{act_location, Descriptor};
 use shiftadd_sim::regmap::{
     access_counts, geometry, layer_writes, register, BufSel, Reg, ACCESS_REGS, ENGINE_ID,
@@ -193,7 +193,7 @@ impl EngineBus for ScriptBus {
             self.write(reg, v);
         }
         let cycles = layer_cycles(&self.cfg, d);
-        let accesses = access_counts(&layer_accesses(&self.cfg, d));
+        let accesses = access_counts(&self.cfg, d);
         self.steps.push(Step::Run {
             cycles,
             sat: self.sat,
